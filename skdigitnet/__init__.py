@@ -1,0 +1,18 @@
+"""skdigitnet: the plain neural network of "But what is a neural network?", as a
+first-class scikit-learn estimator."""
+
+from ._activations import ACTIVATIONS, Activation, get_activation, register_activation
+from ._classifier import DigitMLPClassifier
+from ._validation import InvalidParameterError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "DigitMLPClassifier",
+    "InvalidParameterError",
+    "get_activation",
+    "register_activation",
+    "__version__",
+]

@@ -1,0 +1,724 @@
+"""DigitMLPClassifier: the seed network as a drop-in scikit-learn classifier.
+
+The estimator holds parameters, validation and fitted state; the math lives in
+``_network``, the loop in ``_training``, the optimizers in ``_optimizers``.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from . import _targets
+from ._activations import ACTIVATIONS, Activation, get_activation
+from ._network import Architecture, forward, init_parameters, pack, predict_layer, unpack
+from ._optimizers import SGD, Adam
+from ._training import StochasticSettings, TrainingRecord, train_lbfgs, train_stochastic
+from ._validation import (
+    BOOLEAN, NONE, RANDOM_STATE, VERBOSE, Interval, Options, Predicate, validate_params,
+)
+
+
+def _is_layer_sizes(value):
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, Integral):
+        return value >= 1
+    return isinstance(value, (tuple, list, np.ndarray)) and all(
+        isinstance(v, Integral) and not isinstance(v, (bool, np.bool_)) and v >= 1
+        for v in np.ravel(value)
+    )
+
+
+def _is_activation(value):
+    if isinstance(value, (tuple, list)):
+        return len(value) > 0 and all(_is_activation(v) for v in value)
+    return isinstance(value, Activation) or (isinstance(value, str) and value in ACTIVATIONS)
+
+
+class _ActivationConstraint(Predicate):
+    def __str__(self):  # the registry may grow at run time
+        names = ", ".join(repr(n) for n in sorted(ACTIVATIONS))
+        return (f"a str among {{{names}}}, an instance of 'skdigitnet.Activation' or a "
+                "tuple of those with one per hidden layer")
+
+
+class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+    """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier``, and more.
+
+    Every layer computes ``a = σ(a_prev @ W + b)``. The default is the network of
+    3Blue1Brown's "But what is a neural network?": two hidden layers of 16 neurons, so
+    784 pixels -> 16 -> 16 -> 10 digits has 13,002 weights and biases.
+
+    All parameters of scikit-learn 1.9's ``MLPClassifier`` are accepted with the same
+    names, meanings and defaults, except ``hidden_layer_sizes=(16, 16)``; code that uses
+    ``MLPClassifier`` keeps working when the name is swapped. On top of it: custom and
+    per-layer activations, a choice of output activation and loss, ``class_weight``,
+    ``transform`` to the hidden activations, a validation set of your own for early
+    stopping, and :meth:`summary`.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or array-like of int, default=(16, 16)
+        The i-th element is the number of neurons in the i-th hidden layer.
+
+    activation : str, Activation or tuple of those, default='relu'
+        Activation of the hidden layers: one for all, or a tuple with one per hidden
+        layer. Names: 'identity', 'logistic' (alias 'sigmoid'), 'tanh', 'relu',
+        'leaky_relu', 'elu', 'softplus', 'gelu', 'swish', and any name added with
+        :func:`skdigitnet.register_activation`. An instance of a
+        :class:`skdigitnet.Activation` subclass gives your own function.
+
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        'lbfgs' is scipy's quasi-Newton L-BFGS-B (full batch), 'sgd' stochastic gradient
+        descent, 'adam' the Adam optimizer of Kingma and Ba.
+
+    alpha : float, default=0.0001
+        Strength of the L2 penalty ``0.5 * alpha * ||W||² / sum(sample_weight)``.
+
+    batch_size : int or 'auto', default='auto'
+        Minibatch size of the stochastic solvers; 'auto' is ``min(200, n_samples)``.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Schedule of 'sgd': fixed; ``learning_rate_init / (t + 1) ** power_t`` with ``t``
+        the samples seen; or divided by 5 whenever ``n_iter_no_change`` epochs pass
+        without improving by ``tol`` (training stops below 1e-6).
+
+    learning_rate_init : float, default=0.001
+        Initial step size of 'sgd' and 'adam'.
+
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+
+    max_iter : int, default=200
+        Maximum number of epochs (stochastic solvers) or iterations (L-BFGS).
+
+    shuffle : bool, default=True
+        Shuffle the samples at each epoch (stochastic solvers).
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and the early-stopping split.
+        An int gives the same model on the same data every time.
+
+    tol : float, default=1e-4
+        An epoch counts as an improvement when the loss falls (or the validation score
+        rises) by at least ``tol``; L-BFGS uses it as its gradient tolerance.
+
+    verbose : bool or int, default=False
+        Print ``Iteration N, loss = ...`` after every epoch.
+
+    warm_start : bool, default=False
+        Start ``fit`` from the current weights instead of new random ones.
+
+    momentum : float, default=0.9
+        Momentum of 'sgd', in [0, 1].
+
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum with 'sgd' and ``momentum > 0``.
+
+    early_stopping : bool, default=False
+        Stop when the validation accuracy has not risen by ``tol`` for
+        ``n_iter_no_change`` epochs, and keep the best weights. The validation set is
+        ``X_val, y_val`` when given to :meth:`fit`, otherwise a stratified
+        ``validation_fraction`` of the training data.
+
+    validation_fraction : float, default=0.1
+        Share of the training data set aside for early stopping, in [0, 1).
+
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of Adam's first and second moment estimates, in [0, 1).
+
+    epsilon : float, default=1e-8
+        Adam's numerical-stability term.
+
+    n_iter_no_change : int or inf, default=10
+        Epochs without improvement by ``tol`` before stopping (or lowering the
+        'adaptive' learning rate).
+
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of 'lbfgs'.
+
+    out_activation : {'auto', 'softmax', 'logistic'}, default='auto'
+        Output layer: 'auto' is 'softmax' for multiclass y and 'logistic' for binary and
+        multilabel y (as ``MLPClassifier``). 'logistic' on multiclass y gives the seed's
+        independent 0..1 output neurons; ``predict_proba`` then normalises each row.
+
+    loss : {'log_loss', 'squared_error'}, default='log_loss'
+        Cross-entropy, or the quadratic cost ``0.5 * sum_k (a_k - y_k)²`` averaged over
+        samples (the cost of the seed's chapter 2).
+
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``. 'balanced' uses
+        ``n_samples / (n_classes * np.bincount(y))``.
+
+    transform_layer : int, default=-1
+        Which hidden layer :meth:`transform` returns, indexed like a list of the hidden
+        layers: 0 is the first, -1 the last.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (label indices for a multilabel y).
+    coefs_ : list of ndarray of shape (n_fan_in, n_fan_out)
+        ``coefs_[i]`` holds the weights from layer ``i`` to layer ``i + 1``.
+    intercepts_ : list of ndarray of shape (n_fan_out,)
+        ``intercepts_[i]`` holds the biases of layer ``i + 1``.
+    loss_ : float
+        The loss after the last epoch (or L-BFGS iteration), L2 penalty included.
+    best_loss_ : float or None
+        The lowest training loss seen; None when early stopping on validation.
+    loss_curve_ : list of float
+        The loss after each epoch (each L-BFGS iteration).
+    validation_scores_ : list of float or None
+        Validation accuracy after each epoch, when there is a validation set.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``.
+    history_ : list of dict
+        One record per epoch: epoch, loss, validation_score, learning_rate, seconds;
+        ``pandas.DataFrame(clf.history_)`` reads it.
+    t_ : int
+        Number of training samples seen by the stochastic solver.
+    n_iter_ : int
+        Number of epochs (iterations) run by the last call to fit or partial_fit.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of output units.
+    out_activation_ : str
+        'softmax' or 'logistic'.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when X had string column names.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPClassifier : The estimator this one replaces.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
+    >>> from skdigitnet import DigitMLPClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X / 16, y, random_state=0)
+    >>> clf = DigitMLPClassifier(max_iter=300, random_state=0).fit(X_train, y_train)
+    >>> clf.coefs_[0].shape
+    (64, 16)
+    >>> clf.score(X_test, y_test) > 0.9
+    True
+    >>> clf.transform(X_test[:2]).shape
+    (2, 16)
+    """
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": [Predicate(
+            _is_layer_sizes, "an int in the range [1, inf) or an array-like of such ints")],
+        "activation": [_ActivationConstraint(_is_activation, "")],
+        "solver": [Options("lbfgs", "sgd", "adam")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Options("auto"), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Options("constant", "invscaling", "adaptive")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": [BOOLEAN],
+        "random_state": [RANDOM_STATE],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": [VERBOSE],
+        "warm_start": [BOOLEAN],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": [BOOLEAN],
+        "early_stopping": [BOOLEAN],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
+                             Predicate(lambda v: v == np.inf, "inf")],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "out_activation": [Options("auto", "softmax", "logistic")],
+        "loss": [Options("log_loss", "squared_error")],
+        "class_weight": [Options("balanced"), Predicate(lambda v: isinstance(v, dict),
+                                                        "an instance of 'dict'"), NONE],
+        "transform_layer": [Interval(Integral, None, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(16, 16),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        out_activation="auto",
+        loss="log_loss",
+        class_weight=None,
+        transform_layer=-1,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.out_activation = out_activation
+        self.loss = loss
+        self.class_weight = class_weight
+        self.transform_layer = transform_layer
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
+        """Fit the network to ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 data trains float32 weights.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a multilabel indicator matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples (multiplied by ``class_weight``).
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), default=None
+            A validation set of your own, used instead of a ``validation_fraction``
+            split: its accuracy is recorded after every epoch, and with
+            ``early_stopping=True`` it decides when to stop and which weights to keep.
+        y_val : array-like of shape (n_val,) or (n_val, n_labels), default=None
+            Labels of ``X_val``; required with it.
+
+        Returns
+        -------
+        self : DigitMLPClassifier
+            The fitted estimator.
+        """
+        validate_params(self, self._parameter_constraints)
+        if (X_val is None) != (y_val is None):
+            raise ValueError("Pass both X_val and y_val to fit, or neither.")
+        return self._fit(X, y, sample_weight, incremental=False, validation=(X_val, y_val))
+
+    def _check_solver(self):
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. "
+                f"{self.solver} is not stochastic."
+            )
+        return True
+
+    @available_if(_check_solver)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the network with one epoch over ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        sample_weight : array-like of shape (n_samples,), default=None
+        classes : array-like of shape (n_classes,), default=None
+            Every class of the whole data; required on the first call (except for a
+            multilabel y), ignored afterwards.
+
+        Returns
+        -------
+        self : DigitMLPClassifier
+        """
+        validate_params(self, self._parameter_constraints)
+        if self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True; "
+                             "call fit, or set early_stopping=False.")
+        if not hasattr(self, "coefs_"):
+            if classes is None and not _targets.type_of_target(y).startswith("multilabel"):
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            classes = _targets.find_classes(y if classes is None else np.asarray(classes))
+        elif classes is not None and not np.array_equal(self.classes_, np.unique(classes)):
+            raise ValueError(
+                f"`classes={np.unique(classes)}` is not the same as on the first call to "
+                f"partial_fit, which was: {self.classes_}."
+            )
+        else:
+            classes = None
+        return self._fit(X, y, sample_weight, incremental=True, validation=(None, None),
+                         classes=classes)
+
+    def _fit(self, X, y, sample_weight, incremental, validation, classes=None):
+        """Validate, resolve the configuration, train, then store the fitted state.
+
+        Nothing is assigned to ``self`` (but what ``validate_data`` records about the
+        features) until training has finished, so a failing call leaves a fitted
+        estimator as it was.
+        """
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=(np.float64, np.float32),
+                             multi_output=True, reset=first_pass)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if classes is None:
+            classes = _targets.find_classes(y) if first_pass else self.classes_
+        kind = _targets.target_kind(y, classes)
+        if not first_pass:
+            self._check_continuation(y, kind, incremental)
+        output = _targets.output_activation(self.out_activation, kind)
+        arch = self._architecture(X.shape[1], _targets.n_outputs(kind, output, classes), output)
+        random_state = check_random_state(self.random_state)
+        if first_pass:
+            dtype = X.dtype
+            theta = init_parameters(arch, random_state, dtype)
+            record = TrainingRecord()
+        else:
+            dtype = self.coefs_[0].dtype
+            self._check_same_architecture(arch)
+            theta = pack(self.coefs_, self.intercepts_, dtype)
+            record = self._record
+        sw = self._sample_weight(sample_weight, y, classes, kind, incremental)
+        Y = _targets.encode(y, classes, kind, output, dtype)
+        data = (X if X.dtype == dtype else X.astype(dtype), Y, sw)
+        target = (classes, kind)
+        if self.solver == "lbfgs":
+            train_lbfgs(arch, theta, data, self.alpha, self.max_iter, self.max_fun, self.tol,
+                        record, self.verbose)
+        else:
+            self._optimizer = self._fit_stochastic(
+                arch, theta, data, y, target, record, random_state, incremental, validation)
+        self.classes_, self._target_kind, self.out_activation_ = classes, kind, output
+        self._record = record
+        self._store_fitted(arch, theta)
+        return self
+
+    def _fit_stochastic(self, arch, theta, data, y, target, record, random_state,
+                        incremental, validation):
+        """Run the stochastic solver; returns the optimizer, kept for partial_fit."""
+        X, Y, sw = data
+        stop_on_validation = self.early_stopping and not incremental
+        X_val, y_val = validation
+        if X_val is None and stop_on_validation:
+            X, Y, sw, X_val, y_val = self._split_validation(X, Y, sw, y, target, random_state)
+        elif X_val is not None:
+            X_val = validate_data(self, X_val, accept_sparse="csr", reset=False,
+                                  dtype=(np.float64, np.float32))
+            y_val = np.asarray(y_val)
+            if len(y_val) != X_val.shape[0]:
+                raise ValueError(
+                    f"X_val has {X_val.shape[0]} samples but y_val has {len(y_val)}; "
+                    "give one label per validation sample.")
+        if X_val is not None and record.validation_scores is None:
+            record.validation_scores = []
+        n_samples = X.shape[0]
+        batch_size = min(200, n_samples) if self.batch_size == "auto" else self.batch_size
+        if batch_size > n_samples:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
+                          "It is going to be clipped")
+            batch_size = n_samples
+        settings = StochasticSettings(
+            batch_size, self.max_iter, self.shuffle, self.alpha, self.tol,
+            self.n_iter_no_change, stop_on_validation, bool(self.verbose))
+        optimizer = self._optimizer_for(theta, incremental)
+        scorer = None if X_val is None else _validation_scorer(arch, X_val, y_val, target)
+        train_stochastic(arch, theta, (X, Y, sw), settings, optimizer, record, random_state,
+                         validation=scorer, incremental=incremental)
+        return optimizer
+
+    def _split_validation(self, X, Y, sw, y, target, random_state):
+        """Stratified ``validation_fraction`` split (plain for multilabel y)."""
+        n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
+        if n_val < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the "
+                "size of your dataset, or pass X_val and y_val to fit."
+            )
+        # MLPClassifier stratifies binary y only; we stratify every single-label y.
+        stratify = None if target[1] == "multilabel" else y
+        arrays = [X, Y, y] + ([] if sw is None else [sw])
+        parts = train_test_split(*arrays, random_state=random_state,
+                                 test_size=self.validation_fraction, stratify=stratify)
+        X_tr, X_val, Y_tr, _, _, y_val = parts[:6]
+        return X_tr, Y_tr, (None if sw is None else parts[6]), X_val, y_val
+
+    def _optimizer_for(self, theta, incremental):
+        kind = SGD if self.solver == "sgd" else Adam
+        previous = getattr(self, "_optimizer", None)
+        if incremental and isinstance(previous, kind) and previous.n_parameters == theta.size:
+            return previous
+        if kind is SGD:
+            optimizer = SGD(theta.size, theta.dtype, self.learning_rate_init,
+                            self.learning_rate, self.momentum, self.nesterovs_momentum,
+                            self.power_t)
+        else:
+            optimizer = Adam(theta.size, theta.dtype, self.learning_rate_init, self.beta_1,
+                             self.beta_2, self.epsilon)
+        return optimizer
+
+    def _sample_weight(self, sample_weight, y, classes, kind, incremental):
+        sw = _targets.check_sample_weight(sample_weight, y.shape[0])
+        cw = _targets.class_sample_weight(self.class_weight, y, classes, kind, incremental)
+        if cw is None:
+            return sw
+        sw = cw if sw is None else sw * cw
+        if not sw.sum() > 0:
+            raise ValueError("Sample weights times class_weight are all zero; nothing to learn.")
+        return sw
+
+    def _check_continuation(self, y, kind, incremental):
+        """warm_start and partial_fit continue the same kind of y, with the same classes."""
+        if kind != self._target_kind:
+            raise ValueError(
+                f"y is {kind}, but the network was fitted on a {self._target_kind} y; "
+                "refit with warm_start=False.")
+        if incremental:
+            return
+        classes = np.arange(y.shape[1]) if kind == "multilabel" else np.unique(y)
+        if set(classes.tolist()) != set(self.classes_.tolist()):
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as in the "
+                f"previous call to fit. Previously got {self.classes_}, `y` has {classes}"
+            )
+
+    def _check_same_architecture(self, arch):
+        units = tuple([self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_])
+        if units != arch.units:
+            raise ValueError(
+                f"The fitted network has layers {units} but the parameters ask for "
+                f"{arch.units}; with warm_start=True or partial_fit keep hidden_layer_sizes "
+                "as they were, or refit with warm_start=False."
+            )
+
+    def _hidden_activations(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else [int(s) for s in np.ravel(sizes)]
+        if isinstance(self.activation, (tuple, list)):
+            if len(self.activation) != len(sizes):
+                raise ValueError(
+                    f"activation has {len(self.activation)} entries but there are "
+                    f"{len(sizes)} hidden layers; give one activation per hidden layer, "
+                    "or a single one for all."
+                )
+            return sizes, tuple(get_activation(a) for a in self.activation)
+        return sizes, (get_activation(self.activation),) * len(sizes)
+
+    def _architecture(self, n_features, n_outputs, output):
+        sizes, hidden = self._hidden_activations()
+        return Architecture((n_features, *sizes, n_outputs), hidden, output, self.loss)
+
+    def _store_fitted(self, arch, theta):
+        record = self._record
+        self.coefs_, self.intercepts_ = unpack(theta, arch.units)
+        self._arch = arch
+        self.n_layers_ = len(arch.units)
+        self.n_outputs_ = arch.units[-1]
+        self.n_iter_ = record.n_iter
+        self.t_ = record.t
+        self.loss_curve_ = record.loss_curve
+        self.history_ = record.history
+        self.loss_ = record.loss_curve[-1] if record.loss_curve else np.nan
+        stop_on_val = self.early_stopping and self.solver != "lbfgs"
+        self.best_loss_ = None if stop_on_val else record.best_loss
+        self.validation_scores_ = record.validation_scores
+        self.best_validation_score_ = (
+            record.best_validation_score if record.validation_scores else None)
+
+    # --------------------------------------------------------------- predicting
+    def _layer(self, X, layer):
+        """Validated ``X`` forwarded to layer ``layer``, in bounded-memory chunks."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", reset=False,
+                          dtype=(np.float64, np.float32))
+        return predict_layer(self._arch, self.coefs_, self.intercepts_, X, self.n_layers_ - 1
+                             if layer is None else layer)
+
+    def predict(self, X):
+        """Predict class labels (an indicator matrix for a multilabel fit).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+        """
+        return _targets.decode(self._layer(X, None), self.classes_, self._target_kind)
+
+    def predict_proba(self, X):
+        """Probability of each class, columns ordered as ``classes_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        P = self._layer(X, None)
+        return _targets.probabilities(P, self._target_kind, self.out_activation_)
+
+    def predict_log_proba(self, X):
+        """Natural logarithm of :meth:`predict_proba`, shape (n_samples, n_classes)."""
+        proba = self.predict_proba(X)
+        return np.log(proba, out=proba)
+
+    def _transform_layer_index(self):
+        n_hidden = self.n_layers_ - 2
+        k = self.transform_layer
+        if not -n_hidden <= k < n_hidden:
+            raise ValueError(
+                f"transform_layer={k} does not name a hidden layer; this network has "
+                f"{n_hidden} hidden layer(s), so use an int in [{-n_hidden}, {n_hidden - 1}]."
+            )
+        return k % n_hidden + 1
+
+    def transform(self, X):
+        """Activations of hidden layer ``transform_layer``: features learned by the network.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_hidden : ndarray of shape (n_samples, n_units_of_that_layer)
+        """
+        check_is_fitted(self)
+        return self._layer(X, self._transform_layer_index())
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the :meth:`transform` output: ``hidden{k}_{j}``, k counted from 1.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Checked against ``feature_names_in_``; the output names do not depend on it.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        if input_features is not None:
+            names = np.asarray(input_features, dtype=object)
+            known = getattr(self, "feature_names_in_", None)
+            if known is not None and not np.array_equal(known, names):
+                raise ValueError("input_features is not equal to feature_names_in_")
+            if len(names) != self.n_features_in_:
+                raise ValueError(
+                    "input_features should have length equal to number of features "
+                    f"({self.n_features_in_}), got {len(names)}"
+                )
+        layer = self._transform_layer_index()
+        return np.asarray([f"hidden{layer}_{j}" for j in range(self.coefs_[layer - 1].shape[1])],
+                          dtype=object)
+
+    def layer_activations(self, X):
+        """Every layer's activations for ``X``, for looking inside the network.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        activations : list of ndarray, length ``n_layers_``
+            ``[X, hidden_1, ..., hidden_k, output]``; ``activations[i]`` has shape
+            (n_samples, units of layer i); the output is the raw output layer.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", reset=False,
+                          dtype=(np.float64, np.float32))
+        return forward(self._arch, self.coefs_, self.intercepts_, X)[0]
+
+    def summary(self, n_features_in=None):
+        """A text table of the layers, their activations and parameter counts.
+
+        Parameters
+        ----------
+        n_features_in : int, default=None
+            Describe the network for this many inputs without fitting (e.g. 784 for
+            28x28 images); by default the fitted ``n_features_in_``.
+
+        Returns
+        -------
+        str
+        """
+        if n_features_in is None:
+            check_is_fitted(self)
+            arch = self._arch
+        else:
+            sizes, hidden = self._hidden_activations()
+            n_out = getattr(self, "n_outputs_", 10)
+            out = getattr(self, "out_activation_", "softmax" if n_out > 2 else "logistic")
+            arch = Architecture((int(n_features_in), *sizes, n_out), hidden, out, self.loss)
+        return _format_summary(type(self).__name__, arch)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_label = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def _validation_scorer(arch, X_val, y_val, target):
+    """A callable ``theta -> accuracy on (X_val, y_val)``."""
+    y_val, (classes, kind) = np.asarray(y_val), target
+
+    def score(theta):
+        coefs, intercepts = unpack(theta, arch.units)
+        P = predict_layer(arch, coefs, intercepts, X_val, len(arch.units) - 1)
+        return float(accuracy_score(y_val, _targets.decode(P, classes, kind)))
+    return score
+
+
+def _format_summary(name, arch):
+    units = arch.units
+    rows = [f"{name}: {' -> '.join(str(u) for u in units)}",
+            f"{'layer':<9}{'units':>7}  {'activation':<12}{'weights':>9}{'biases':>8}",
+            f"{'input':<9}{units[0]:>7}"]
+    for i in range(1, len(units)):
+        label = "output" if i == len(units) - 1 else f"hidden{i}"
+        act = arch.output if i == len(units) - 1 else arch.hidden[i - 1].name
+        rows.append(f"{label:<9}{units[i]:>7}  {act:<12}{units[i - 1] * units[i]:>9,}"
+                    f"{units[i]:>8,}")
+    n_biases = arch.n_parameters - arch.n_weights
+    rows.append(f"parameters: {arch.n_parameters:,} ({arch.n_weights:,} weights, "
+                f"{n_biases:,} biases)")
+    return "\n".join(rows)

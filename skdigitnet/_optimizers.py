@@ -1,0 +1,100 @@
+"""Stochastic optimizers over one flat parameter vector.
+
+They update parameters and keep their own state; they neither print nor decide when
+training stops (the training loop does). ``params`` and ``grad`` are ndarrays of shape
+``(n_parameters,)``; every update is in place.
+"""
+
+import numpy as np
+
+
+class SGD:
+    """Stochastic gradient descent with momentum or Nesterov's momentum.
+
+    ``velocity = momentum * velocity - lr * grad``; then the step is ``velocity``, or with
+    Nesterov ``momentum * velocity - lr * grad`` (scikit-learn's formulation).
+
+    schedule : {'constant', 'invscaling', 'adaptive'}
+        'invscaling' sets ``lr = learning_rate_init / (t + 1) ** power_t`` at each epoch
+        end, ``t`` the number of samples seen; 'adaptive' is lowered by the training loop
+        through ``reduce_learning_rate`` when the loss stops improving.
+    """
+
+    def __init__(self, n_parameters, dtype, learning_rate_init=0.1, schedule="constant",
+                 momentum=0.9, nesterov=True, power_t=0.5):
+        self.learning_rate_init = float(learning_rate_init)
+        self.learning_rate = float(learning_rate_init)
+        self.schedule = schedule
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.power_t = power_t
+        self.n_parameters = n_parameters
+        self.velocity = np.zeros(n_parameters, dtype=dtype)
+
+    def step(self, params, grad):
+        """Move ``params`` (n_parameters,) one step against ``grad`` (n_parameters,)."""
+        v, lr, mu = self.velocity, self.learning_rate, self.momentum
+        v *= mu
+        v -= lr * grad
+        if self.nesterov:
+            params += mu * v
+            params -= lr * grad
+        else:
+            params += v
+
+    def epoch_end(self, n_samples_seen):
+        """Update the learning rate of the 'invscaling' schedule."""
+        if self.schedule == "invscaling":
+            self.learning_rate = self.learning_rate_init / (n_samples_seen + 1) ** self.power_t
+
+    def reduce_learning_rate(self):
+        """For the 'adaptive' schedule: divide the rate by 5; False when it is spent."""
+        if self.schedule != "adaptive" or self.learning_rate <= 1e-6:
+            return False
+        self.learning_rate /= 5.0
+        return True
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2014) with bias-corrected step size.
+
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g²``,
+    ``params -= lr * sqrt(1 - b2**t) / (1 - b1**t) * m / (sqrt(v) + epsilon)``.
+    """
+
+    def __init__(self, n_parameters, dtype, learning_rate_init=0.001, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8):
+        self.learning_rate_init = float(learning_rate_init)
+        self.learning_rate = float(learning_rate_init)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.t = 0
+        self.n_parameters = n_parameters
+        self.m = np.zeros(n_parameters, dtype=dtype)
+        self.v = np.zeros(n_parameters, dtype=dtype)
+        self._work = np.zeros(n_parameters, dtype=dtype)
+
+    def step(self, params, grad):
+        """Move ``params`` (n_parameters,) one step against ``grad`` (n_parameters,)."""
+        self.t += 1
+        b1, b2, m, v, work = self.beta_1, self.beta_2, self.m, self.v, self._work
+        m *= b1
+        m += (1 - b1) * grad
+        v *= b2
+        np.multiply(grad, grad, out=work)
+        work *= 1 - b2
+        v += work
+        self.learning_rate = (
+            self.learning_rate_init * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        )
+        np.sqrt(v, out=work)
+        work += self.epsilon
+        np.divide(m, work, out=work)
+        work *= self.learning_rate
+        params -= work
+
+    def epoch_end(self, n_samples_seen):
+        """Adam keeps its own step size: nothing to do."""
+
+    def reduce_learning_rate(self):
+        """Adam has no adaptive schedule: training stops on a plateau."""
+        return False

@@ -1,0 +1,241 @@
+"""The training loop, as a ladder of short steps: batches -> step -> epoch -> train.
+
+The loop never validates input; it receives arrays ready for the math:
+``X`` (n_samples, n_features) dense or CSR, ``Y`` (n_samples, n_outputs) in the
+parameters' dtype, ``sample_weight`` (n_samples,) or None, and the flat parameter
+vector ``theta`` (n_parameters,), which it updates in place.
+"""
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.optimize
+from sklearn.exceptions import ConvergenceWarning
+
+from ._network import loss_and_gradient
+
+
+@dataclass
+class TrainingRecord:
+    """What training has seen so far, as plain data; it survives warm starts.
+
+    ``history`` holds one dict per epoch: epoch, loss, validation_score,
+    learning_rate, seconds; ``pandas.DataFrame(history)`` reads it directly.
+    """
+
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = None
+    best_loss: float = np.inf
+    best_validation_score: float = -np.inf
+    no_improvement_count: int = 0
+    n_iter: int = 0
+    t: int = 0
+    history: list = field(default_factory=list)
+    best_theta: np.ndarray = None
+
+
+@dataclass(frozen=True)
+class StochasticSettings:
+    """The estimator parameters the stochastic loop uses."""
+
+    batch_size: int
+    max_iter: int
+    shuffle: bool
+    alpha: float
+    tol: float
+    n_iter_no_change: float
+    stop_on_validation: bool
+    verbose: bool
+
+
+def iter_batches(order, batch_size):
+    """Row selections of at most ``batch_size`` rows: slices, or index arrays of ``order``."""
+    n_samples = len(order) if isinstance(order, np.ndarray) else order
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        yield order[start:stop] if isinstance(order, np.ndarray) else slice(start, stop)
+
+
+def train_step(arch, theta, grad, data, rows, alpha, optimizer):
+    """One optimizer step on the rows ``rows``; returns (batch loss, batch weight)."""
+    X, Y, sample_weight = data
+    sw = None if sample_weight is None else sample_weight[rows]
+    loss = loss_and_gradient(arch, theta, X[rows], Y[rows], sw, alpha, grad)
+    optimizer.step(theta, grad)
+    weight = Y[rows].shape[0] if sw is None else sw.sum()
+    return loss, weight
+
+
+def run_epoch(arch, theta, grad, data, order, settings, optimizer):
+    """One pass over the data in batches; returns the weighted mean batch loss."""
+    total = weight_sum = 0.0
+    for rows in iter_batches(order, settings.batch_size):
+        loss, weight = train_step(arch, theta, grad, data, rows, settings.alpha, optimizer)
+        total += loss * weight
+        weight_sum += weight
+    return total / weight_sum if weight_sum > 0 else 0.0
+
+
+def update_stopping(record, loss, score, settings):
+    """Track the best loss/score and count epochs without improvement by ``tol``.
+
+    Returns True when the current parameters are the best seen on the validation set.
+    """
+    tol, improved = settings.tol, False
+    if score is not None:
+        record.validation_scores.append(score)
+        improved = score > record.best_validation_score
+        if settings.stop_on_validation:
+            stalled = score < record.best_validation_score + tol
+        if improved:
+            record.best_validation_score = score
+    if not settings.stop_on_validation:
+        stalled = loss > record.best_loss - tol
+    record.best_loss = min(record.best_loss, loss)
+    record.no_improvement_count = record.no_improvement_count + 1 if stalled else 0
+    return improved
+
+
+def plateau_action(record, settings, optimizer):
+    """On ``n_iter_no_change`` stalled epochs: lower the rate ('adaptive') or stop.
+
+    Returns True when training should stop.
+    """
+    if record.no_improvement_count <= settings.n_iter_no_change:
+        return False
+    what = "Validation score" if settings.stop_on_validation else "Training loss"
+    verb = "increase" if settings.stop_on_validation else "improve"
+    msg = (
+        f"{what} did not {verb} more than tol={settings.tol:f} for "
+        f"{settings.n_iter_no_change} consecutive epochs."
+    )
+    if optimizer.reduce_learning_rate():
+        record.no_improvement_count = 0
+        if settings.verbose:
+            print(f"{msg} Setting learning rate to {optimizer.learning_rate:f}")
+        return False
+    if settings.verbose:
+        print(f"{msg} Stopping.")
+    return True
+
+
+def train_stochastic(arch, theta, data, settings, optimizer, record, random_state,
+                     validation=None, incremental=False):
+    """Train ``theta`` in place for up to ``settings.max_iter`` epochs (one if incremental).
+
+    ``validation`` is None or a callable ``theta -> score`` (higher is better).
+    Stops on a plateau, on divergence (keeping the last finite parameters), or on
+    Ctrl-C (keeping the parameters of the last completed epoch, with a warning).
+    """
+    n_samples = data[1].shape[0]
+    grad = np.empty_like(theta)
+    epoch_start = theta.copy()
+    order = np.arange(n_samples) if settings.shuffle else n_samples
+    record.n_iter = 0
+    try:
+        for _ in range(1 if incremental else settings.max_iter):
+            tic = time.perf_counter()
+            epoch_start[...] = theta
+            if settings.shuffle:
+                order = order[random_state.permutation(n_samples)]
+            loss = run_epoch(arch, theta, grad, data, order, settings, optimizer)
+            if not (np.isfinite(loss) and np.isfinite(theta).all()):
+                theta[...] = epoch_start
+                _warn_diverged(record.n_iter + 1, loss)
+                break
+            if _end_epoch(record, theta, loss, validation, settings, optimizer, n_samples, tic):
+                break
+        else:
+            if not incremental:
+                warnings.warn(
+                    f"Stochastic Optimizer: Maximum iterations ({settings.max_iter}) "
+                    "reached and the optimization hasn't converged yet.",
+                    ConvergenceWarning,
+                )
+    except KeyboardInterrupt:
+        theta[...] = epoch_start
+        warnings.warn(
+            f"Training interrupted by user after {record.n_iter} completed epoch(s); "
+            "kept the parameters of the last completed epoch. Fit again with "
+            "warm_start=True to continue.",
+            UserWarning,
+        )
+    if settings.stop_on_validation and record.best_theta is not None:
+        theta[...] = record.best_theta
+
+
+def _end_epoch(record, theta, loss, validation, settings, optimizer, n_samples, tic):
+    """Book-keeping after an epoch; returns True when training should stop."""
+    record.n_iter += 1
+    record.t += n_samples
+    record.loss_curve.append(loss)
+    if settings.verbose:
+        print(f"Iteration {record.n_iter}, loss = {loss:.8f}")
+    score = None if validation is None else validation(theta)
+    if score is not None and settings.verbose:
+        print(f"Validation score: {score:f}")
+    if update_stopping(record, loss, score, settings) and settings.stop_on_validation:
+        record.best_theta = theta.copy()
+    record.history.append({
+        "epoch": len(record.loss_curve), "loss": loss, "validation_score": score,
+        "learning_rate": optimizer.learning_rate, "seconds": time.perf_counter() - tic,
+    })
+    optimizer.epoch_end(record.t)
+    return plateau_action(record, settings, optimizer)
+
+
+def _warn_diverged(epoch, loss):
+    warnings.warn(
+        f"Training diverged in epoch {epoch} (loss = {loss}); stopped and kept the "
+        "parameters from before that epoch. Lower learning_rate_init or scale the "
+        "input (for images, divide pixel values by 255).",
+        ConvergenceWarning,
+    )
+
+
+def train_lbfgs(arch, theta, data, alpha, max_iter, max_fun, tol, record, verbose=False):
+    """Minimise the loss over ``theta`` (updated in place) with scipy's L-BFGS-B."""
+    X, Y, sample_weight = data
+    grad = np.empty_like(theta)
+    last_good = theta.copy()
+    tic = [time.perf_counter()]
+
+    def loss_grad(x):
+        theta[...] = x
+        loss = loss_and_gradient(arch, theta, X, Y, sample_weight, alpha, grad)
+        return loss, grad.astype(np.float64)
+
+    def callback(intermediate_result):
+        last_good[...] = intermediate_result.x
+        loss = float(intermediate_result.fun)
+        record.loss_curve.append(loss)
+        record.best_loss = min(record.best_loss, loss)
+        record.history.append({
+            "epoch": len(record.loss_curve), "loss": loss, "validation_score": None,
+            "learning_rate": None, "seconds": time.perf_counter() - tic[0],
+        })
+        tic[0] = time.perf_counter()
+        if verbose:
+            print(f"Iteration {len(record.loss_curve)}, loss = {loss:.8f}")
+
+    try:
+        result = scipy.optimize.minimize(
+            loss_grad, theta.astype(np.float64), method="L-BFGS-B", jac=True,
+            callback=callback, options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
+        )
+    except KeyboardInterrupt:
+        theta[...] = last_good
+        record.n_iter = len(record.loss_curve)
+        warnings.warn("Training interrupted by user; kept the last L-BFGS iterate.")
+        return
+    theta[...] = result.x if np.isfinite(result.x).all() else last_good
+    record.n_iter = min(result.nit, max_iter)
+    if result.status != 0:
+        warnings.warn(
+            f"lbfgs failed to converge after {result.nit} iteration(s) "
+            f"(status={result.status}): {result.message}. Increase max_iter or max_fun, "
+            "or scale the input data.",
+            ConvergenceWarning,
+        )

@@ -1,0 +1,131 @@
+"""Declarative parameter constraints, with scikit-learn's wording.
+
+scikit-learn's own validator lives in a private module (``sklearn.utils._param_validation``)
+that may change between releases, so we keep a small one of our own. The messages read
+exactly like scikit-learn's, e.g.::
+
+    The 'alpha' parameter of DigitMLPClassifier must be a float in the range [0.0, inf).
+    Got -1 instead.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A constructor parameter has a value outside its constraints.
+
+    Subclasses both ``ValueError`` and ``TypeError``, like scikit-learn's error of the
+    same name, so code that catches either keeps working.
+    """
+
+
+class Interval:
+    """Numbers of ``kind`` (``Integral`` or ``Real``) between ``left`` and ``right``.
+
+    ``closed`` is one of 'left', 'right', 'both', 'neither'; ``None`` bounds are infinite.
+    """
+
+    def __init__(self, kind, left, right, closed):
+        self.kind, self.left, self.right, self.closed = kind, left, right, closed
+
+    def is_satisfied_by(self, value):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, self.kind):
+            return False
+        if isinstance(value, float) and np.isnan(value):
+            return False
+        left_ok = (
+            self.left is None
+            or value > self.left
+            or (value == self.left and self.closed in ("left", "both"))
+        )
+        right_ok = (
+            self.right is None
+            or value < self.right
+            or (value == self.right and self.closed in ("right", "both"))
+        )
+        return left_ok and right_ok
+
+    def __str__(self):
+        kind = "an int" if self.kind is Integral else "a float"
+        left = "-inf" if self.left is None else float(self.left) if self.kind is Real else self.left
+        right = "inf" if self.right is None else float(self.right) if self.kind is Real else self.right
+        lb = "[" if self.closed in ("left", "both") and self.left is not None else "("
+        rb = "]" if self.closed in ("right", "both") and self.right is not None else ")"
+        return f"{kind} in the range {lb}{left}, {right}{rb}"
+
+
+class Options:
+    """One of a fixed set of strings (or other hashable values)."""
+
+    def __init__(self, *options):
+        self.options = options
+
+    def is_satisfied_by(self, value):
+        try:
+            return isinstance(value, str) and value in self.options
+        except TypeError:  # pragma: no cover - unhashable
+            return False
+
+    def __str__(self):
+        listed = ", ".join(repr(o) for o in sorted(self.options))
+        return f"a str among {{{listed}}}"
+
+
+class Predicate:
+    """Any value for which ``check(value)`` is true, described as ``description``."""
+
+    def __init__(self, check, description):
+        self.check, self.description = check, description
+
+    def is_satisfied_by(self, value):
+        return bool(self.check(value))
+
+    def __str__(self):
+        return self.description
+
+
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
+
+
+def _is_random_state(value):
+    return (
+        value is None
+        or isinstance(value, np.random.RandomState)
+        or (isinstance(value, Integral) and not _is_bool(value) and 0 <= value < 2**32)
+    )
+
+
+BOOLEAN = Predicate(_is_bool, "an instance of 'bool'")
+NONE = Predicate(lambda v: v is None, "None")
+RANDOM_STATE = Predicate(
+    _is_random_state, "an int in the range [0, 4294967295], an instance of 'RandomState' or None"
+)
+VERBOSE = Predicate(
+    lambda v: _is_bool(v) or (isinstance(v, Integral) and v >= 0), "an int or a bool"
+)
+
+
+def validate_params(estimator, constraints):
+    """Check every parameter named in ``constraints`` against its list of constraints.
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming the parameter, the estimator, what it must be and what it got.
+    """
+    params = estimator.get_params(deep=False)
+    for name, options in constraints.items():
+        value = params[name]
+        if any(option.is_satisfied_by(value) for option in options):
+            continue
+        described = [str(option) for option in options]
+        must_be = described[0] if len(described) == 1 else (
+            ", ".join(described[:-1]) + " or " + described[-1]
+        )
+        raise InvalidParameterError(
+            f"The {name!r} parameter of {type(estimator).__name__} must be {must_be}. "
+            f"Got {value!r} instead."
+        )
