@@ -557,13 +557,14 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             record.best_validation_score if record.validation_scores else None)
 
     # --------------------------------------------------------------- predicting
-    def _layer(self, X, layer):
-        """Validated ``X`` forwarded to layer ``layer``, in bounded-memory chunks."""
+    def _layer(self, X, layer=None):
+        """Validated ``X`` forwarded to ``layer`` (default the output), in bounded-memory
+        chunks."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", reset=False,
                           dtype=(np.float64, np.float32))
-        return predict_layer(self._arch, self.coefs_, self.intercepts_, X, self.n_layers_ - 1
-                             if layer is None else layer)
+        layer = self.n_layers_ - 1 if layer is None else layer
+        return predict_layer(self._arch, self.coefs_, self.intercepts_, X, layer)
 
     def predict(self, X):
         """Predict class labels (an indicator matrix for a multilabel fit).
@@ -576,7 +577,7 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
         """
-        return _targets.decode(self._layer(X, None), self.classes_, self._target_kind)
+        return _targets.decode(self._layer(X), self.classes_, self._target_kind)
 
     def predict_proba(self, X):
         """Probability of each class, columns ordered as ``classes_``.
@@ -589,13 +590,18 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        P = self._layer(X, None)
+        P = self._layer(X)
         return _targets.probabilities(P, self._target_kind, self.out_activation_)
 
     def predict_log_proba(self, X):
-        """Natural logarithm of :meth:`predict_proba`, shape (n_samples, n_classes)."""
+        """Natural logarithm of :meth:`predict_proba`, shape (n_samples, n_classes).
+
+        A probability that rounds to 0 has log ``-inf``, as scikit-learn's contract
+        (``predict_log_proba == log(predict_proba)``) requires.
+        """
         proba = self.predict_proba(X)
-        return np.log(proba, out=proba)
+        with np.errstate(divide="ignore"):
+            return np.log(proba, out=proba)
 
     def _transform_layer_index(self):
         n_hidden = self.n_layers_ - 2

@@ -1,0 +1,122 @@
+"""
+=====================================================
+Grid search over activations, including a custom one
+=====================================================
+
+:class:`~skdigitnet.DigitMLPClassifier` is a scikit-learn estimator, so it
+fits in a :class:`~sklearn.pipeline.Pipeline` and can be tuned with
+:class:`~sklearn.model_selection.GridSearchCV` like any other. Here we search
+over the hidden-layer ``activation``, one of which is our own subclass of
+:class:`skdigitnet.Activation`, and over ``hidden_layer_sizes``, on the 8x8
+digits bundled with scikit-learn.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler
+
+from skdigitnet import Activation, DigitMLPClassifier
+
+# We cap training at a small number of epochs to keep the example fast, so Adam
+# stops before its loss has fully settled and warns about it. That is expected
+# here, so we silence that one warning category (and nothing else).
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
+
+# %%
+# A custom activation
+# -------------------
+# LeCun et al. ("Efficient BackProp", 1998) recommend the scaled hyperbolic
+# tangent ``f(z) = 1.7159 * tanh(2z / 3)``, chosen so that ``f(1) = 1`` and
+# ``f(-1) = -1``. An activation implements its value and its derivative. Since
+# ``f'(z) = (2/3) * 1.7159 * (1 - tanh(2z/3) ** 2)`` can be written with ``a = f(z)``
+# alone, we set ``needs_z = False``. The class is defined at module level and
+# keeps its parameters as plain attributes, so it can be cloned, pickled and sent
+# to the parallel workers of ``GridSearchCV``.
+
+
+class ScaledTanh(Activation):
+    """LeCun's scaled tanh: ``scale * tanh(slope * z)``."""
+
+    needs_z = False
+    name = "scaled_tanh"  # shown by summary()
+
+    def __init__(self, scale=1.7159, slope=2 / 3):
+        self.scale = scale
+        self.slope = slope
+
+    def __call__(self, z):
+        return self.scale * np.tanh(self.slope * z)
+
+    def derivative(self, z, a):
+        return self.slope * (self.scale - a**2 / self.scale)
+
+
+scaled_tanh = ScaledTanh()
+print(scaled_tanh, "maps [-1, 0, 1] to", scaled_tanh(np.array([-1.0, 0.0, 1.0])).round(4))
+
+# %%
+# Data and pipeline
+# -----------------
+# ``as_frame=True`` gives the pixels as a DataFrame with columns ``pixel_0_0``
+# to ``pixel_7_7`` (values 0 to 16). A :class:`~sklearn.preprocessing.MinMaxScaler`
+# maps them to [0, 1] before the network.
+
+X, y = load_digits(return_X_y=True, as_frame=True)
+X_train, X_test, y_train, y_test = train_test_split(
+    X, y, test_size=0.25, stratify=y, random_state=0
+)
+
+pipe = Pipeline(
+    [("scale", MinMaxScaler()), ("net", DigitMLPClassifier(max_iter=150, random_state=0))]
+)
+
+# %%
+# The search
+# ----------
+# Three activations (two built-in names and our instance) times three layer
+# layouts, with 3-fold cross-validation: 27 small fits, run on two processes.
+
+param_grid = {
+    "net__activation": ["relu", "tanh", scaled_tanh],
+    "net__hidden_layer_sizes": [(16,), (16, 16), (32,)],
+}
+search = GridSearchCV(pipe, param_grid, cv=3, n_jobs=2)
+search.fit(X_train, y_train)
+
+# %%
+# The results, best first. ``cv_results_`` reads straight into a DataFrame.
+
+results = pd.DataFrame(search.cv_results_)
+# Built-in activations appear as their names; ours by its ``name`` attribute.
+results["activation"] = results["param_net__activation"].map(lambda a: getattr(a, "name", a))
+results["hidden_layer_sizes"] = results["param_net__hidden_layer_sizes"].map(str)
+columns = ["rank_test_score", "activation", "hidden_layer_sizes",
+           "mean_test_score", "std_test_score", "mean_fit_time"]
+with pd.option_context("display.width", 120, "display.precision", 3):
+    print(results[columns].sort_values("rank_test_score", kind="stable").to_string(index=False))
+
+# %%
+# The best model
+# --------------
+# ``GridSearchCV`` refits the best parameters on the whole training set. We
+# score it on the held-out test set, which the search never saw, and print the
+# network it built.
+
+print("best parameters:", search.best_params_)
+print(f"cross-validation accuracy: {search.best_score_:.3f}")
+print(f"held-out test accuracy:    {search.score(X_test, y_test):.3f}")
+print()
+print(search.best_estimator_.named_steps["net"].summary())
+
+# %%
+# Width matters more than the activation here: the single layer of 16 units
+# comes last, while at a given size the three activations score within one or
+# two cross-validation standard deviations of each other: too close to rank
+# with any confidence on a data set this small. The point is that a user-defined
+# activation is tuned exactly like a built-in one.

@@ -1,0 +1,46 @@
+"""scikit-learn's estimator contract, for several configurations, with no expected failures."""
+
+import pytest
+from sklearn.utils.estimator_checks import (
+    check_dataframe_column_names_consistency,
+    check_global_output_transform_pandas,
+    check_set_output_transform_pandas,
+    check_transformer_get_feature_names_out,
+    check_transformer_get_feature_names_out_pandas,
+    parametrize_with_checks,
+)
+
+from skdigitnet import DigitMLPClassifier
+
+from _custom import Squareplus
+
+CONFIGURATIONS = [
+    DigitMLPClassifier(),
+    DigitMLPClassifier(solver="lbfgs", activation="tanh"),
+    # plain SGD needs a larger step than Adam's default to learn the checks' blobs in
+    # 200 epochs (check_classifiers_train asks for 83 % accuracy)
+    DigitMLPClassifier(solver="sgd", activation="logistic", learning_rate_init=0.1),
+    DigitMLPClassifier(activation=Squareplus()),
+    DigitMLPClassifier(activation=("elu", "swish"), out_activation="logistic",
+                       loss="squared_error"),
+]
+
+
+@parametrize_with_checks(CONFIGURATIONS)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+EXTRA_CHECKS = [
+    check_set_output_transform_pandas,
+    check_global_output_transform_pandas,
+    check_transformer_get_feature_names_out,
+    check_transformer_get_feature_names_out_pandas,
+    check_dataframe_column_names_consistency,
+]
+
+
+@pytest.mark.parametrize("estimator", CONFIGURATIONS, ids=repr)
+@pytest.mark.parametrize("check", EXTRA_CHECKS, ids=lambda c: c.__name__)
+def test_checks_outside_check_estimator(estimator, check):
+    check(type(estimator).__name__, estimator)
