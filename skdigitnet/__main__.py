@@ -29,7 +29,7 @@ def _parser():
     return parser
 
 
-def demo(activation="relu", hidden=(16, 16), max_iter=200, random_state=0, out=sys.stdout):
+def demo(activation="relu", hidden=(16, 16), max_iter=200, random_state=0, out=None):
     """Train on the bundled digits and print architecture, fit time, accuracy, confusion."""
     digits = load_digits()
     X = digits.data / 16.0
@@ -42,6 +42,7 @@ def demo(activation="relu", hidden=(16, 16), max_iter=200, random_state=0, out=s
         clf.fit(X_train, y_train)
     seconds = time.perf_counter() - tic
     accuracy = clf.score(X_test, y_test)
+    out = sys.stdout if out is None else out
     p = lambda *a: print(*a, file=out)  # noqa: E731
     p(f"skdigitnet {__version__}: the digit network of 'But what is a neural network?'")
     p(f"data: {len(X)} bundled 8x8 digit images, pixels scaled to [0, 1]; "

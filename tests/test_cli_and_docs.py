@@ -1,0 +1,56 @@
+"""The main job, the README's code and the examples run and say what they promise."""
+
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+from skdigitnet.__main__ import main
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_main_job_reports_architecture_accuracy_and_confusion(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "DigitMLPClassifier: 64 -> 16 -> 16 -> 10" in out
+    assert "parameters: 1,482 (1,440 weights, 42 biases)" in out
+    assert "13,002 weights and biases" in out
+    accuracy = float(re.search(r"test accuracy: ([\d.]+)%", out).group(1))
+    assert accuracy > 93.0
+    assert re.search(r"fit: \d+ epochs in [\d.]+ s", out)
+    rows = out.split("confusion matrix")[1].strip().splitlines()[2:]
+    assert len(rows) == 10
+    # 450 test images (a quarter of 1797, stratified) appear once in the matrix
+    assert sum(int(v) for row in rows for v in row.split()[1:]) == 450
+
+
+def test_main_job_options(capsys):
+    main(["--hidden", "8", "--activation", "tanh", "--max-iter", "5"])
+    out = capsys.readouterr().out
+    assert "DigitMLPClassifier: 64 -> 8 -> 10" in out
+    assert "hidden1        8  tanh" in out
+
+
+def test_readme_python_blocks_run():
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 2
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["hidden"].shape[1] == 16
+
+
+@pytest.mark.parametrize("script, expected", [
+    ("plot_grid_search.py", "best parameters"),
+    ("plot_hidden_features.py", "hidden2_0"),
+])
+def test_examples_run(script, expected):
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / script)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert expected in done.stdout
