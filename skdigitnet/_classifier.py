@@ -4,6 +4,7 @@ The estimator holds parameters, validation and fitted state; the math lives in
 ``_network``, the loop in ``_training``, the optimizers in ``_optimizers``.
 """
 
+import copy
 import warnings
 from numbers import Integral, Real
 
@@ -409,7 +410,7 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             dtype = self.coefs_[0].dtype
             self._check_same_architecture(arch)
             theta = pack(self.coefs_, self.intercepts_, dtype)
-            record = self._record
+            record = copy.deepcopy(self._record)
         sw = self._sample_weight(sample_weight, y, classes, kind, incremental)
         Y = _targets.encode(y, classes, kind, output, dtype)
         data = (X if X.dtype == dtype else X.astype(dtype), Y, sw)
@@ -417,6 +418,7 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if self.solver == "lbfgs":
             train_lbfgs(arch, theta, data, self.alpha, self.max_iter, self.max_fun, self.tol,
                         record, self.verbose)
+            self._optimizer = None
         else:
             self._optimizer = self._fit_stochastic(
                 arch, theta, data, y, target, record, random_state, incremental, validation)
@@ -606,6 +608,9 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _transform_layer_index(self):
         n_hidden = self.n_layers_ - 2
         k = self.transform_layer
+        if n_hidden == 0:
+            raise ValueError("This network has no hidden layer to transform to; fit it with "
+                             "at least one hidden layer (hidden_layer_sizes).")
         if not -n_hidden <= k < n_hidden:
             raise ValueError(
                 f"transform_layer={k} does not name a hidden layer; this network has "

@@ -541,3 +541,38 @@ def test_predict_log_proba_is_log_of_proba(small_digits, target):
         far_log, far_proba = clf.predict_log_proba(far), clf.predict_proba(far)
     with np.errstate(divide="ignore"):
         np.testing.assert_array_equal(far_log, np.log(far_proba))
+
+
+def test_partial_fit_with_sample_weight_matches_mlpclassifier(digits):
+    X, y = digits
+    sw = np.linspace(0.1, 2.0, len(y))
+    theirs, ours = MLPClassifier((16, 16), random_state=0), DigitMLPClassifier(random_state=0)
+    for _ in range(3):
+        theirs.partial_fit(X, y, sample_weight=sw, classes=np.arange(10))
+        ours.partial_fit(X, y, sample_weight=sw, classes=np.arange(10))
+    assert_same_params(theirs, ours)
+    assert ours.t_ == theirs.t_ == 3 * len(y)
+
+
+def test_failed_warm_start_leaves_the_fitted_model_as_it_was(small_digits):
+    from test_activations import WrongShape
+    X, y = small_digits
+    clf = quiet_fit(DigitMLPClassifier(max_iter=5, warm_start=True, random_state=0), X, y)
+    coefs = [c.copy() for c in clf.coefs_]
+    curve, proba = list(clf.loss_curve_), clf.predict_proba(X)
+    clf.set_params(activation=WrongShape())
+    with pytest.raises(ValueError, match="WrongShape.__call__ returned an array of shape"):
+        clf.fit(X, y)
+    assert clf.loss_curve_ == curve and clf._record.loss_curve == curve
+    for before, after in zip(coefs, clf.coefs_):
+        np.testing.assert_array_equal(before, after)
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)  # still the fitted network
+
+
+def test_network_without_hidden_layers(small_digits):
+    X, y = small_digits
+    clf = quiet_fit(DigitMLPClassifier(hidden_layer_sizes=(), random_state=0), X, y)
+    assert [c.shape for c in clf.coefs_] == [(64, 10)]
+    assert clf.score(X, y) > 0.9
+    with pytest.raises(ValueError, match="This network has no hidden layer to transform to"):
+        clf.transform(X)
