@@ -191,7 +191,7 @@ class ReLU(Activation):
         return np.maximum(z, 0, out=z)
 
     def _backward(self, z, a, delta):
-        delta[a <= 0] = 0
+        delta *= a > 0
         return delta
 
 

@@ -390,7 +390,7 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         estimator as it was.
         """
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=(np.float64, np.float32),
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=_dtypes_for(X),
                              multi_output=True, reset=first_pass)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -403,7 +403,7 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         arch = self._architecture(X.shape[1], _targets.n_outputs(kind, output, classes), output)
         random_state = check_random_state(self.random_state)
         if first_pass:
-            dtype = X.dtype
+            dtype = _model_dtype(X.dtype)
             theta = init_parameters(arch, random_state, dtype)
             record = TrainingRecord()
         else:
@@ -413,7 +413,7 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             record = copy.deepcopy(self._record)
         sw = self._sample_weight(sample_weight, y, classes, kind, incremental)
         Y = _targets.encode(y, classes, kind, output, dtype)
-        data = (X if X.dtype == dtype else X.astype(dtype), Y, sw)
+        data = (X, Y, sw)  # X keeps its dtype: batches are converted one at a time
         target = (classes, kind)
         if self.solver == "lbfgs":
             train_lbfgs(arch, theta, data, self.alpha, self.max_iter, self.max_fun, self.tol,
@@ -430,14 +430,15 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _fit_stochastic(self, arch, theta, data, y, target, record, random_state,
                         incremental, validation):
         """Run the stochastic solver; returns the optimizer, kept for partial_fit."""
-        X, Y, sw = data
+        X = data[0]
         stop_on_validation = self.early_stopping and not incremental
         X_val, y_val = validation
+        rows = None
         if X_val is None and stop_on_validation:
-            X, Y, sw, X_val, y_val = self._split_validation(X, Y, sw, y, target, random_state)
+            rows, val_rows = self._split_validation(X.shape[0], y, target, random_state)
+            X_val, y_val = X[val_rows], y[val_rows]
         elif X_val is not None:
-            X_val = validate_data(self, X_val, accept_sparse="csr", reset=False,
-                                  dtype=(np.float64, np.float32))
+            X_val = self._validate_X(X_val)
             y_val = np.asarray(y_val)
             if len(y_val) != X_val.shape[0]:
                 raise ValueError(
@@ -445,7 +446,7 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                     "give one label per validation sample.")
         if X_val is not None and record.validation_scores is None:
             record.validation_scores = []
-        n_samples = X.shape[0]
+        n_samples = X.shape[0] if rows is None else len(rows)
         batch_size = min(200, n_samples) if self.batch_size == "auto" else self.batch_size
         if batch_size > n_samples:
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
@@ -456,13 +457,14 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             self.n_iter_no_change, stop_on_validation, bool(self.verbose))
         optimizer = self._optimizer_for(theta, incremental)
         scorer = None if X_val is None else _validation_scorer(arch, X_val, y_val, target)
-        train_stochastic(arch, theta, (X, Y, sw), settings, optimizer, record, random_state,
-                         validation=scorer, incremental=incremental)
+        train_stochastic(arch, theta, data, settings, optimizer, record, random_state,
+                         validation=scorer, incremental=incremental, rows=rows)
         return optimizer
 
-    def _split_validation(self, X, Y, sw, y, target, random_state):
-        """Stratified ``validation_fraction`` split (plain for multilabel y)."""
-        n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
+    def _split_validation(self, n_samples, y, target, random_state):
+        """Row indices (train, validation) of a ``validation_fraction`` split, stratified
+        by class (plain for multilabel y); indices, so ``X`` is never copied whole."""
+        n_val = int(np.ceil(self.validation_fraction * n_samples))
         if n_val < 2:
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' or the "
@@ -470,11 +472,8 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             )
         # MLPClassifier stratifies binary y only; we stratify every single-label y.
         stratify = None if target[1] == "multilabel" else y
-        arrays = [X, Y, y] + ([] if sw is None else [sw])
-        parts = train_test_split(*arrays, random_state=random_state,
-                                 test_size=self.validation_fraction, stratify=stratify)
-        X_tr, X_val, Y_tr, _, _, y_val = parts[:6]
-        return X_tr, Y_tr, (None if sw is None else parts[6]), X_val, y_val
+        return train_test_split(np.arange(n_samples), random_state=random_state,
+                                test_size=self.validation_fraction, stratify=stratify)
 
     def _optimizer_for(self, theta, incremental):
         kind = SGD if self.solver == "sgd" else Adam
@@ -559,12 +558,15 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             record.best_validation_score if record.validation_scores else None)
 
     # --------------------------------------------------------------- predicting
+    def _validate_X(self, X):
+        """Validated ``X`` for a fitted network; small integer images are kept as they are."""
+        return validate_data(self, X, accept_sparse="csr", reset=False, dtype=_dtypes_for(X))
+
     def _layer(self, X, layer=None):
         """Validated ``X`` forwarded to ``layer`` (default the output), in bounded-memory
         chunks."""
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", reset=False,
-                          dtype=(np.float64, np.float32))
+        X = self._validate_X(X)
         layer = self.n_layers_ - 1 if layer is None else layer
         return predict_layer(self._arch, self.coefs_, self.intercepts_, X, layer)
 
@@ -673,8 +675,9 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             (n_samples, units of layer i); the output is the raw output layer.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", reset=False,
-                          dtype=(np.float64, np.float32))
+        X = self._validate_X(X)
+        if X.dtype.kind in "iu":
+            X = X.astype(self.coefs_[0].dtype)
         return forward(self._arch, self.coefs_, self.intercepts_, X)[0]
 
     def summary(self, n_features_in=None):
@@ -706,6 +709,24 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         tags.classifier_tags.multi_label = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+_SMALL_INTS = (np.uint8, np.int8, np.uint16, np.int16)
+
+
+def _dtypes_for(X):
+    """What validation may keep: integer images of up to 16 bits stay as they are (a
+    float copy of 60,000 MNIST images would take 188 MB); the rest becomes float."""
+    dtype = getattr(X, "dtype", None)
+    if dtype is not None and any(dtype == t for t in _SMALL_INTS):
+        return None
+    return (np.float64, np.float32)
+
+
+def _model_dtype(dtype):
+    """float32 weights for float32 data and for 8/16-bit integers (exact in float32);
+    float64 otherwise."""
+    return np.float64 if dtype == np.float64 else np.float32
 
 
 def _validation_scorer(arch, X_val, y_val, target):

@@ -87,11 +87,25 @@ def init_parameters(arch, random_state, dtype):
 
 
 def softmax_inplace(z):
-    """Row-wise softmax of ``z`` (n_samples, n_outputs), overwriting and returning ``z``."""
-    z -= z.max(axis=1, keepdims=True)
+    """Row-wise softmax of ``z`` (n_samples, n_outputs), overwriting and returning ``z``.
+
+    Shifting by a row's maximum keeps ``exp`` from overflowing. Row maxima are slow to
+    find for a few columns, so when the whole array spans less than ``_SPAN`` (no
+    ``exp(z - max(z))`` can come near the smallest normal float) the single global
+    maximum serves every row.
+    """
+    top = z.max()
+    if top - z.min() < _SPAN[z.dtype.type]:
+        z -= top
+    else:
+        z -= z.max(axis=1, keepdims=True)
     np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
+    z /= (z @ np.ones(z.shape[1], z.dtype))[:, np.newaxis]
     return z
+
+
+_SPAN = {np.float32: 80.0, np.float64: 700.0}  # -log(smallest normal) - 7
+_EPS = {np.float32: np.finfo(np.float32).eps, np.float64: np.finfo(np.float64).eps}
 
 
 def logistic_inplace(z):
@@ -102,7 +116,35 @@ def logistic_inplace(z):
 OUTPUT_ACTIVATIONS = {"softmax": softmax_inplace, "logistic": logistic_inplace}
 
 
-def forward(arch, coefs, intercepts, X, *, keep_z=False):
+class Workspace:
+    """Views and buffers reused by every batch of one fit, so a step allocates little.
+
+    ``coefs``/``intercepts`` are views of ``theta`` and ``grad_coefs``/``grad_intercepts``
+    views of ``grad`` (see ``unpack``); ``layers[i]`` (rows, units[i + 1]) receives layer
+    ``i + 1``; ``deltas[i]`` (rows, units[i + 1]) the error of hidden layer ``i + 1``;
+    ``ones`` (rows,) sums a batch's rows with one matrix product.
+    """
+
+    def __init__(self, arch, theta, grad, rows):
+        self.theta, self.grad, self.rows = theta, grad, rows
+        self.coefs, self.intercepts = unpack(theta, arch.units)
+        self.grad_coefs, self.grad_intercepts = unpack(grad, arch.units)
+        self.layers = [np.empty((rows, units), theta.dtype) for units in arch.units[1:]]
+        self.deltas = [np.empty((rows, units), theta.dtype) for units in arch.units[1:-1]]
+        self.output_work = np.empty((rows, arch.units[-1]), theta.dtype)
+        self.ones = np.ones(rows, theta.dtype)
+        self.weights, self.grad_weights = theta[: arch.n_weights], grad[: arch.n_weights]
+        self.weight_work = np.empty(arch.n_weights, theta.dtype)
+
+
+def _matmul(A, W, out):
+    """``A @ W`` into ``out`` when ``A`` is dense; a new array for a sparse ``A``."""
+    if out is None or not isinstance(A, np.ndarray):
+        return A @ W
+    return np.matmul(A, W, out=out)
+
+
+def forward(arch, coefs, intercepts, X, *, keep_z=False, out=None):
     """Activations of every layer for the rows of ``X``.
 
     Pass truncated ``coefs``/``intercepts`` (the first ``k``) to stop at layer ``k``.
@@ -112,6 +154,9 @@ def forward(arch, coefs, intercepts, X, *, keep_z=False):
     X : ndarray or sparse matrix of shape (n_samples, units[0])
     keep_z : bool
         Also return the pre-activations of hidden layers whose derivative needs them.
+    out : list of ndarray, optional
+        ``out[i]`` of shape (>= n_samples, units[i + 1]) receives layer ``i + 1``
+        (``Workspace.layers``); by default new arrays.
 
     Returns
     -------
@@ -120,9 +165,9 @@ def forward(arch, coefs, intercepts, X, *, keep_z=False):
     zs : list, ``zs[i]`` the pre-activation of hidden layer ``i + 1`` (n_samples, units[i + 1])
         when ``keep_z`` and that activation ``needs_z``, else None.
     """
-    activations, zs = [X], []
+    activations, zs, n = [X], [], X.shape[0]
     for i, (W, b) in enumerate(zip(coefs, intercepts)):
-        z = activations[-1] @ W
+        z = _matmul(activations[-1], W, None if out is None else out[i][:n])
         z += b
         if i < len(arch.hidden):
             act = arch.hidden[i]
@@ -133,22 +178,33 @@ def forward(arch, coefs, intercepts, X, *, keep_z=False):
     return activations, zs
 
 
-def per_sample_loss(arch, Y, P):
-    """Loss of each sample, shape (n_samples,), for targets ``Y`` and outputs ``P``.
+def total_loss(arch, Y, P, sample_weight=None, work=None):
+    """``sum_i w_i loss_i`` for targets ``Y`` and outputs ``P`` (n_samples, n_outputs).
 
     'log_loss' is the cross-entropy matching the output activation (categorical for
     softmax, summed binary for logistic outputs); 'squared_error' is
-    ``0.5 * sum_k (P_k - Y_k)**2`` (the quadratic cost of the seed's chapter 2).
-    Both Y and P have shape (n_samples, n_outputs). Probabilities are clipped to
-    ``[eps, 1 - eps]`` as scikit-learn does, so the loss stays finite.
+    ``0.5 * sum_k (P_k - Y_k)**2`` per sample (the quadratic cost of the seed's
+    chapter 2). Probabilities are clipped to ``[eps, 1 - eps]`` as scikit-learn does,
+    so the loss stays finite (for softmax only below: ``log(1 - eps)`` differs from 0 by
+    less than ``eps``). ``work`` is an optional scratch array shaped like ``P``. The sum
+    is one dot product: short row reductions are slow in numpy.
     """
+    D = np.empty_like(P) if work is None else work
+    if arch.loss == "log_loss" and arch.output == "softmax":  # the common case: 3 calls
+        np.log(np.maximum(P, _EPS[P.dtype.type], out=D), out=D)
+        if sample_weight is not None:
+            D *= sample_weight[:, np.newaxis]
+        return -float(np.vdot(D, Y))
     if arch.loss == "squared_error":
-        return 0.5 * np.square(P - Y).sum(axis=1)
-    eps = np.finfo(P.dtype).eps
-    P = np.clip(P, eps, 1 - eps)
-    if arch.output == "softmax":
-        return -xlogy(Y, P).sum(axis=1)
-    return -(xlogy(Y, P) + xlogy(1 - Y, 1 - P)).sum(axis=1)
+        np.square(np.subtract(P, Y, out=D), out=D)
+        D *= 0.5
+    else:
+        eps = _EPS[P.dtype.type]
+        np.minimum(np.maximum(P, eps, out=D), 1 - eps, out=D)
+        np.negative(xlogy(Y, D) + xlogy(1 - Y, 1 - D), out=D)
+    if sample_weight is not None:
+        D *= sample_weight[:, np.newaxis]
+    return float(D.sum())
 
 
 def output_delta(arch, Y, P):
@@ -168,7 +224,7 @@ def output_delta(arch, Y, P):
     return delta
 
 
-def loss_and_gradient(arch, theta, X, Y, sample_weight, alpha, grad):
+def loss_and_gradient(arch, theta, X, Y, sample_weight, alpha, grad, workspace=None):
     """Regularised mean loss at ``theta``; its gradient is written into ``grad``.
 
     ``loss = sum_i w_i loss_i / sum_i w_i + 0.5 * alpha * ||W||² / sum_i w_i``, with
@@ -180,41 +236,44 @@ def loss_and_gradient(arch, theta, X, Y, sample_weight, alpha, grad):
     X : ndarray or sparse matrix of shape (n_samples, units[0])
     Y : ndarray of shape (n_samples, units[-1]), the encoded targets
     sample_weight : ndarray of shape (n_samples,) or None
+    workspace : Workspace, optional
+        Buffers for at least ``n_samples`` rows, made for these ``theta`` and ``grad``.
     """
-    coefs, intercepts = unpack(theta, arch.units)
-    activations, zs = forward(arch, coefs, intercepts, X, keep_z=True)
+    ws = workspace if workspace is not None else Workspace(arch, theta, grad, X.shape[0])
+    n = X.shape[0]
+    activations, zs = forward(arch, ws.coefs, ws.intercepts, X, keep_z=True, out=ws.layers)
     P = activations[-1]
-    per_sample = per_sample_loss(arch, Y, P)
+    data_loss = total_loss(arch, Y, P, sample_weight, ws.output_work[:n])
     delta = output_delta(arch, Y, P)
-    if sample_weight is None:
-        weight_sum, data_loss = X.shape[0], per_sample.mean()
-    else:
-        weight_sum = sample_weight.sum()
-        data_loss = per_sample @ sample_weight / weight_sum
+    weight_sum = n if sample_weight is None else sample_weight.sum()
+    if sample_weight is not None:
         delta *= sample_weight[:, np.newaxis]
-    weights = theta[: arch.n_weights]
-    loss = data_loss + 0.5 * alpha * (weights @ weights) / weight_sum
-    backward(arch, coefs, activations, zs, delta, alpha, weight_sum, grad)
+    backward(arch, activations, zs, delta, ws)
+    # L2 and the mean, over whole blocks: every weight comes before every bias
+    loss = (data_loss + 0.5 * alpha * (ws.weights @ ws.weights)) / weight_sum
+    if alpha:
+        ws.grad_weights += np.multiply(ws.weights, alpha, out=ws.weight_work)
+    grad /= weight_sum
     return float(loss)
 
 
-def backward(arch, coefs, activations, zs, delta, alpha, weight_sum, grad):
+def backward(arch, activations, zs, delta, ws):
     """Backpropagate the output ``delta`` (n_samples, n_outputs), already weighted.
 
-    Writes into ``grad`` (n_parameters,):
-    ``(a[i]ᵀ delta[i] + alpha * coefs[i]) / weight_sum`` and ``sum(delta[i]) / weight_sum``.
+    Writes the unscaled data gradient into ``ws.grad`` (n_parameters,):
+    ``a[i]ᵀ delta[i+1]`` for ``coefs[i]`` and ``sum(delta[i+1])`` for ``intercepts[i]``.
     """
-    grad_coefs, grad_intercepts = unpack(grad, arch.units)
-    for i in range(len(coefs) - 1, -1, -1):
-        grad_coefs[i][...] = activations[i].T @ delta
-        grad_coefs[i] += alpha * coefs[i]
-        grad_coefs[i] /= weight_sum
-        np.sum(delta, axis=0, out=grad_intercepts[i])
-        grad_intercepts[i] /= weight_sum
+    n = delta.shape[0]
+    for i in range(len(ws.coefs) - 1, -1, -1):
+        if isinstance(activations[i], np.ndarray):
+            np.matmul(activations[i].T, delta, out=ws.grad_coefs[i])
+        else:  # a sparse input layer
+            ws.grad_coefs[i][...] = activations[i].T @ delta
+        np.matmul(ws.ones[:n], delta, out=ws.grad_intercepts[i])
         if i > 0:
-            delta = delta @ coefs[i].T
+            delta = np.matmul(delta, ws.coefs[i].T, out=ws.deltas[i - 1][:n])
             delta = arch.hidden[i - 1]._backward(zs[i - 1], activations[i], delta)
-    return grad
+    return ws.grad
 
 
 def predict_layer(arch, coefs, intercepts, X, layer, chunk_rows=8192):
@@ -227,9 +286,10 @@ def predict_layer(arch, coefs, intercepts, X, layer, chunk_rows=8192):
     ndarray of shape (n_samples, units[layer])
     """
     n_samples = X.shape[0]
-    dtype = np.result_type(X.dtype, coefs[0].dtype)
+    dtype = coefs[0].dtype if X.dtype.kind in "iub" else np.result_type(X.dtype, coefs[0].dtype)
     out = np.empty((n_samples, arch.units[layer]), dtype=dtype)
     for start in range(0, n_samples, chunk_rows):
         rows = slice(start, min(start + chunk_rows, n_samples))
-        out[rows] = forward(arch, coefs[:layer], intercepts[:layer], X[rows])[0][-1]
+        chunk = X[rows] if X.dtype.kind not in "iub" else X[rows].astype(dtype)
+        out[rows] = forward(arch, coefs[:layer], intercepts[:layer], chunk)[0][-1]
     return out

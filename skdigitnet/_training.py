@@ -14,7 +14,7 @@ import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
-from ._network import loss_and_gradient
+from ._network import Workspace, loss_and_gradient
 
 
 @dataclass
@@ -50,29 +50,78 @@ class StochasticSettings:
     verbose: bool
 
 
-def iter_batches(order, batch_size):
-    """Row selections of at most ``batch_size`` rows: slices, or index arrays of ``order``."""
-    n_samples = len(order) if isinstance(order, np.ndarray) else order
-    for start in range(0, n_samples, batch_size):
-        stop = min(start + batch_size, n_samples)
-        yield order[start:stop] if isinstance(order, np.ndarray) else slice(start, stop)
+def iter_batches(order, n_rows, batch_size):
+    """Row selections of at most ``batch_size`` rows, in order.
+
+    ``order`` is None (slices of ``range(n_rows)``) or an index array of ``n_rows`` rows.
+    """
+    for start in range(0, n_rows, batch_size):
+        stop = min(start + batch_size, n_rows)
+        yield slice(start, stop) if order is None else order[start:stop]
 
 
-def train_step(arch, theta, grad, data, rows, alpha, optimizer):
-    """One optimizer step on the rows ``rows``; returns (batch loss, batch weight)."""
-    X, Y, sample_weight = data
-    sw = None if sample_weight is None else sample_weight[rows]
-    loss = loss_and_gradient(arch, theta, X[rows], Y[rows], sw, alpha, grad)
-    optimizer.step(theta, grad)
-    weight = Y[rows].shape[0] if sw is None else sw.sum()
-    return loss, weight
+def take_rows(A, rows, out, raw=None):
+    """``A[rows]`` in ``out``'s dtype, written into the buffer ``out`` when a copy is due.
+
+    ``rows`` is a slice or an index array; ``out`` has at least that many rows; ``raw``
+    (same shape as ``out``, ``A``'s dtype) stages an index gather that needs a cast, so
+    integer images are converted one batch at a time, never as a whole. A sparse ``A``
+    gives a sparse batch.
+    """
+    if not isinstance(A, np.ndarray):
+        batch = A[rows]
+        return batch if batch.dtype == out.dtype else batch.astype(out.dtype)
+    if isinstance(rows, slice):
+        batch = A[rows]
+        if batch.dtype == out.dtype:
+            return batch  # a view: no copy at all
+        out = out[: batch.shape[0]]
+        np.copyto(out, batch)
+        return out
+    out = out[: len(rows)]
+    if A.dtype == out.dtype:
+        return np.take(A, rows, axis=0, out=out, mode="clip")
+    np.copyto(out, np.take(A, rows, axis=0, out=raw[: len(rows)], mode="clip"))
+    return out
 
 
-def run_epoch(arch, theta, grad, data, order, settings, optimizer):
+class Batches:
+    """Cuts ``data = (X, Y, sample_weight)`` into batches, in buffers allocated once.
+
+    ``X`` (n_samples, n_features) may be dense of any real dtype or CSR; ``Y``
+    (n_samples, n_outputs) is in the parameters' ``dtype``.
+    """
+
+    def __init__(self, data, batch_size, dtype):
+        X, Y, self.sample_weight = data
+        self.X, self.Y = X, Y
+        dense = isinstance(X, np.ndarray)
+        shape = (batch_size, X.shape[1])
+        self.x = np.empty(shape, dtype) if dense else np.empty((0, 0), dtype)
+        self.x_raw = np.empty(shape, X.dtype) if dense and X.dtype != dtype else None
+        self.y = np.empty((batch_size, Y.shape[1]), Y.dtype)
+
+    def take(self, rows):
+        """(X_batch, Y_batch, sample_weight_batch or None) for ``rows``."""
+        sw = None if self.sample_weight is None else self.sample_weight[rows]
+        return (take_rows(self.X, rows, self.x, self.x_raw), take_rows(self.Y, rows, self.y),
+                sw)
+
+
+def train_step(arch, batch, alpha, optimizer, workspace):
+    """One optimizer step on one batch; returns (batch loss, batch weight)."""
+    X, Y, sw = batch
+    loss = loss_and_gradient(arch, workspace.theta, X, Y, sw, alpha, workspace.grad, workspace)
+    optimizer.step(workspace.theta, workspace.grad)
+    return loss, (Y.shape[0] if sw is None else sw.sum())
+
+
+def run_epoch(arch, batches, order, n_rows, settings, optimizer, workspace):
     """One pass over the data in batches; returns the weighted mean batch loss."""
     total = weight_sum = 0.0
-    for rows in iter_batches(order, settings.batch_size):
-        loss, weight = train_step(arch, theta, grad, data, rows, settings.alpha, optimizer)
+    for rows in iter_batches(order, n_rows, settings.batch_size):
+        loss, weight = train_step(arch, batches.take(rows), settings.alpha, optimizer,
+                                  workspace)
         total += loss * weight
         weight_sum += weight
     return total / weight_sum if weight_sum > 0 else 0.0
@@ -122,17 +171,22 @@ def plateau_action(record, settings, optimizer):
 
 
 def train_stochastic(arch, theta, data, settings, optimizer, record, random_state,
-                     validation=None, incremental=False):
+                     validation=None, incremental=False, rows=None):
     """Train ``theta`` in place for up to ``settings.max_iter`` epochs (one if incremental).
 
-    ``validation`` is None or a callable ``theta -> score`` (higher is better).
-    Stops on a plateau, on divergence (keeping the last finite parameters), or on
-    Ctrl-C (keeping the parameters of the last completed epoch, with a warning).
+    ``rows`` (an index array) restricts training to those rows of ``data``, so an
+    early-stopping split costs no copy of ``X``. ``validation`` is None or a callable
+    ``theta -> score`` (higher is better). Stops on a plateau, on divergence (keeping the
+    last finite parameters), or on Ctrl-C (keeping the parameters of the last completed
+    epoch, with a warning).
     """
-    n_samples = data[1].shape[0]
-    grad = np.empty_like(theta)
+    n_samples = data[1].shape[0] if rows is None else len(rows)
+    workspace = Workspace(arch, theta, np.empty_like(theta), settings.batch_size)
+    batches = Batches(data, settings.batch_size, theta.dtype)
     epoch_start = theta.copy()
-    order = np.arange(n_samples) if settings.shuffle else n_samples
+    order = rows
+    if settings.shuffle and order is None:
+        order = np.arange(n_samples)
     record.n_iter = 0
     try:
         for _ in range(1 if incremental else settings.max_iter):
@@ -140,7 +194,7 @@ def train_stochastic(arch, theta, data, settings, optimizer, record, random_stat
             epoch_start[...] = theta
             if settings.shuffle:
                 order = order[random_state.permutation(n_samples)]
-            loss = run_epoch(arch, theta, grad, data, order, settings, optimizer)
+            loss = run_epoch(arch, batches, order, n_samples, settings, optimizer, workspace)
             if not (np.isfinite(loss) and np.isfinite(theta).all()):
                 theta[...] = epoch_start
                 _warn_diverged(record.n_iter + 1, loss)
@@ -198,13 +252,16 @@ def _warn_diverged(epoch, loss):
 def train_lbfgs(arch, theta, data, alpha, max_iter, max_fun, tol, record, verbose=False):
     """Minimise the loss over ``theta`` (updated in place) with scipy's L-BFGS-B."""
     X, Y, sample_weight = data
+    if X.dtype != theta.dtype:  # L-BFGS takes every row at every step: convert once
+        X = X.astype(theta.dtype)
     grad = np.empty_like(theta)
+    workspace = Workspace(arch, theta, grad, X.shape[0])
     last_good = theta.copy()
     tic = [time.perf_counter()]
 
     def loss_grad(x):
         theta[...] = x
-        loss = loss_and_gradient(arch, theta, X, Y, sample_weight, alpha, grad)
+        loss = loss_and_gradient(arch, theta, X, Y, sample_weight, alpha, grad, workspace)
         return loss, grad.astype(np.float64)
 
     def callback(intermediate_result):

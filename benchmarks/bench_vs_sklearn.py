@@ -1,0 +1,223 @@
+"""DigitMLPClassifier against scikit-learn's MLPClassifier, side by side in one run.
+
+Same layers (784-16-16-10), solver, batch size (200) and epoch count for both; runs
+alternate A B A B and the table reports medians and ratios (ours / theirs):
+
+- fit time per epoch, adam/relu and sgd/logistic, float32 pixels scaled to [0, 1];
+- fit time per L-BFGS iteration;
+- predict_proba time on the 10,000 test images;
+- peak extra memory of one fit (tracemalloc, a fresh subprocess each) on uint8 and float32
+  images, and of predict_proba on 1,000,000 rows;
+- test accuracy after the same epochs.
+
+Data: MNIST IDX files from ``--data`` (default ``../shared/data/mnist`` beside the repo);
+the bundled 8x8 digits when no MNIST is found.
+
+    python benchmarks/bench_vs_sklearn.py            # full run, a few minutes
+    python benchmarks/bench_vs_sklearn.py --quick    # fewer repeats and rows
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from statistics import median
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist"
+
+
+def load(data_dir):
+    """(X_train, y_train, X_test, y_test, name) with uint8 images of shape (n, n_pixels)."""
+    from skdigitnet._datasets import read_mnist_directory
+
+    if data_dir is not None and Path(data_dir).is_dir():
+        try:
+            d = read_mnist_directory(data_dir)
+        except FileNotFoundError:
+            pass
+        else:
+            flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
+            return (flat(d["train_images"]), d["train_labels"], flat(d["test_images"]),
+                    d["test_labels"], "MNIST")
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    X = (X * 255 / 16).astype(np.uint8)
+    return X[:1400], y[:1400], X[1400:], y[1400:], "bundled 8x8 digits"
+
+
+def make(which, **params):
+    from sklearn.neural_network import MLPClassifier
+
+    from skdigitnet import DigitMLPClassifier
+    cls = MLPClassifier if which == "sklearn" else DigitMLPClassifier
+    return cls(hidden_layer_sizes=(16, 16), batch_size=200, **params)
+
+
+def timed_fit(which, X, y, X_test, y_test, **params):
+    est = make(which, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tic = time.perf_counter()
+        est.fit(X, y)
+        seconds = time.perf_counter() - tic
+    return seconds / max(est.n_iter_, 1), est.score(X_test, y_test)
+
+
+def alternate(repeats, run):
+    """run(which, r) -> tuple of numbers; A B A B; returns {which: [tuples]}."""
+    out = {"sklearn": [], "skdigitnet": []}
+    for r in range(repeats):
+        for which in ("sklearn", "skdigitnet") if r % 2 == 0 else ("skdigitnet", "sklearn"):
+            out[which].append(run(which, r))
+    return out
+
+
+def fit_rows(data, epochs, repeats):
+    X, y, Xt, yt = data
+    rows = []
+    for label, params in [("adam / relu", dict(solver="adam", activation="relu")),
+                          ("sgd / logistic", dict(solver="sgd", activation="logistic",
+                                                  learning_rate_init=0.1))]:
+        res = alternate(repeats, lambda w, r: timed_fit(
+            w, X, y, Xt, yt, max_iter=epochs, random_state=r, **params))
+        t = {w: median(v[0] for v in res[w]) for w in res}
+        a = {w: median(v[1] for v in res[w]) for w in res}
+        rows.append((f"fit, ms per epoch ({label})", 1e3 * t["sklearn"],
+                     1e3 * t["skdigitnet"], "<= 0.4"))
+        rows.append((f"test accuracy after {epochs} epochs ({label})", a["sklearn"],
+                     a["skdigitnet"], "within noise"))
+    return rows
+
+
+def lbfgs_rows(data, repeats):
+    X, y, Xt, yt = data
+    res = alternate(repeats, lambda w, r: timed_fit(
+        w, X[:20000], y[:20000], Xt, yt, solver="lbfgs", max_iter=15, random_state=r))
+    t = {w: median(v[0] for v in res[w]) for w in res}
+    return [("fit, ms per L-BFGS iteration (20,000 images)", 1e3 * t["sklearn"],
+             1e3 * t["skdigitnet"], "<= 1.0")]
+
+
+def predict_rows(data, repeats):
+    X, y, Xt, yt = data
+    models = {w: make(w, max_iter=1, random_state=0) for w in ("sklearn", "skdigitnet")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for m in models.values():
+            m.fit(X, y)
+
+    def run(which, r):
+        tic = time.perf_counter()
+        models[which].predict_proba(Xt)
+        return (time.perf_counter() - tic,)
+    res = alternate(max(repeats * 5, 11), run)
+    t = {w: median(v[0] for v in res[w]) for w in res}
+    return [(f"predict_proba, ms for {len(Xt):,} images", 1e3 * t["sklearn"],
+             1e3 * t["skdigitnet"], "<= 0.5")]
+
+
+CHILD = r"""
+import json, sys, tracemalloc, warnings
+import numpy as np
+sys.path.insert(0, {root!r})
+sys.path.insert(0, {bench!r})
+from bench_vs_sklearn import load, make
+X, y, Xt, yt, _ = load({data!r})
+task = {task!r}
+if task["dtype"] == "float32":
+    X = (X / np.float32(255)).astype(np.float32)
+    Xt = (Xt / np.float32(255)).astype(np.float32)
+est = make(task["which"], max_iter=1, random_state=0)
+warnings.simplefilter("ignore")
+if task["what"] == "predict":
+    est.fit(X[:2000], y[:2000])
+    X = np.tile(Xt, (task["rows"] // len(Xt) + 1, 1))[: task["rows"]]
+tracemalloc.start()
+base = tracemalloc.get_traced_memory()[0]
+if task["what"] == "fit":
+    est.fit(X, y)
+else:
+    est.predict_proba(X)
+print(json.dumps((tracemalloc.get_traced_memory()[1] - base) / 2**20))
+"""
+
+
+def peak_mb(which, what, dtype, data_dir, rows=0):
+    task = dict(which=which, what=what, dtype=dtype, rows=rows)
+    code = CHILD.format(root=str(ROOT), bench=str(Path(__file__).parent), data=data_dir,
+                        task=task)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def memory_rows(data_dir, predict_rows_count):
+    rows = []
+    for dtype, target in (("uint8", "<= 0.55"), ("float32", "<= 1.0")):
+        mb = {w: peak_mb(w, "fit", dtype, data_dir) for w in ("sklearn", "skdigitnet")}
+        rows.append((f"fit, peak extra MB ({dtype} images)", mb["sklearn"], mb["skdigitnet"],
+                     target))
+    mb = {w: peak_mb(w, "predict", "float32", data_dir, predict_rows_count)
+          for w in ("sklearn", "skdigitnet")}
+    rows.append((f"predict_proba, peak extra MB ({predict_rows_count:,} float32 rows)",
+                 mb["sklearn"], mb["skdigitnet"], "bounded"))
+    return rows
+
+
+def machine():
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import sklearn
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"numpy {np.__version__}, scikit-learn {sklearn.__version__}")
+
+
+def table(rows):
+    lines = ["| measure | MLPClassifier | DigitMLPClassifier | ratio | target |",
+             "|---|---:|---:|---:|---|"]
+    for name, theirs, ours, target in rows:
+        fmt = "{:.4f}" if "accuracy" in name else "{:.1f}"
+        ratio = "" if "accuracy" in name else f"{ours / theirs:.2f}"
+        lines.append(f"| {name} | {fmt.format(theirs)} | {fmt.format(ours)} | {ratio} | "
+                     f"{target} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder of MNIST IDX files")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="2 repeats, 200,000 rows")
+    args = parser.parse_args(argv)
+    repeats = 2 if args.quick else args.repeats
+    X, y, Xt, yt, name = load(args.data)
+    scale = np.float32(255)
+    data = ((X / scale).astype(np.float32), y, (Xt / scale).astype(np.float32), yt)
+    print(f"data: {name}, {len(X):,} training and {len(Xt):,} test images of {X.shape[1]} "
+          f"pixels; {args.epochs} epochs, batch 200, medians of {repeats} alternated runs")
+    print(f"machine: {machine()}\n")
+    rows = fit_rows(data, args.epochs, repeats)
+    rows += lbfgs_rows(data, max(repeats // 2, 1))
+    rows += predict_rows(data, repeats)
+    rows += memory_rows(args.data, 200_000 if args.quick else 1_000_000)
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
