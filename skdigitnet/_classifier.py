@@ -9,6 +9,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
@@ -18,7 +19,9 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import _targets
 from ._activations import ACTIVATIONS, Activation, get_activation
-from ._network import Architecture, forward, init_parameters, pack, predict_layer, unpack
+from ._network import (
+    Architecture, NonFiniteLayer, forward, init_parameters, pack, predict_layer, unpack,
+)
 from ._optimizers import SGD, Adam
 from ._training import StochasticSettings, TrainingRecord, train_lbfgs, train_stochastic
 from ._validation import (
@@ -558,17 +561,33 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             record.best_validation_score if record.validation_scores else None)
 
     # --------------------------------------------------------------- predicting
-    def _validate_X(self, X):
+    def _validate_X(self, X, ensure_all_finite=True):
         """Validated ``X`` for a fitted network; small integer images are kept as they are."""
-        return validate_data(self, X, accept_sparse="csr", reset=False, dtype=_dtypes_for(X))
+        return validate_data(self, X, accept_sparse="csr", reset=False, dtype=_dtypes_for(X),
+                             ensure_all_finite=ensure_all_finite)
 
     def _layer(self, X, layer=None):
         """Validated ``X`` forwarded to ``layer`` (default the output), in bounded-memory
-        chunks."""
+        chunks.
+
+        A dense ``X`` is checked for NaN and infinity through the first layer's sums
+        (``forward(check_finite=True)``), which costs a fraction of a scan of ``X``; only
+        when they are not finite is ``X`` itself examined, for scikit-learn's message.
+        """
         check_is_fitted(self)
-        X = self._validate_X(X)
+        dense = not sparse.issparse(X)
+        X_checked = self._validate_X(X, ensure_all_finite=not dense)
         layer = self.n_layers_ - 1 if layer is None else layer
-        return predict_layer(self._arch, self.coefs_, self.intercepts_, X, layer)
+        try:
+            return predict_layer(self._arch, self.coefs_, self.intercepts_, X_checked, layer,
+                                 check_finite=dense)
+        except NonFiniteLayer:
+            self._validate_X(X_checked)  # raises "Input X contains NaN." and the like
+            raise ValueError(
+                "X is finite, but the network's first layer overflows on it (values up to "
+                f"{np.abs(X_checked).max():.3g}); scale X as it was scaled for fit, or check "
+                "that coefs_ and intercepts_ are finite."
+            ) from None
 
     def predict(self, X):
         """Predict class labels (an indicator matrix for a multilabel fit).

@@ -100,7 +100,8 @@ def softmax_inplace(z):
     else:
         z -= z.max(axis=1, keepdims=True)
     np.exp(z, out=z)
-    z /= (z @ np.ones(z.shape[1], z.dtype))[:, np.newaxis]
+    sums = z @ np.ones(z.shape[1], z.dtype)  # faster than z.sum(axis=1) for few columns
+    z *= np.reciprocal(sums, out=sums)[:, np.newaxis]
     return z
 
 
@@ -144,7 +145,16 @@ def _matmul(A, W, out):
     return np.matmul(A, W, out=out)
 
 
-def forward(arch, coefs, intercepts, X, *, keep_z=False, out=None):
+def _all_finite(a):
+    """Whether every entry of ``a`` is finite; one sum decides unless it overflows."""
+    return bool(np.isfinite(a.sum()) or np.isfinite(a).all())
+
+
+class NonFiniteLayer(ValueError):
+    """The first layer's input sum is NaN or infinite (see ``forward(check_finite=True)``)."""
+
+
+def forward(arch, coefs, intercepts, X, *, keep_z=False, out=None, check_finite=False):
     """Activations of every layer for the rows of ``X``.
 
     Pass truncated ``coefs``/``intercepts`` (the first ``k``) to stop at layer ``k``.
@@ -157,6 +167,10 @@ def forward(arch, coefs, intercepts, X, *, keep_z=False, out=None):
     out : list of ndarray, optional
         ``out[i]`` of shape (>= n_samples, units[i + 1]) receives layer ``i + 1``
         (``Workspace.layers``); by default new arrays.
+    check_finite : bool
+        Raise ``NonFiniteLayer`` when the first layer's ``z = X @ W + b`` is not finite.
+        A NaN or infinity anywhere in ``X`` always shows up there (``inf * 0`` is NaN),
+        so checking ``z`` (n_samples, units[1]) is a cheap stand-in for scanning ``X``.
 
     Returns
     -------
@@ -169,6 +183,8 @@ def forward(arch, coefs, intercepts, X, *, keep_z=False, out=None):
     for i, (W, b) in enumerate(zip(coefs, intercepts)):
         z = _matmul(activations[-1], W, None if out is None else out[i][:n])
         z += b
+        if check_finite and i == 0 and not _all_finite(z):
+            raise NonFiniteLayer("The first layer's weighted sums are not finite.")
         if i < len(arch.hidden):
             act = arch.hidden[i]
             zs.append(z if keep_z and act.needs_z else None)
@@ -276,10 +292,12 @@ def backward(arch, activations, zs, delta, ws):
     return ws.grad
 
 
-def predict_layer(arch, coefs, intercepts, X, layer, chunk_rows=8192):
+def predict_layer(arch, coefs, intercepts, X, layer, chunk_rows=8192, check_finite=False):
     """Activations of layer ``layer`` (1 .. L-1) for ``X``, computed in row chunks.
 
-    Memory beyond the result stays bounded by ``chunk_rows`` rows of each layer.
+    Memory beyond the result stays bounded by ``chunk_rows`` rows of each layer (and
+    of ``X`` when integer images are converted). ``check_finite`` is passed to
+    ``forward``.
 
     Returns
     -------
@@ -288,8 +306,15 @@ def predict_layer(arch, coefs, intercepts, X, layer, chunk_rows=8192):
     n_samples = X.shape[0]
     dtype = coefs[0].dtype if X.dtype.kind in "iub" else np.result_type(X.dtype, coefs[0].dtype)
     out = np.empty((n_samples, arch.units[layer]), dtype=dtype)
+    buffers = [np.empty((min(chunk_rows, n_samples), u), dtype) for u in arch.units[1:layer]]
     for start in range(0, n_samples, chunk_rows):
         rows = slice(start, min(start + chunk_rows, n_samples))
         chunk = X[rows] if X.dtype.kind not in "iub" else X[rows].astype(dtype)
-        out[rows] = forward(arch, coefs[:layer], intercepts[:layer], chunk)[0][-1]
+        with np.errstate(over="ignore", invalid="ignore"):  # check_finite tells instead
+            # the last layer is computed straight into its rows of the result ...
+            target = out[rows]
+            result = forward(arch, coefs[:layer], intercepts[:layer], chunk,
+                             out=buffers + [target], check_finite=check_finite)[0][-1]
+        if result is not target:  # ... unless its activation made a new array
+            target[...] = result
     return out

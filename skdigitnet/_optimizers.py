@@ -5,6 +5,8 @@ training stops (the training loop does). ``params`` and ``grad`` are ndarrays of
 ``(n_parameters,)``; every update is in place.
 """
 
+import math
+
 import numpy as np
 
 
@@ -30,15 +32,17 @@ class SGD:
         self.power_t = power_t
         self.n_parameters = n_parameters
         self.velocity = np.zeros(n_parameters, dtype=dtype)
+        self._work = np.zeros(n_parameters, dtype=dtype)
 
     def step(self, params, grad):
         """Move ``params`` (n_parameters,) one step against ``grad`` (n_parameters,)."""
-        v, lr, mu = self.velocity, self.learning_rate, self.momentum
+        v, mu, work = self.velocity, float(self.momentum), self._work
+        np.multiply(grad, -float(self.learning_rate), out=work)  # -lr * grad
         v *= mu
-        v -= lr * grad
+        v += work
         if self.nesterov:
-            params += mu * v
-            params -= lr * grad
+            params += work
+            params += np.multiply(v, mu, out=work)
         else:
             params += v
 
@@ -75,22 +79,21 @@ class Adam:
 
     def step(self, params, grad):
         """Move ``params`` (n_parameters,) one step against ``grad`` (n_parameters,)."""
+        # every operation in place, with Python-float scalars (a numpy float64 scalar
+        # would make float32 arrays take a slower casting path)
         self.t += 1
-        b1, b2, m, v, work = self.beta_1, self.beta_2, self.m, self.v, self._work
-        m *= b1
-        m += (1 - b1) * grad
-        v *= b2
+        b1, b2, m, v, work = float(self.beta_1), float(self.beta_2), self.m, self.v, self._work
+        m += np.multiply(np.subtract(grad, m, out=work), 1 - b1, out=work)  # m += (1-b1)(g-m)
         np.multiply(grad, grad, out=work)
-        work *= 1 - b2
-        v += work
+        work -= v
+        v += np.multiply(work, 1 - b2, out=work)  # v += (1-b2)(g²-v)
         self.learning_rate = (
-            self.learning_rate_init * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+            self.learning_rate_init * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         )
         np.sqrt(v, out=work)
-        work += self.epsilon
+        work += float(self.epsilon)
         np.divide(m, work, out=work)
-        work *= self.learning_rate
-        params -= work
+        params -= np.multiply(work, self.learning_rate, out=work)
 
     def epoch_end(self, n_samples_seen):
         """Adam keeps its own step size: nothing to do."""

@@ -576,3 +576,27 @@ def test_network_without_hidden_layers(small_digits):
     assert clf.score(X, y) > 0.9
     with pytest.raises(ValueError, match="This network has no hidden layer to transform to"):
         clf.transform(X)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.nan, "Input X contains NaN"),
+    (np.inf, "Input X contains infinity"),
+    (-np.inf, "Input X contains infinity"),  # relu would hide -inf in the output
+])
+def test_non_finite_input_at_prediction_is_refused(small_digits, bad, message):
+    X, y = small_digits
+    clf = quiet_fit(DigitMLPClassifier(max_iter=5, random_state=0), X, y)
+    for row, col in [(0, 0), (123, 40)]:
+        X_bad = X.copy()
+        X_bad[row, col] = bad  # column 0 is always 0 in the digits: any weight will do
+        for method in (clf.predict, clf.predict_proba, clf.transform):
+            with pytest.raises(ValueError, match=message):
+                method(X_bad)
+
+
+def test_overflowing_input_gets_its_own_message(small_digits):
+    X, y = small_digits
+    clf = quiet_fit(DigitMLPClassifier(max_iter=5, random_state=0), X.astype(np.float32), y)
+    with pytest.raises(ValueError, match="X is finite, but the network's first layer "
+                                         "overflows on it"):
+        clf.predict_proba(np.full((2, 64), 3e38, dtype=np.float32))
