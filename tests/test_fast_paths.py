@@ -1,0 +1,184 @@
+"""The fast paths (reused buffers, in-place steps, chunks, per-batch conversion) compute
+what a plain reference computes, in float32 and float64; memory stays bounded."""
+
+import platform
+import sys
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import expit
+from sklearn.exceptions import ConvergenceWarning
+
+from skdigitnet import DigitMLPClassifier
+from skdigitnet._activations import get_activation
+from skdigitnet._network import (
+    Architecture, Workspace, init_parameters, loss_and_gradient, predict_layer, unpack,
+)
+from skdigitnet._training import Batches, flush_denormals, iter_batches, one_blas_thread
+
+DTYPES = [np.float32, np.float64]
+RTOL = {np.float32: 2e-4, np.float64: 1e-10}
+
+
+def reference_loss_and_gradient(coefs, intercepts, X, Y, sw, alpha, act, output):
+    """Backprop written plainly: new arrays everywhere, loops over layers, float64."""
+    coefs = [c.astype(np.float64) for c in coefs]
+    intercepts = [b.astype(np.float64) for b in intercepts]
+    X, Y = X.astype(np.float64), Y.astype(np.float64)
+    sw = np.ones(len(X)) if sw is None else sw.astype(np.float64)
+    f = {"relu": lambda z: np.maximum(z, 0), "logistic": expit, "tanh": np.tanh}[act]
+    df = {"relu": lambda a: (a > 0) * 1.0, "logistic": lambda a: a * (1 - a),
+          "tanh": lambda a: 1 - a * a}[act]
+    acts = [X]
+    for i, (W, b) in enumerate(zip(coefs, intercepts)):
+        z = acts[-1] @ W + b
+        if i < len(coefs) - 1:
+            acts.append(f(z))
+        elif output == "softmax":
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            acts.append(e / e.sum(axis=1, keepdims=True))
+        else:
+            acts.append(expit(z))
+    P = np.clip(acts[-1], 1e-300, 1)
+    if output == "softmax":
+        per = -(Y * np.log(P)).sum(axis=1)
+    else:
+        per = -(Y * np.log(P) + (1 - Y) * np.log(np.clip(1 - acts[-1], 1e-300, 1))).sum(axis=1)
+    total = sw.sum()
+    loss = (per @ sw + 0.5 * alpha * sum((W * W).sum() for W in coefs)) / total
+    delta = (acts[-1] - Y) * sw[:, None]
+    g_coefs, g_intercepts = [None] * len(coefs), [None] * len(coefs)
+    for i in reversed(range(len(coefs))):
+        g_coefs[i] = (acts[i].T @ delta + alpha * coefs[i]) / total
+        g_intercepts[i] = delta.sum(axis=0) / total
+        if i:
+            delta = (delta @ coefs[i].T) * df(acts[i])
+    return loss, g_coefs, g_intercepts
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act, output", [("relu", "softmax"), ("logistic", "logistic"),
+                                         ("tanh", "softmax")])
+def test_workspace_gradients_equal_the_reference(dtype, act, output, rng):
+    arch = Architecture((12, 7, 5, 4), (get_activation(act),) * 2, output, "log_loss")
+    theta = init_parameters(arch, rng, dtype)
+    grad = np.empty_like(theta)
+    ws = Workspace(arch, theta, grad, rows=16)  # reused across batches of 16, 16 and 9
+    X = rng.normal(size=(41, 12)).astype(dtype)
+    Y = np.eye(4, dtype=dtype)[rng.randint(4, size=41)]
+    sw = rng.uniform(0.5, 2.0, size=41)
+    for rows in iter_batches(None, 41, 16):
+        for weights in (None, sw[rows]):
+            loss = loss_and_gradient(arch, theta, X[rows], Y[rows], weights, 0.3, grad, ws)
+            ref_loss, ref_c, ref_b = reference_loss_and_gradient(
+                *unpack(theta, arch.units), X[rows], Y[rows], weights, 0.3, act, output)
+            assert grad.dtype == dtype
+            assert loss == pytest.approx(ref_loss, rel=RTOL[dtype])
+            g_c, g_b = unpack(grad, arch.units)
+            for mine, ref in zip(g_c + g_b, ref_c + ref_b):
+                np.testing.assert_allclose(mine, ref, rtol=RTOL[dtype], atol=RTOL[dtype] * 1e-2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batches_gather_and_convert_like_plain_indexing(dtype, rng):
+    X8 = rng.randint(0, 256, size=(50, 6)).astype(np.uint8)
+    Y = np.eye(3, dtype=dtype)[rng.randint(3, size=50)]
+    sw = rng.uniform(size=50)
+    for X in (X8, X8.astype(dtype)):
+        batches = Batches((X, Y, sw), 8, dtype)
+        order = rng.permutation(50)
+        for rows in list(iter_batches(order, 50, 8)) + list(iter_batches(None, 50, 8)):
+            Xb, Yb, swb = batches.take(rows)
+            assert Xb.dtype == dtype and Yb.dtype == dtype
+            np.testing.assert_array_equal(Xb, X[rows].astype(dtype))
+            np.testing.assert_array_equal(Yb, Y[rows])
+            np.testing.assert_array_equal(swb, sw[rows])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_integer_images_train_and_predict_like_their_float_copy(digits, dtype):
+    X, y = digits
+    X8 = np.round(X * 255).astype(np.uint8)[:400]
+    Xf = X8.astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = DigitMLPClassifier(max_iter=3, random_state=0).fit(X8, y[:400])
+        b = DigitMLPClassifier(max_iter=3, random_state=0).fit(Xf, y[:400])
+    assert a.coefs_[0].dtype == np.float32  # 8-bit images train float32 weights
+    if dtype == np.float32:
+        for pa, pb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+            np.testing.assert_array_equal(pa, pb)
+    np.testing.assert_allclose(a.predict_proba(X8), a.predict_proba(X8.astype(np.float32)),
+                               rtol=1e-6)
+    assert a.predict_proba(X8).dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_chunked_prediction_of_the_estimator_equals_one_chunk(digits, dtype):
+    X, y = digits
+    X = X.astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = DigitMLPClassifier(max_iter=5, random_state=0).fit(X, y)
+    for layer in (1, 2, 3):
+        one = predict_layer(clf._arch, clf.coefs_, clf.intercepts_, X, layer, chunk_rows=4096)
+        many = predict_layer(clf._arch, clf.coefs_, clf.intercepts_, X, layer, chunk_rows=97)
+        np.testing.assert_allclose(many, one, rtol=RTOL[dtype])
+
+
+def extra_peak_bytes(fn):
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def test_prediction_memory_is_bounded_by_the_output(digits):
+    X, y = digits
+    clf = DigitMLPClassifier(max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X.astype(np.float32), y)
+    big = np.tile(X.astype(np.float32), (120, 1))  # 215,640 rows
+    out_bytes = big.shape[0] * 10 * 4
+    for method, width in ((clf.predict_proba, 10), (clf.transform, 16)):
+        extra = extra_peak_bytes(lambda: method(big))
+        # the result, plus chunk buffers of a few MB; never a layer for every row at once
+        assert extra < big.shape[0] * width * 4 + 4 * 2**20, (method.__name__, extra)
+    assert extra_peak_bytes(lambda: clf.predict(big)) < out_bytes + 4 * 2**20
+
+
+def test_fit_on_uint8_images_makes_no_float_copy(digits):
+    X, y = digits
+    X8 = np.tile(np.round(X * 255).astype(np.uint8), (10, 1))  # 17,970 x 64: 1.1 MB
+    clf = DigitMLPClassifier(max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        extra = extra_peak_bytes(lambda: clf.fit(X8, np.tile(y, 10)))
+    float_copy = X8.size * 4
+    assert extra < float_copy / 2, extra
+
+
+@pytest.mark.skipif(sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"),
+                    reason="flush_denormals sets MXCSR, which exists on Linux x86-64 only")
+def test_flush_denormals_is_scoped():
+    tiny = np.array([1e-40], dtype=np.float32)  # subnormal in float32
+    assert tiny[0] * np.float32(1) != 0
+    with flush_denormals():
+        assert (tiny * np.float32(1))[0] == 0
+        assert (np.array([1e-30], np.float32) * np.float32(1))[0] != 0
+    assert (tiny * np.float32(1))[0] != 0  # restored
+
+
+def test_one_blas_thread_is_scoped():
+    from threadpoolctl import threadpool_info
+    before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    with one_blas_thread():
+        inside = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    assert set(inside) <= {1} and after == before
