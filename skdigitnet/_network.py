@@ -292,7 +292,7 @@ def backward(arch, activations, zs, delta, ws):
     return ws.grad
 
 
-def predict_layer(arch, coefs, intercepts, X, layer, chunk_rows=8192, check_finite=False):
+def predict_layer(arch, coefs, intercepts, X, layer, chunk_rows=4096, check_finite=False):
     """Activations of layer ``layer`` (1 .. L-1) for ``X``, computed in row chunks.
 
     Memory beyond the result stays bounded by ``chunk_rows`` rows of each layer (and

@@ -6,12 +6,6 @@ parameters' dtype, ``sample_weight`` (n_samples,) or None, and the flat paramete
 vector ``theta`` (n_parameters,), which it updates in place.
 """
 
-import contextlib
-import ctypes
-import ctypes.util
-import functools
-import platform
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -19,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import ThreadpoolController
 
+from ._compute import flush_denormals, one_blas_thread
 from ._network import Workspace, loss_and_gradient
 
 
@@ -55,69 +49,6 @@ class StochasticSettings:
     n_iter_no_change: float
     stop_on_validation: bool
     verbose: bool
-
-
-@functools.lru_cache(maxsize=None)
-def _threadpools():
-    return ThreadpoolController()
-
-
-def one_blas_thread():
-    """A context in which BLAS runs on one thread.
-
-    A minibatch's products are small: a second BLAS thread saves nothing measurable for
-    784-16-16-10 with batches of 200, and one thread leaves the other core free (for
-    ``GridSearchCV(n_jobs=2)``, say) and keeps ``flush_denormals`` in force, since the
-    floating-point environment belongs to the calling thread.
-    """
-    return _threadpools().limit(limits=1, user_api="blas")
-
-
-class _FEnv(ctypes.Structure):
-    """glibc's and musl's ``fenv_t`` on x86-64: the x87 environment, then MXCSR."""
-
-    _fields_ = [("x87", ctypes.c_ubyte * 28), ("mxcsr", ctypes.c_uint32)]
-
-
-_FTZ_DAZ = 0x8040  # MXCSR bits: flush-to-zero (15) and denormals-are-zero (6)
-
-
-@functools.lru_cache(maxsize=None)
-def _libm():
-    """The C math library, where ``fegetenv``/``fesetenv`` set MXCSR; None elsewhere."""
-    if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
-        return None
-    try:
-        libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
-        return libm if hasattr(libm, "fegetenv") and hasattr(libm, "fesetenv") else None
-    except OSError:
-        return None
-
-
-@contextlib.contextmanager
-def flush_denormals():
-    """Treat subnormal floats as zero on this thread, then restore the FP environment.
-
-    As float32 training goes on, Adam's moments and some weights decay into the
-    subnormal range (below 1.2e-38), where every operation is a slow microcode assist:
-    epochs of 784-16-16-10 on MNIST slow down by half after 20-30 epochs. Flushing
-    changes values only below 1.2e-38 (float32) or 2.2e-308 (float64). PyTorch offers the
-    same switch (``torch.set_flush_denormal``). Linux on x86-64 only; elsewhere this does
-    nothing.
-    """
-    libm, env = _libm(), _FEnv()
-    if libm is None or libm.fegetenv(ctypes.byref(env)) != 0:
-        yield
-        return
-    saved = env.mxcsr
-    env.mxcsr = saved | _FTZ_DAZ
-    libm.fesetenv(ctypes.byref(env))
-    try:
-        yield
-    finally:
-        env.mxcsr = saved
-        libm.fesetenv(ctypes.byref(env))
-
 
 
 def iter_batches(order, n_rows, batch_size):

@@ -16,7 +16,8 @@ from skdigitnet._activations import get_activation
 from skdigitnet._network import (
     Architecture, Workspace, init_parameters, loss_and_gradient, predict_layer, unpack,
 )
-from skdigitnet._training import Batches, flush_denormals, iter_batches, one_blas_thread
+from skdigitnet._compute import flush_denormals, one_blas_thread
+from skdigitnet._training import Batches, iter_batches
 
 DTYPES = [np.float32, np.float64]
 RTOL = {np.float32: 2e-4, np.float64: 1e-10}
