@@ -3,6 +3,7 @@ first-class scikit-learn estimator."""
 
 from ._activations import ACTIVATIONS, Activation, get_activation, register_activation
 from ._classifier import DigitMLPClassifier
+from ._preprocessing import DigitNormalizer, normalize_images
 from ._validation import InvalidParameterError
 
 __version__ = "0.1.0"
@@ -11,8 +12,10 @@ __all__ = [
     "ACTIVATIONS",
     "Activation",
     "DigitMLPClassifier",
+    "DigitNormalizer",
     "InvalidParameterError",
     "get_activation",
+    "normalize_images",
     "register_activation",
     "__version__",
 ]

@@ -25,7 +25,8 @@ from ._network import (
 from ._optimizers import SGD, Adam
 from ._training import StochasticSettings, TrainingRecord, train_lbfgs, train_stochastic
 from ._validation import (
-    BOOLEAN, NONE, RANDOM_STATE, VERBOSE, Interval, Options, Predicate, validate_params,
+    BOOLEAN, NONE, RANDOM_STATE, VERBOSE, Interval, Options, Predicate, check_input_features,
+    validate_params,
 )
 
 
@@ -666,16 +667,7 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         feature_names_out : ndarray of str objects
         """
         check_is_fitted(self)
-        if input_features is not None:
-            names = np.asarray(input_features, dtype=object)
-            known = getattr(self, "feature_names_in_", None)
-            if known is not None and not np.array_equal(known, names):
-                raise ValueError("input_features is not equal to feature_names_in_")
-            if len(names) != self.n_features_in_:
-                raise ValueError(
-                    "input_features should have length equal to number of features "
-                    f"({self.n_features_in_}), got {len(names)}"
-                )
+        check_input_features(self, input_features)
         layer = self._transform_layer_index()
         return np.asarray([f"hidden{layer}_{j}" for j in range(self.coefs_[layer - 1].shape[1])],
                           dtype=object)

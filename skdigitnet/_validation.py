@@ -129,3 +129,20 @@ def validate_params(estimator, constraints):
             f"The {name!r} parameter of {type(estimator).__name__} must be {must_be}. "
             f"Got {value!r} instead."
         )
+
+
+def check_input_features(estimator, input_features):
+    """Check ``get_feature_names_out``'s ``input_features`` against what ``fit`` saw,
+    with scikit-learn's messages."""
+    if input_features is None:
+        return
+    names = np.asarray(input_features, dtype=object)
+    known = getattr(estimator, "feature_names_in_", None)
+    if known is not None and not np.array_equal(known, names):
+        raise ValueError("input_features is not equal to feature_names_in_")
+    n_features = getattr(estimator, "n_features_in_", None)
+    if n_features is not None and len(names) != n_features:
+        raise ValueError(
+            "input_features should have length equal to number of features "
+            f"({n_features}), got {len(names)}"
+        )
