@@ -3,6 +3,7 @@ first-class scikit-learn estimator."""
 
 from ._activations import ACTIVATIONS, Activation, get_activation, register_activation
 from ._classifier import DigitMLPClassifier
+from ._datasets import load_digits, load_mnist
 from ._preprocessing import DigitNormalizer, normalize_images
 from ._validation import InvalidParameterError
 
@@ -15,6 +16,8 @@ __all__ = [
     "DigitNormalizer",
     "InvalidParameterError",
     "get_activation",
+    "load_digits",
+    "load_mnist",
     "normalize_images",
     "register_activation",
     "__version__",

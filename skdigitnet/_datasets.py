@@ -1,4 +1,4 @@
-"""Digit data: MNIST's IDX files.
+"""Digit data: the bundled digits as 28x28 images, and MNIST (IDX files or OpenML).
 
 IDX layout: a big-endian magic number ``0x00000800 | (type << 8) | ndim`` (0x08 is
 unsigned byte, so images are 0x00000803 and labels 0x00000801), one big-endian uint32 per
@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 import numpy as np
+from sklearn.datasets import fetch_openml
+from sklearn.utils import Bunch
 
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -76,3 +78,116 @@ def read_mnist_directory(directory):
             )
         out[key] = read_idx(path)
     return out
+
+
+def _pixel_names(side=28):
+    return [f"pixel_{r}_{c}" for r in range(side) for c in range(side)]
+
+
+def _bunch(data, target, descr, as_frame, return_X_y):
+    """A scikit-learn style Bunch (or ``(X, y)``) of flat 28x28 images and labels."""
+    names = _pixel_names()
+    if as_frame:
+        import pandas as pd
+        frame = pd.DataFrame(data, columns=names)
+        frame["digit"] = target
+        data, target = frame[names], frame["digit"]
+    if return_X_y:
+        return data, target
+    images = np.asarray(data).reshape(-1, 28, 28)
+    return Bunch(data=data, target=target, images=images, feature_names=names,
+                 target_names=np.arange(10), frame=frame if as_frame else None, DESCR=descr)
+
+
+def load_digits(*, return_X_y=False, as_frame=False, deskew=False):
+    """scikit-learn's bundled 8x8 digits as MNIST-style 28x28 images (offline).
+
+    The 1,797 images of ``sklearn.datasets.load_digits`` (ink 0..16 on dark paper) go
+    through :class:`DigitNormalizer`, so a network for 28x28 images, such as the seed's
+    784-16-16-10, can learn from them and be tried on MNIST or on your own drawings.
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a Bunch.
+    as_frame : bool, default=False
+        ``data`` as a pandas DataFrame (columns ``pixel_0_0`` .. ``pixel_27_27``) and
+        ``target`` as a Series named 'digit'.
+    deskew : bool, default=False
+        Deskew the images too (see :class:`DigitNormalizer`).
+
+    Returns
+    -------
+    Bunch with ``data`` (1797, 784) float32 in [0, 1], ``target`` (1797,) int,
+    ``images`` (1797, 28, 28), ``feature_names``, ``target_names``, ``frame``, ``DESCR``;
+    or ``(data, target)``.
+    """
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    from ._preprocessing import DigitNormalizer
+    raw = sklearn_digits()
+    norm = DigitNormalizer(image_shape=(8, 8), polarity="light_on_dark", deskew=deskew)
+    data = norm.fit_transform(raw.data.astype(np.float32))
+    descr = ("scikit-learn's 8x8 digits (1,797 images, 10 classes), normalised to "
+             "MNIST-style 28x28 images by skdigitnet.DigitNormalizer.")
+    return _bunch(data, raw.target, descr, as_frame, return_X_y)
+
+
+def load_mnist(data_home=None, *, subset="train", return_X_y=False, as_frame=False):
+    """The MNIST digits (60,000 training and 10,000 test images of 28x28 pixels).
+
+    Looks for the four IDX files (``train-images-idx3-ubyte`` and the rest, each raw or
+    ``.gz``) in ``data_home``, else in the folder named by the ``SKDIGITNET_DATA``
+    environment variable; with neither, fetches ``mnist_784`` with scikit-learn's
+    ``fetch_openml`` into scikit-learn's data cache. Without a network and without the
+    files, the error says where to put them.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        Folder holding the IDX files.
+    subset : {'train', 'test', 'all'}, default='train'
+        The standard split: the first 60,000 images are 'train', the last 10,000 'test'.
+    return_X_y : bool, default=False
+    as_frame : bool, default=False
+        As in :func:`load_digits`.
+
+    Returns
+    -------
+    Bunch with ``data`` (n, 784) uint8 (ink 0..255 on dark paper), ``target`` (n,) int,
+    ``images`` (n, 28, 28), ``feature_names``, ``target_names``, ``frame``, ``DESCR``;
+    or ``(data, target)``.
+    """
+    if subset not in ("train", "test", "all"):
+        raise ValueError(f"subset must be 'train', 'test' or 'all'; got {subset!r}.")
+    folder = data_home if data_home is not None else os.environ.get("SKDIGITNET_DATA")
+    if folder is not None:
+        arrays = read_mnist_directory(folder)
+        parts = {"train": ("train_images", "train_labels"), "test": ("test_images",
+                                                                     "test_labels")}
+        chosen = ["train", "test"] if subset == "all" else [subset]
+        data = np.concatenate([arrays[parts[s][0]].reshape(-1, 784) for s in chosen])
+        target = np.concatenate([arrays[parts[s][1]] for s in chosen]).astype(np.int64)
+        source = f"IDX files in {os.fspath(folder)}"
+    else:
+        data, target = _fetch_mnist_784()
+        data, target = {"train": (data[:60000], target[:60000]),
+                        "test": (data[60000:], target[60000:]), "all": (data, target)}[subset]
+        source = "OpenML's mnist_784"
+    descr = f"MNIST handwritten digits ({subset}: {len(target):,} images), from {source}."
+    return _bunch(data, target, descr, as_frame, return_X_y)
+
+
+def _fetch_mnist_784():
+    try:
+        X, y = fetch_openml("mnist_784", version=1, return_X_y=True, as_frame=False,
+                            parser="auto")
+    except Exception as exc:  # no network, a proxy, a server error: all say the same
+        raise OSError(
+            "MNIST is not on this machine and could not be fetched from OpenML "
+            f"({type(exc).__name__}: {exc}). Put the four IDX files "
+            f"({', '.join(MNIST_FILES.values())}, each raw or .gz) in a folder and pass "
+            "load_mnist(data_home=that_folder), or set the SKDIGITNET_DATA environment "
+            "variable to it."
+        ) from exc
+    return np.asarray(X, dtype=np.uint8), np.asarray(y).astype(np.int64)

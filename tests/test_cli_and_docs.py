@@ -15,9 +15,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def test_main_job_reports_architecture_accuracy_and_confusion(capsys):
     assert main([]) == 0
     out = capsys.readouterr().out
-    assert "DigitMLPClassifier: 64 -> 16 -> 16 -> 10" in out
-    assert "parameters: 1,482 (1,440 weights, 42 biases)" in out
-    assert "13,002 weights and biases" in out
+    assert "DigitMLPClassifier: 784 -> 16 -> 16 -> 10" in out
+    assert "parameters: 13,002 (12,960 weights, 42 biases)" in out
+    assert "normalised to MNIST-style 28x28 images" in out
     accuracy = float(re.search(r"test accuracy: ([\d.]+)%", out).group(1))
     assert accuracy > 93.0
     assert re.search(r"fit: \d+ epochs in [\d.]+ s", out)
@@ -28,9 +28,9 @@ def test_main_job_reports_architecture_accuracy_and_confusion(capsys):
 
 
 def test_main_job_options(capsys):
-    main(["--hidden", "8", "--activation", "tanh", "--max-iter", "5"])
+    main(["--hidden", "8", "--activation", "tanh", "--max-iter", "5", "--deskew"])
     out = capsys.readouterr().out
-    assert "DigitMLPClassifier: 64 -> 8 -> 10" in out
+    assert "DigitMLPClassifier: 784 -> 8 -> 10" in out and "deskewed" in out
     assert "hidden1        8  tanh" in out
 
 
