@@ -98,21 +98,26 @@ def paste_centred(ink, size):
 def deskew(ink):
     """Shear rows so the ink's principal axis is vertical (second image moments).
 
-    Row ``y`` is shifted by ``skew * (y - cy)`` with ``skew = mu11 / mu02``; linear
-    interpolation along the row.
+    Row ``y`` is read at ``x + skew * (y - cy)`` with ``skew = mu11 / mu02``, with linear
+    interpolation between pixels and paper beyond the edges.
     """
+    h, w = ink.shape
     total = ink.sum()
     cy, cx = centre_of_mass(ink)
-    ys, xs = np.mgrid[: ink.shape[0], : ink.shape[1]]
-    mu02 = ((ys - cy) ** 2 * ink).sum() / total
+    dy = np.arange(h) - cy
+    dx = np.arange(w) - cx
+    mu02 = (dy * dy) @ ink.sum(axis=1) / total
     if mu02 <= 1e-12:
         return ink
-    skew = ((ys - cy) * (xs - cx) * ink).sum() / total / mu02
-    out = np.empty_like(ink)
-    for y in range(ink.shape[0]):
-        out[y] = np.interp(np.arange(ink.shape[1]) + skew * (y - cy), np.arange(ink.shape[1]),
-                           ink[y], left=0.0, right=0.0)
-    return out
+    skew = dy @ ink @ dx / total / mu02
+    xs = np.arange(w)[np.newaxis, :] + skew * dy[:, np.newaxis]  # where each output reads
+    x0 = np.floor(xs).astype(int)
+    frac = xs - x0
+    padded = np.pad(ink, ((0, 0), (1, 2)))  # paper on both sides
+    rows = np.arange(h)[:, np.newaxis]
+    left = padded[rows, np.clip(x0 + 1, 0, w + 2)]
+    right = padded[rows, np.clip(x0 + 2, 0, w + 2)]
+    return (1 - frac) * left + frac * right
 
 
 def normalize_image(image, polarity="auto", threshold=0.1, box_size=20, size=28,
