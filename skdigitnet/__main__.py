@@ -24,12 +24,13 @@ def _parser():
     parser.add_argument("--activation", default="relu", help="hidden activation (default: relu)")
     parser.add_argument("--hidden", default="16,16", help="hidden layer sizes (default: 16,16)")
     parser.add_argument("--max-iter", type=int, default=200, help="epochs (default: 200)")
-    parser.add_argument("--deskew", action="store_true", help="deskew the images too")
+    parser.add_argument("--no-deskew", dest="deskew", action="store_false",
+                        help="do not deskew the images")
     parser.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
     return parser
 
 
-def demo(activation="relu", hidden=(16, 16), max_iter=200, deskew=False, random_state=0,
+def demo(activation="relu", hidden=(16, 16), max_iter=200, deskew=True, random_state=0,
          out=None):
     """Train on the bundled digits; print the network, fit time, accuracy and confusion."""
     out = sys.stdout if out is None else out
@@ -45,7 +46,7 @@ def demo(activation="relu", hidden=(16, 16), max_iter=200, deskew=False, random_
     seconds = time.perf_counter() - tic
     p(f"skdigitnet {__version__}: the digit network of 'But what is a neural network?'")
     p(f"data: {len(X):,} bundled 8x8 digits, normalised to MNIST-style 28x28 images "
-      f"({'deskewed, ' if deskew else ''}DigitNormalizer); {len(X_train):,} to train, "
+      f"({'deskewed' if deskew else 'not deskewed'}, DigitNormalizer); {len(X_train):,} to train, "
       f"{len(X_test):,} to test")
     p()
     p(clf.summary())

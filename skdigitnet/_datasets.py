@@ -99,7 +99,7 @@ def _bunch(data, target, descr, as_frame, return_X_y):
                  target_names=np.arange(10), frame=frame if as_frame else None, DESCR=descr)
 
 
-def load_digits(*, return_X_y=False, as_frame=False, deskew=False):
+def load_digits(*, return_X_y=False, as_frame=False, deskew=True):
     """scikit-learn's bundled 8x8 digits as MNIST-style 28x28 images (offline).
 
     The 1,797 images of ``sklearn.datasets.load_digits`` (ink 0..16 on dark paper) go
@@ -113,8 +113,8 @@ def load_digits(*, return_X_y=False, as_frame=False, deskew=False):
     as_frame : bool, default=False
         ``data`` as a pandas DataFrame (columns ``pixel_0_0`` .. ``pixel_27_27``) and
         ``target`` as a Series named 'digit'.
-    deskew : bool, default=False
-        Deskew the images too (see :class:`DigitNormalizer`).
+    deskew : bool, default=True
+        Deskew the images too, as :class:`DigitNormalizer` does by default.
 
     Returns
     -------

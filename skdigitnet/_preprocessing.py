@@ -10,8 +10,8 @@ the centre. The same steps, per image:
 3. resample the crop so its longer side is ``box_size`` pixels (a triangle filter as
    wide as the scale factor, so shrinking averages instead of aliasing);
 4. paste it into a ``size x size`` field with its centre of mass at the centre;
-5. optionally deskew: shear rows so the digit's principal axis is vertical (image
-   moments), and centre again.
+5. deskew (unless ``deskew=False``): shear rows so the digit's principal axis is
+   vertical (image moments), and centre again.
 """
 
 import functools
@@ -144,7 +144,7 @@ def normalize_image(image, polarity="auto", threshold=0.1, box_size=20, size=28,
 
 
 def normalize_images(images, *, polarity="auto", threshold=0.1, box_size=20, size=28,
-                     deskew=False, dtype=np.float32):
+                     deskew=True, dtype=np.float32):
     """Normalise images of any sizes to MNIST style.
 
     Parameters
@@ -203,9 +203,10 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
     polarity : {'auto', 'light_on_dark', 'dark_on_light'}, default='auto'
         Which value is ink. 'auto' decides per image: the paper is the median of the
         border pixels, so dark ink on light paper and light ink on dark paper both work.
-    deskew : bool, default=False
+    deskew : bool, default=True
         Shear each image so its principal axis is vertical (from its second moments),
-        then centre it again.
+        then centre it again. It makes digits easier to learn: the default network's
+        MNIST test accuracy rises by about 1 %.
     threshold : float, default=0.1
         Ink (on the 0..1 scale) above which a pixel counts when cropping; fainter
         specks at the edges of a scan do not widen the crop.
@@ -240,7 +241,7 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
         "size": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, image_shape=None, polarity="auto", *, deskew=False, threshold=0.1,
+    def __init__(self, image_shape=None, polarity="auto", *, deskew=True, threshold=0.1,
                  box_size=20, size=28):
         self.image_shape = image_shape
         self.polarity = polarity

@@ -149,7 +149,7 @@ class ComplexOut(Activation):
 def test_user_activation_returning_wrong_shape_or_dtype_is_caught(small_digits):
     X, y = small_digits
     with pytest.raises(ValueError, match=r"WrongShape.__call__ returned an array of shape "
-                                         r"\(200, 1\) for an input of shape \(200, 16\)"):
+                                         r"\(50, 1\) for an input of shape \(50, 16\)"):
         DigitMLPClassifier(activation=WrongShape(), max_iter=2).fit(X, y)
     with pytest.raises(TypeError, match="ComplexOut.__call__ returned dtype complex128"):
         DigitMLPClassifier(activation=ComplexOut(), max_iter=2).fit(X, y)

@@ -30,17 +30,34 @@ def assert_same_params(a, b, atol=1e-10):
         np.testing.assert_allclose(pa, pb, atol=atol, rtol=0)
 
 
+#: MLPClassifier's training, spelled out where our defaults differ (see the docstring)
+MLP = dict(alpha=0.0001, batch_size=200)
+
+
+def mlp_like(**params):
+    """DigitMLPClassifier with MLPClassifier's defaults, on data of >= 200 samples."""
+    return DigitMLPClassifier(**{**MLP, **params})
+
+
 # ------------------------------------------------------------------ drop-in
 def test_constructor_matches_mlpclassifier():
     ours = inspect.signature(DigitMLPClassifier).parameters
     theirs = inspect.signature(MLPClassifier).parameters
+    documented = {"hidden_layer_sizes": (16, 16), "alpha": 0.03}
     for name, param in theirs.items():
         assert name in ours, name
         assert ours[name].kind == param.kind, name
-        if name != "hidden_layer_sizes":
-            assert ours[name].default == param.default, name
-    assert ours["hidden_layer_sizes"].default == (16, 16)
+        assert ours[name].default == documented.get(name, param.default), name
     assert list(ours)[:2] == ["hidden_layer_sizes", "activation"]
+
+
+def test_auto_batch_size_is_50(small_digits):
+    X, y = small_digits
+    clf = DigitMLPClassifier(max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf._optimizer.t == 6  # 300 samples in batches of 50
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -58,7 +75,7 @@ def test_training_matches_mlpclassifier_with_the_same_seed(digits, kwargs, binar
     X, y = digits
     y = y % 2 if binary else y
     theirs = quiet_fit(MLPClassifier((16, 16), random_state=0, max_iter=5, **kwargs), X, y)
-    ours = quiet_fit(DigitMLPClassifier((16, 16), random_state=0, max_iter=5, **kwargs), X, y)
+    ours = quiet_fit(mlp_like(random_state=0, max_iter=5, **kwargs), X, y)
     assert_same_params(theirs, ours)
     assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-10)
     assert ours.n_iter_ == theirs.n_iter_
@@ -72,7 +89,7 @@ def test_binary_early_stopping_matches_mlpclassifier(digits):
     X, y = digits
     kwargs = dict(random_state=0, max_iter=8, early_stopping=True, n_iter_no_change=3)
     theirs = quiet_fit(MLPClassifier((16, 16), **kwargs), X, y % 2)
-    ours = quiet_fit(DigitMLPClassifier((16, 16), **kwargs), X, y % 2)
+    ours = quiet_fit(mlp_like(**kwargs), X, y % 2)
     assert_same_params(theirs, ours)
     assert ours.validation_scores_ == pytest.approx(theirs.validation_scores_)
     assert ours.best_validation_score_ == theirs.best_validation_score_
@@ -83,7 +100,7 @@ def test_binary_early_stopping_matches_mlpclassifier(digits):
 def test_fitted_attributes_match_mlpclassifier(small_digits, solver):
     X, y = small_digits
     theirs = quiet_fit(MLPClassifier((16, 16), solver=solver, max_iter=20, random_state=0), X, y)
-    ours = quiet_fit(DigitMLPClassifier(solver=solver, max_iter=20, random_state=0), X, y)
+    ours = quiet_fit(mlp_like(solver=solver, max_iter=20, random_state=0), X, y)
     fitted = [k for k in vars(theirs) if k.endswith("_") and not k.startswith("_")]
     assert fitted, "MLPClassifier should have fitted attributes"
     for name in fitted:
@@ -233,6 +250,7 @@ def test_seed_network_ten_sigmoids_and_quadratic_cost(digits):
     X, y = digits
     clf = quiet_fit(DigitMLPClassifier(activation="sigmoid", out_activation="logistic",
                                        loss="squared_error", solver="sgd", momentum=0.0,
+                                       alpha=0.0,
                                        learning_rate_init=3.0, batch_size=10, max_iter=30,
                                        random_state=0), X[:1200], y[:1200])
     proba = clf.predict_proba(X[1200:])
@@ -314,7 +332,8 @@ def test_stops_when_loss_stops_improving(small_digits):
     # the first epoch improves on an infinite loss; the next three do not improve by 10,
     # and the count must exceed n_iter_no_change: 1 + 3 epochs, as MLPClassifier does
     assert clf.n_iter_ == 4
-    ref = MLPClassifier((16, 16), tol=10.0, n_iter_no_change=2, random_state=0).fit(X, y)
+    ref = MLPClassifier((16, 16), tol=10.0, n_iter_no_change=2, random_state=0,
+                        batch_size=50, alpha=0.03).fit(X, y)
     assert ref.n_iter_ == clf.n_iter_
 
 
@@ -546,7 +565,7 @@ def test_predict_log_proba_is_log_of_proba(small_digits, target):
 def test_partial_fit_with_sample_weight_matches_mlpclassifier(digits):
     X, y = digits
     sw = np.linspace(0.1, 2.0, len(y))
-    theirs, ours = MLPClassifier((16, 16), random_state=0), DigitMLPClassifier(random_state=0)
+    theirs, ours = MLPClassifier((16, 16), random_state=0), mlp_like(random_state=0)
     for _ in range(3):
         theirs.partial_fit(X, y, sample_weight=sw, classes=np.arange(10))
         ours.partial_fit(X, y, sample_weight=sw, classes=np.arange(10))

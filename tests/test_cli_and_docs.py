@@ -28,9 +28,9 @@ def test_main_job_reports_architecture_accuracy_and_confusion(capsys):
 
 
 def test_main_job_options(capsys):
-    main(["--hidden", "8", "--activation", "tanh", "--max-iter", "5", "--deskew"])
+    main(["--hidden", "8", "--activation", "tanh", "--max-iter", "5", "--no-deskew"])
     out = capsys.readouterr().out
-    assert "DigitMLPClassifier: 784 -> 8 -> 10" in out and "deskewed" in out
+    assert "DigitMLPClassifier: 784 -> 8 -> 10" in out and "not deskewed" in out
     assert "hidden1        8  tanh" in out
 
 

@@ -85,7 +85,7 @@ def test_deskew_makes_a_slanted_bar_upright():
     for y in range(8, 32):  # a bar leaning right by 0.5 px per row
         x = 14 + int(0.5 * (y - 8))
         img[y, x : x + 4] = 1.0
-    plain = DigitNormalizer(image_shape=(40, 40)).fit_transform(img.reshape(1, -1))
+    plain = DigitNormalizer(image_shape=(40, 40), deskew=False).fit_transform(img.reshape(1, -1))
     upright = DigitNormalizer(image_shape=(40, 40), deskew=True).fit_transform(
         img.reshape(1, -1))
 
