@@ -30,10 +30,9 @@ def tweaked():
 
     from skdigitnet import DigitMLPClassifier, DigitNormalizer
     return make_pipeline(
-        DigitNormalizer(deskew=True),
-        DigitMLPClassifier(hidden_layer_sizes=(512, 256), alpha=1e-3, batch_size=128,
-                           early_stopping=True, n_iter_no_change=8, max_iter=60,
-                           random_state=0),
+        DigitNormalizer(),
+        DigitMLPClassifier(hidden_layer_sizes=(800,), alpha=0.01, batch_size=100,
+                           early_stopping=True, max_iter=60, random_state=0),
     )
 
 

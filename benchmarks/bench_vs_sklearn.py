@@ -59,7 +59,8 @@ def make(which, **params):
 
     from skdigitnet import DigitMLPClassifier
     cls = MLPClassifier if which == "sklearn" else DigitMLPClassifier
-    return cls(hidden_layer_sizes=(16, 16), batch_size=200, **params)
+    # the same hyperparameters for both: MLPClassifier's alpha, batch 200
+    return cls(hidden_layer_sizes=(16, 16), batch_size=200, alpha=1e-4, **params)
 
 
 def timed_fit(which, X, y, X_test, y_test, **params):
