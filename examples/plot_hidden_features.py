@@ -99,8 +99,8 @@ print(pd.DataFrame(rows).round(3).to_string(index=False))
 # image into 16 numbers, and those 16 numbers carry most of what the 64 pixels
 # did: both a nearest-neighbour vote and a linear model reach about the same
 # accuracy on them as on the raw pixels, with a quarter of the inputs (and a
-# ReLU unit that never fires, as printed above, adds nothing, so the useful
-# number can be smaller still). The
+# ReLU unit that never fires, if the line above lists any, adds nothing, so the
+# useful number can be smaller still). The
 # hidden layer is a learned, compressed representation of the digits that
 # other estimators can reuse, and that a pipeline can chain like any
 # scikit-learn transformer.

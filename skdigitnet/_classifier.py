@@ -349,6 +349,9 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         validate_params(self, self._parameter_constraints)
         if (X_val is None) != (y_val is None):
             raise ValueError("Pass both X_val and y_val to fit, or neither.")
+        if X_val is not None and self.solver == "lbfgs":
+            raise ValueError("X_val and y_val are scored after every epoch of the stochastic "
+                             "solvers; solver='lbfgs' has no epochs. Use 'adam' or 'sgd'.")
         return self._fit(X, y, sample_weight, incremental=False, validation=(X_val, y_val))
 
     def _check_solver(self):

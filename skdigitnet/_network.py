@@ -127,7 +127,7 @@ class Workspace:
     """
 
     def __init__(self, arch, theta, grad, rows):
-        self.theta, self.grad, self.rows = theta, grad, rows
+        self.theta, self.grad = theta, grad
         self.coefs, self.intercepts = unpack(theta, arch.units)
         self.grad_coefs, self.grad_intercepts = unpack(grad, arch.units)
         self.layers = [np.empty((rows, units), theta.dtype) for units in arch.units[1:]]

@@ -229,7 +229,7 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
     >>> X = load_digits().data  # 8x8 images, ink 0..16 on dark paper
     >>> X28 = DigitNormalizer().fit_transform(X)
     >>> X28.shape, X28.dtype, float(X28.max())
-    ((1797, 784), dtype('float32'), 1.0)
+    ((1797, 784), dtype('float64'), 1.0)
     """
 
     _parameter_constraints = {

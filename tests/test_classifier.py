@@ -389,6 +389,8 @@ def test_validation_set_pair_is_required(small_digits):
         DigitMLPClassifier().fit(X, y, X_val=X)
     with pytest.raises(ValueError, match="X_val has 300 samples but y_val has 2"):
         DigitMLPClassifier().fit(X, y, X_val=X, y_val=[1, 2])
+    with pytest.raises(ValueError, match="solver='lbfgs' has no epochs"):
+        DigitMLPClassifier(solver="lbfgs").fit(X, y, X_val=X, y_val=y)
 
 
 # ------------------------------------------------------ what MLP refuses

@@ -44,8 +44,8 @@ def numeric_gradient(arch, theta, X, Y, sw, alpha, eps=1e-6):
     return grad
 
 
-@pytest.mark.parametrize("name, output, loss", itertools.product(
-    HIDDEN, ["softmax", "logistic"], ["log_loss", "squared_error"]))
+@pytest.mark.parametrize("name, output, loss", list(itertools.product(
+    HIDDEN, ["softmax", "logistic"], ["log_loss", "squared_error"])))
 def test_gradient_matches_finite_differences(name, output, loss, rng):
     act = hidden_activation(name)
     arch = Architecture((3, 4, 3, 3), (act, act), output, loss)
