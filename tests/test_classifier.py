@@ -621,3 +621,42 @@ def test_overflowing_input_gets_its_own_message(small_digits):
     with pytest.raises(ValueError, match="X is finite, but the network's first layer "
                                          "overflows on it"):
         clf.predict_proba(np.full((2, 64), 3e38, dtype=np.float32))
+
+
+def test_divergence_stops_and_keeps_finite_weights(small_digits):
+    X, y = small_digits
+    clf = DigitMLPClassifier(solver="sgd", learning_rate_init=1e6, momentum=0.0, max_iter=20,
+                             random_state=0)
+    with pytest.warns(ConvergenceWarning, match="Training diverged in epoch"):
+        with np.errstate(all="ignore"):
+            clf.fit(X * 1e3, y)
+    assert all(np.isfinite(p).all() for p in clf.coefs_ + clf.intercepts_)
+    assert np.isfinite(clf.predict_proba(X)).all()
+    assert clf.n_iter_ < 20
+
+
+class InterruptAfter(ScaledTanh):
+    """Raises KeyboardInterrupt (as Ctrl-C does) on its n-th forward pass."""
+
+    def __init__(self, calls):
+        super().__init__()
+        self.calls = calls
+
+    def __call__(self, z):
+        self.calls -= 1
+        if self.calls == 0:
+            raise KeyboardInterrupt
+        return super().__call__(z)
+
+
+def test_ctrl_c_keeps_the_last_completed_epoch(small_digits):
+    X, y = small_digits
+    # 300 samples in batches of 50: 6 batches of 2 hidden layers per epoch, so call 30 is
+    # in the middle of the third epoch
+    clf = DigitMLPClassifier(activation=InterruptAfter(30), max_iter=10, random_state=0)
+    with pytest.warns(UserWarning, match="Training interrupted by user after 2 completed"):
+        clf.fit(X, y)
+    ref = quiet_fit(DigitMLPClassifier(activation=ScaledTanh(), max_iter=2, random_state=0),
+                    X, y)
+    assert clf.n_iter_ == 2
+    assert_same_params(clf, ref, atol=0)
