@@ -4,6 +4,7 @@ first-class scikit-learn estimator."""
 from ._activations import ACTIVATIONS, Activation, get_activation, register_activation
 from ._classifier import DigitMLPClassifier
 from ._datasets import load_digits, load_mnist
+from ._plotting import ActivationsDisplay, LossCurveDisplay, WeightImagesDisplay
 from ._preprocessing import DigitNormalizer, normalize_images
 from ._validation import InvalidParameterError
 
@@ -12,9 +13,12 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "Activation",
+    "ActivationsDisplay",
     "DigitMLPClassifier",
     "DigitNormalizer",
     "InvalidParameterError",
+    "LossCurveDisplay",
+    "WeightImagesDisplay",
     "get_activation",
     "load_digits",
     "load_mnist",

@@ -1,0 +1,244 @@
+"""Pictures of a network, in scikit-learn's Display pattern.
+
+Each Display holds plain arrays (its constructor takes them), makes them from a fitted
+estimator with ``from_estimator``, and draws with ``plot(ax=None)``, which sets
+``figure_`` and ``ax_`` (or ``axes_``). matplotlib is imported inside ``plot`` only:
+install it with the ``plot`` extra.
+"""
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+#: Diverging colour map: negative weights red, zero white, positive blue.
+WEIGHT_CMAP = "RdBu"
+
+
+def _image_shape(n_pixels, image_shape=None):
+    if image_shape is not None:
+        if int(np.prod(image_shape)) != n_pixels:
+            raise ValueError(f"image_shape={tuple(image_shape)} does not hold {n_pixels} "
+                             "values; give the shape of the layer's input images.")
+        return tuple(image_shape)
+    side = int(round(np.sqrt(n_pixels)))
+    return (side, side) if side * side == n_pixels else (1, n_pixels)
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("Plotting needs matplotlib: pip install 'skdigitnet[plot]'.") from exc
+    return plt
+
+
+class WeightImagesDisplay:
+    """Each neuron's incoming weights as a picture: blue positive, red negative.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_neurons, n_inputs)
+        Row ``j`` holds the weights into neuron ``j`` (a column of ``coefs_[layer]``).
+    image_shape : tuple of int
+        Shape of the layer's input as an image, e.g. (28, 28).
+    layer : int, default=0
+        Which hidden layer the neurons belong to (0 is the first), for titles.
+
+    Attributes
+    ----------
+    images_ : list of matplotlib AxesImage
+        One per neuron; ``images_[j].get_array()`` is neuron ``j``'s weights as an image.
+    figure_ : matplotlib Figure
+    axes_ : ndarray of matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skdigitnet import DigitMLPClassifier, WeightImagesDisplay, load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = DigitMLPClassifier(max_iter=5, random_state=0).fit(X[:300], y[:300])
+    >>> disp = WeightImagesDisplay.from_estimator(clf)
+    >>> len(disp.images_), disp.images_[0].get_array().shape
+    (16, (28, 28))
+    """
+
+    def __init__(self, weights, image_shape, *, layer=0):
+        self.weights = np.asarray(weights)
+        self.image_shape = tuple(image_shape)
+        self.layer = layer
+
+    @classmethod
+    def from_estimator(cls, estimator, *, layer=0, image_shape=None, ax=None, **plot_kw):
+        """Draw the weights into hidden layer ``layer`` of a fitted DigitMLPClassifier.
+
+        ``image_shape`` defaults to a square (28x28 for 784 inputs), else a row.
+        """
+        check_is_fitted(estimator)
+        coefs = estimator.coefs_[layer]
+        shape = _image_shape(coefs.shape[0], image_shape)
+        return cls(coefs.T, shape, layer=layer).plot(ax=ax, **plot_kw)
+
+    def plot(self, ax=None, *, ncols=None, cmap=WEIGHT_CMAP):
+        """One image per neuron, with one colour scale centred on 0 for all of them.
+
+        Parameters
+        ----------
+        ax : array of matplotlib Axes, default=None
+            At least ``n_neurons`` axes; by default a new figure with a grid.
+        ncols : int, default=None
+            Columns of the grid (default: about the square root of ``n_neurons``).
+        cmap : str, default='RdBu'
+        """
+        plt = _pyplot()
+        n = self.weights.shape[0]
+        if ax is None:
+            ncols = ncols or int(np.ceil(np.sqrt(n)))
+            nrows = int(np.ceil(n / ncols))
+            fig, ax = plt.subplots(nrows, ncols, figsize=(1.4 * ncols, 1.4 * nrows + 0.4),
+                                   squeeze=False)
+        axes = np.asarray(ax).ravel()
+        limit = float(np.abs(self.weights).max()) or 1.0
+        self.images_ = []
+        for j, a in enumerate(axes):
+            a.set_xticks([])
+            a.set_yticks([])
+            if j >= n:
+                a.set_visible(False)
+                continue
+            image = self.weights[j].reshape(self.image_shape)
+            self.images_.append(a.imshow(image, cmap=cmap, vmin=-limit, vmax=limit))
+            a.set_title(f"neuron {j}", fontsize=7)
+        self.axes_, self.figure_ = axes, axes[0].figure
+        self.figure_.suptitle(f"weights into hidden layer {self.layer + 1} "
+                              f"(blue +, red -, |w| <= {limit:.2g})", fontsize=9)
+        return self
+
+
+class ActivationsDisplay:
+    """One input passing through the network: the image, every layer lit up, the answer.
+
+    Parameters
+    ----------
+    activations : list of ndarray of shape (n_units_of_layer,)
+        ``[input, hidden_1, ..., output]`` for one sample.
+    image_shape : tuple of int
+        Shape of the input as an image.
+    classes : ndarray of shape (n_outputs,)
+        Labels of the output neurons.
+
+    Attributes
+    ----------
+    activations_ : list of ndarray
+        The arrays drawn.
+    predicted_ : label
+        The class of the most active output neuron.
+    neurons_ : list of matplotlib PathCollection
+        One per hidden and output layer: the circles, shaded by activation.
+    figure_, axes_ : matplotlib Figure and ndarray of Axes
+    """
+
+    def __init__(self, activations, image_shape, classes):
+        self.activations = [np.asarray(a) for a in activations]
+        self.image_shape = tuple(image_shape)
+        self.classes = np.asarray(classes)
+
+    @classmethod
+    def from_estimator(cls, estimator, x, *, image_shape=None, ax=None):
+        """Pass one sample ``x`` (n_features,) through a fitted DigitMLPClassifier and draw."""
+        check_is_fitted(estimator)
+        x = np.asarray(x).reshape(1, -1)
+        layers = [np.asarray(a)[0] for a in estimator.layer_activations(x)]
+        if len(layers[-1]) != len(estimator.classes_):  # one logistic output: P(class 1)
+            layers[-1] = np.array([1 - layers[-1][0], layers[-1][0]])
+        shape = _image_shape(x.shape[1], image_shape)
+        return cls(layers, shape, estimator.classes_).plot(ax=ax)
+
+    def plot(self, ax=None):
+        """Left: the input image. Right: each layer a column of neurons, darker = more
+        active (scaled per layer), with the output neurons labelled by class and
+        probability and the predicted class in bold."""
+        plt = _pyplot()
+        if ax is None:
+            fig, ax = plt.subplots(1, 2, figsize=(8, 4.5),
+                                   gridspec_kw={"width_ratios": [1, 2]})
+        image_ax, net_ax = np.asarray(ax).ravel()[:2]
+        image_ax.imshow(self.activations[0].reshape(self.image_shape), cmap="gray_r")
+        image_ax.set_xticks([])
+        image_ax.set_yticks([])
+        image_ax.set_title("input")
+        self.activations_ = self.activations
+        self.neurons_ = []
+        layers = self.activations[1:]
+        for col, values in enumerate(layers):
+            top = values.max()
+            shade = values / top if top > 0 else np.zeros_like(values)
+            ys = np.linspace(1, 0, len(values)) if len(values) > 1 else np.array([0.5])
+            self.neurons_.append(net_ax.scatter(np.full(len(values), col), ys, c=shade,
+                                                cmap="Greys", vmin=0, vmax=1, s=120,
+                                                edgecolors="black", linewidths=0.5))
+        out = layers[-1]
+        self.predicted_ = self.classes[int(np.argmax(out))]
+        ys = np.linspace(1, 0, len(out)) if len(out) > 1 else np.array([0.5])
+        self.labels_ = []
+        for label, p, yv in zip(self.classes, out, ys):
+            bold = label == self.predicted_
+            self.labels_.append(net_ax.text(len(layers) - 1 + 0.15, yv, f"{label}: {p:.2f}",
+                                            va="center", fontsize=8,
+                                            fontweight="bold" if bold else "normal",
+                                            color="tab:blue" if bold else "black"))
+        net_ax.set_xlim(-0.5, len(layers) - 0.2)
+        net_ax.set_xticks(range(len(layers)))
+        net_ax.set_xticklabels([f"hidden {i + 1}" for i in range(len(layers) - 1)] + ["output"])
+        net_ax.set_yticks([])
+        net_ax.set_title(f"predicted: {self.predicted_}")
+        self.axes_ = np.array([image_ax, net_ax])
+        self.figure_ = image_ax.figure
+        return self
+
+
+class LossCurveDisplay:
+    """The training loss per epoch and, where present, the validation score.
+
+    Parameters
+    ----------
+    loss_curve : array-like of shape (n_epochs,)
+    validation_scores : array-like of shape (n_epochs,) or None, default=None
+
+    Attributes
+    ----------
+    line_ : matplotlib Line2D
+        The loss curve.
+    validation_line_ : matplotlib Line2D or None
+    figure_, ax_ : matplotlib Figure and Axes
+    """
+
+    def __init__(self, loss_curve, validation_scores=None):
+        self.loss_curve = np.asarray(loss_curve, dtype=float)
+        self.validation_scores = (None if validation_scores is None
+                                  else np.asarray(validation_scores, dtype=float))
+
+    @classmethod
+    def from_estimator(cls, estimator, *, ax=None):
+        """Draw ``loss_curve_`` and ``validation_scores_`` of a fitted estimator."""
+        check_is_fitted(estimator)
+        return cls(estimator.loss_curve_,
+                   getattr(estimator, "validation_scores_", None)).plot(ax=ax)
+
+    def plot(self, ax=None):
+        """Loss on the left axis, validation score (if any) on a twin right axis."""
+        plt = _pyplot()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5))
+        epochs = np.arange(1, len(self.loss_curve) + 1)
+        (self.line_,) = ax.plot(epochs, self.loss_curve, color="tab:red", label="loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss", color="tab:red")
+        self.validation_line_ = None
+        if self.validation_scores is not None and len(self.validation_scores):
+            twin = ax.twinx()
+            v_epochs = np.arange(1, len(self.validation_scores) + 1)
+            (self.validation_line_,) = twin.plot(v_epochs, self.validation_scores,
+                                                 color="tab:blue", label="validation score")
+            twin.set_ylabel("validation score", color="tab:blue")
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
