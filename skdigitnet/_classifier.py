@@ -17,6 +17,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+try:  # scikit-learn >= 1.9: the experimental callback API (progress bars, monitors)
+    from sklearn.callback import CallbackSupportMixin, with_callbacks
+except ImportError:  # pragma: no cover - older scikit-learn: everything else still works
+    class CallbackSupportMixin:
+        """Stand-in without callbacks for scikit-learn < 1.9."""
+
+    def with_callbacks(method):
+        return method
+
 from . import _targets
 from ._activations import ACTIVATIONS, Activation, get_activation
 from ._network import (
@@ -54,7 +63,7 @@ class _ActivationConstraint(Predicate):
                 "tuple of those with one per hidden layer")
 
 
-class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin, BaseEstimator):
     """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier``, and more.
 
     Every layer computes ``a = σ(a_prev @ W + b)``. The default is the network of
@@ -323,6 +332,7 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.transform_layer = transform_layer
 
     # ------------------------------------------------------------------ fitting
+    @with_callbacks
     def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
         """Fit the network to ``X`` and ``y``.
 
@@ -352,7 +362,8 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if X_val is not None and self.solver == "lbfgs":
             raise ValueError("X_val and y_val are scored after every epoch of the stochastic "
                              "solvers; solver='lbfgs' has no epochs. Use 'adam' or 'sgd'.")
-        return self._fit(X, y, sample_weight, incremental=False, validation=(X_val, y_val))
+        return self._fit(X, y, sample_weight, incremental=False, validation=(X_val, y_val),
+                         callbacks=hasattr(self, "_init_callback_context"))
 
     def _check_solver(self):
         if self.solver not in ("sgd", "adam"):
@@ -397,7 +408,8 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return self._fit(X, y, sample_weight, incremental=True, validation=(None, None),
                          classes=classes)
 
-    def _fit(self, X, y, sample_weight, incremental, validation, classes=None):
+    def _fit(self, X, y, sample_weight, incremental, validation, classes=None,
+             callbacks=False):
         """Validate, resolve the configuration, train, then store the fitted state.
 
         Nothing is assigned to ``self`` (but what ``validate_data`` records about the
@@ -430,20 +442,55 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Y = _targets.encode(y, classes, kind, output, dtype)
         data = (X, Y, sw)  # X keeps its dtype: batches are converted one at a time
         target = (classes, kind)
+        ctx = self._callback_context(X, y, sample_weight) if callbacks else None
         if self.solver == "lbfgs":
             train_lbfgs(arch, theta, data, self.alpha, self.max_iter, self.max_fun, self.tol,
                         record, self.verbose)
             self._optimizer = None
         else:
+            hooks = None if ctx is None else self._epoch_hooks(ctx, arch, target, output, X, y)
             self._optimizer = self._fit_stochastic(
-                arch, theta, data, y, target, record, random_state, incremental, validation)
+                arch, theta, data, y, target, record, random_state, incremental, validation,
+                hooks)
         self.classes_, self._target_kind, self.out_activation_ = classes, kind, output
         self._record = record
         self._store_fitted(arch, theta)
+        if ctx is not None:
+            ctx.call_on_fit_task_end(estimator=self, X=X, y=y,
+                                     metadata={"sample_weight": sample_weight},
+                                     reconstruction_attributes={})
         return self
 
+    def _callback_context(self, X, y, sample_weight):
+        """The root task of scikit-learn's callback API: one subtask per epoch."""
+        max_epochs = self.max_iter if self.solver != "lbfgs" else 0
+        ctx = self._init_callback_context(max_subtasks=max_epochs)
+        ctx.call_on_fit_task_begin(estimator=self, X=X, y=y,
+                                   metadata={"sample_weight": sample_weight})
+        return ctx
+
+    def _epoch_hooks(self, ctx, arch, target, output, X, y):
+        """``(begin(), end(theta) -> stop)`` for the training loop: each epoch is a
+        callback subtask, and a callback that returns True stops training."""
+        epoch = {}
+
+        def attributes(theta):  # a copy of the network as it is after this epoch
+            coefs, intercepts = unpack(theta.copy(), arch.units)
+            return {"coefs_": coefs, "intercepts_": intercepts, "classes_": target[0],
+                    "_target_kind": target[1], "out_activation_": output, "_arch": arch,
+                    "n_layers_": len(arch.units), "n_outputs_": arch.units[-1]}
+
+        def begin():
+            epoch["ctx"] = ctx.subcontext(task_name="epoch")
+            epoch["ctx"].call_on_fit_task_begin(estimator=self, X=X, y=y)
+
+        def end(theta):
+            return epoch["ctx"].call_on_fit_task_end(
+                estimator=self, X=X, y=y, reconstruction_attributes=lambda: attributes(theta))
+        return begin, end
+
     def _fit_stochastic(self, arch, theta, data, y, target, record, random_state,
-                        incremental, validation):
+                        incremental, validation, hooks=None):
         """Run the stochastic solver; returns the optimizer, kept for partial_fit."""
         X = data[0]
         stop_on_validation = self.early_stopping and not incremental
@@ -473,7 +520,8 @@ class DigitMLPClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         optimizer = self._optimizer_for(theta, incremental)
         scorer = None if X_val is None else _validation_scorer(arch, X_val, y_val, target)
         train_stochastic(arch, theta, data, settings, optimizer, record, random_state,
-                         validation=scorer, incremental=incremental, rows=rows)
+                         validation=scorer, incremental=incremental, rows=rows,
+                         epoch_hooks=hooks)
         return optimizer
 
     def _split_validation(self, n_samples, y, target, random_state):

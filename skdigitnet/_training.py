@@ -172,12 +172,13 @@ def plateau_action(record, settings, optimizer):
 
 
 def train_stochastic(arch, theta, data, settings, optimizer, record, random_state,
-                     validation=None, incremental=False, rows=None):
+                     validation=None, incremental=False, rows=None, epoch_hooks=None):
     """Train ``theta`` in place for up to ``settings.max_iter`` epochs (one if incremental).
 
     ``rows`` (an index array) restricts training to those rows of ``data``, so an
     early-stopping split costs no copy of ``X``. ``validation`` is None or a callable
-    ``theta -> score`` (higher is better). Stops on a plateau, on divergence (keeping the
+    ``theta -> score`` (higher is better). ``epoch_hooks`` is None or a pair of
+    callables ``(begin(), end(theta) -> stop)`` called around every epoch. Stops on a plateau, on divergence (keeping the
     last finite parameters), or on Ctrl-C (keeping the parameters of the last completed
     epoch, with a warning).
     """
@@ -194,6 +195,8 @@ def train_stochastic(arch, theta, data, settings, optimizer, record, random_stat
         for _ in range(1 if incremental else settings.max_iter):
             tic = time.perf_counter()
             epoch_start[...] = theta
+            if epoch_hooks is not None:
+                epoch_hooks[0]()
             if settings.shuffle:
                 order = order[random_state.permutation(n_samples)]
             loss = run_epoch(arch, batches, order, n_samples, settings, optimizer, workspace)
@@ -201,7 +204,11 @@ def train_stochastic(arch, theta, data, settings, optimizer, record, random_stat
                 theta[...] = epoch_start
                 _warn_diverged(record.n_iter + 1, loss)
                 return
-            if _end_epoch(record, theta, loss, validation, settings, optimizer, n_samples, tic):
+            stop = _end_epoch(record, theta, loss, validation, settings, optimizer, n_samples,
+                              tic)
+            if epoch_hooks is not None and epoch_hooks[1](theta):
+                return  # a callback asked to stop
+            if stop:
                 return
         if not incremental:
             warnings.warn(
