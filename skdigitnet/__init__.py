@@ -5,6 +5,7 @@ from ._activations import ACTIVATIONS, Activation, get_activation, register_acti
 from ._classifier import DigitMLPClassifier
 from ._datasets import load_digits, load_mnist
 from ._plotting import ActivationsDisplay, LossCurveDisplay, WeightImagesDisplay
+from ._persistence import load_model, save_model
 from ._preprocessing import DigitNormalizer, normalize_images
 from ._validation import InvalidParameterError
 
@@ -22,7 +23,9 @@ __all__ = [
     "get_activation",
     "load_digits",
     "load_mnist",
+    "load_model",
     "normalize_images",
     "register_activation",
+    "save_model",
     "__version__",
 ]

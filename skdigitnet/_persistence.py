@@ -1,0 +1,209 @@
+"""save_model / load_model: a fitted DigitMLPClassifier as arrays and JSON, no pickle.
+
+The file is a NumPy ``.npz`` archive read with ``allow_pickle=False``, so loading it runs
+no code. It holds:
+
+- ``config``: a JSON string (stored as a 0-d unicode array) with the format version, the
+  estimator's constructor parameters (activations by registered name), the layer sizes,
+  the output activation, the target kind, and the feature names and classes;
+- ``coef_0`` .. ``coef_{L-2}`` and ``intercept_0`` .. ``intercept_{L-2}``: the weights;
+- ``classes``: the class labels (numbers or strings).
+
+Everything read back is checked (keys, types, shapes, finiteness) before an estimator is
+built, and a file that fails a check raises ``ValueError`` saying what is wrong.
+"""
+
+import json
+import zipfile
+from numbers import Integral, Real
+
+import numpy as np
+
+from ._activations import ACTIVATIONS, get_activation
+from ._network import Architecture
+from ._training import TrainingRecord
+
+FORMAT = "skdigitnet-model"
+VERSION = 1
+
+
+def _activation_name(activation):
+    """The registered name of an activation given as a name or an instance."""
+    if isinstance(activation, str):
+        return activation
+    for name, cls in ACTIVATIONS.items():
+        if type(activation) is cls and activation == cls():
+            return name
+    raise ValueError(
+        f"The activation {activation!r} is not a registered activation with default "
+        "parameters, so it cannot be saved by name. Register it with "
+        "skdigitnet.register_activation(name, cls) and fit with activation=name, or use "
+        "pickle (which stores code)."
+    )
+
+
+def save_model(estimator, path):
+    """Save a fitted DigitMLPClassifier to ``path`` (an ``.npz`` file).
+
+    Parameters
+    ----------
+    estimator : DigitMLPClassifier, fitted
+    path : str or path-like
+    """
+    from sklearn.utils.validation import check_is_fitted
+    check_is_fitted(estimator)
+    params = estimator.get_params()
+    hidden = [_activation_name(a) for a in estimator._arch.hidden]
+    if not isinstance(params["activation"], str):
+        params["activation"] = hidden
+    if not isinstance(params["random_state"], (Integral, type(None))):
+        params["random_state"] = None
+    params["hidden_layer_sizes"] = list(np.ravel(params["hidden_layer_sizes"]).tolist())
+    if isinstance(params["class_weight"], dict):  # JSON keys are strings: keep the pairs
+        params["class_weight"] = [[k, v] for k, v in params["class_weight"].items()]
+    config = {
+        "format": FORMAT, "version": VERSION, "params": params,
+        "units": list(estimator._arch.units), "hidden": hidden,
+        "output": estimator.out_activation_,
+        "loss": estimator._arch.loss, "target_kind": estimator._target_kind,
+        "dtype": str(estimator.coefs_[0].dtype),
+        "feature_names_in": (None if not hasattr(estimator, "feature_names_in_")
+                             else [str(f) for f in estimator.feature_names_in_]),
+        "n_iter": int(estimator.n_iter_), "t": int(estimator.t_),
+        "loss_curve": [float(v) for v in estimator.loss_curve_],
+    }
+    arrays = {f"coef_{i}": c for i, c in enumerate(estimator.coefs_)}
+    arrays.update({f"intercept_{i}": b for i, b in enumerate(estimator.intercepts_)})
+    classes = np.asarray(estimator.classes_)
+    if classes.dtype == object:
+        classes = classes.astype(str)
+    with open(path, "wb") as f:
+        np.savez(f, config=np.array(json.dumps(config, default=_plain)), classes=classes,
+                 **arrays)
+
+
+def _plain(value):
+    """JSON for numpy scalars and arrays in parameters."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"cannot save a parameter value of type {type(value).__name__}")
+
+
+def load_model(path):
+    """Load a DigitMLPClassifier saved by :func:`save_model`, running no code from the file.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a skdigitnet model, is truncated or was tampered with.
+    """
+    from ._classifier import DigitMLPClassifier
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable skdigitnet model file: {exc}") from exc
+    config = _read_config(arrays, path)
+    units = _check_units(config, path)
+    _check_classes(arrays["classes"], units, config["target_kind"], path)
+    coefs, intercepts = _read_weights(arrays, units, config["dtype"], path)
+    params = dict(config["params"])
+    hidden = tuple(get_activation(name) for name in config["hidden"])
+    if isinstance(params["activation"], list):
+        params["activation"] = tuple(params["activation"])
+    params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    if isinstance(params.get("class_weight"), list):
+        params["class_weight"] = {k: v for k, v in params["class_weight"]}
+    try:
+        estimator = DigitMLPClassifier().set_params(**params)
+    except ValueError as exc:
+        raise ValueError(f"{path} has parameters this version does not know: {exc}") from exc
+    estimator._arch = Architecture(tuple(units), hidden, config["output"], config["loss"])
+    estimator.coefs_, estimator.intercepts_ = coefs, intercepts
+    estimator.classes_ = arrays["classes"]
+    estimator._target_kind = config["target_kind"]
+    estimator.out_activation_ = config["output"]
+    estimator.n_layers_, estimator.n_outputs_ = len(units), units[-1]
+    estimator.n_features_in_ = units[0]
+    if config["feature_names_in"] is not None:
+        estimator.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
+    _restore_record(estimator, config)
+    return estimator
+
+
+def _restore_record(estimator, config):
+    """The training record, so that warm_start and partial_fit can continue."""
+    curve = list(config["loss_curve"])
+    record = TrainingRecord(loss_curve=curve, n_iter=config["n_iter"], t=config.get("t", 0),
+                            best_loss=min(curve) if curve else np.inf)
+    estimator._record = record
+    estimator.n_iter_, estimator.t_, estimator.loss_curve_ = record.n_iter, record.t, curve
+    estimator.history_ = record.history
+    estimator.loss_ = curve[-1] if curve else np.nan
+    estimator.best_loss_ = record.best_loss if curve else None
+    estimator.validation_scores_ = estimator.best_validation_score_ = None
+
+
+def _read_config(arrays, path):
+    try:
+        config = json.loads(str(arrays["config"]))
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"{path} has no readable 'config' entry; it is not a skdigitnet "
+                         "model file.") from exc
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a skdigitnet model file.")
+    if config.get("version") != VERSION:
+        raise ValueError(f"{path} has format version {config.get('version')!r}; this "
+                         f"skdigitnet reads version {VERSION}.")
+    expected = {"params": dict, "units": list, "hidden": list, "output": str, "loss": str,
+                "target_kind": str, "dtype": str, "n_iter": int, "loss_curve": list}
+    for key, kind in expected.items():
+        if not isinstance(config.get(key), kind):
+            raise ValueError(f"{path}: config entry {key!r} is missing or not a {kind.__name__}.")
+    if config["output"] not in ("softmax", "logistic") or config["dtype"] not in (
+            "float32", "float64") or config["target_kind"] not in (
+            "binary", "multiclass", "multilabel"):
+        raise ValueError(f"{path}: config has an unknown output, dtype or target kind.")
+    if not all(isinstance(v, Real) for v in config["loss_curve"]):
+        raise ValueError(f"{path}: loss_curve must hold numbers.")
+    unknown = sorted({str(a) for a in config["hidden"]
+                      if not isinstance(a, str) or a not in ACTIVATIONS})
+    if unknown:
+        raise ValueError(f"{path} uses activations {unknown} that are not registered here; "
+                         "register them with skdigitnet.register_activation before loading.")
+    if "classes" not in arrays or arrays["classes"].ndim != 1:
+        raise ValueError(f"{path} has no 1-D 'classes' entry.")
+    return config
+
+
+def _check_units(config, path):
+    units = config["units"]
+    if len(units) < 2 or not all(isinstance(u, int) and 0 < u < 10**7 for u in units):
+        raise ValueError(f"{path}: layer sizes {units} are not positive ints.")
+    if len(config["hidden"]) != len(units) - 2:
+        raise ValueError(f"{path}: {len(units) - 2} hidden layers but "
+                         f"{len(config['hidden'])} activations.")
+    return units
+
+
+def _check_classes(classes, units, kind, path):
+    n_out = units[-1]
+    fits = (len(classes) == n_out or (kind == "binary" and n_out == 1 and len(classes) == 2))
+    if not fits:
+        raise ValueError(f"{path}: {len(classes)} classes do not match {n_out} outputs.")
+
+
+def _read_weights(arrays, units, dtype, path):
+    coefs, intercepts = [], []
+    for i, (fan_in, fan_out) in enumerate(zip(units[:-1], units[1:])):
+        for key, shape, out in ((f"coef_{i}", (fan_in, fan_out), coefs),
+                                (f"intercept_{i}", (fan_out,), intercepts)):
+            value = arrays.get(key)
+            if value is None or value.shape != shape or value.dtype != np.dtype(dtype):
+                raise ValueError(f"{path}: {key} is missing or not a {dtype} array of shape "
+                                 f"{shape}.")
+            if not np.isfinite(value).all():
+                raise ValueError(f"{path}: {key} holds NaN or infinite values.")
+            out.append(np.ascontiguousarray(value))
+    return coefs, intercepts
+

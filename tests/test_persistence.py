@@ -1,0 +1,145 @@
+"""save_model / load_model: arrays and JSON, exact round trips, hostile files refused."""
+
+import json
+import pickle
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from skdigitnet import (
+    ACTIVATIONS, DigitMLPClassifier, load_digits, load_model, register_activation, save_model,
+)
+
+from _custom import ScaledTanh
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = load_digits(return_X_y=True)
+    return X[:300], y[:300]
+
+
+def fit(clf, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return clf.fit(X, y)
+
+
+@pytest.mark.parametrize("params, target", [
+    (dict(), "digits"),
+    (dict(activation=("tanh", "gelu"), class_weight={0: 2.0}), "digits"),
+    (dict(out_activation="logistic", loss="squared_error"), "strings"),
+    (dict(), "binary"),
+    (dict(), "multilabel"),
+])
+def test_round_trip_predicts_exactly(tmp_path, data, params, target):
+    X, y = data
+    y = {"digits": y, "strings": np.array([f"d{v}" for v in y]), "binary": y % 2,
+         "multilabel": np.column_stack([y % 2, y > 4])}[target]
+    clf = fit(DigitMLPClassifier(max_iter=5, random_state=0, **params), X.astype(np.float32), y)
+    save_model(clf, tmp_path / "model.npz")
+    loaded = load_model(tmp_path / "model.npz")
+    for method in ("predict_proba", "predict", "transform"):
+        np.testing.assert_array_equal(getattr(loaded, method)(X), getattr(clf, method)(X))
+    assert loaded.get_params() == clf.get_params()
+    assert loaded.coefs_[0].dtype == np.float32
+    assert loaded.summary() == clf.summary()
+
+
+def test_file_holds_no_pickle(tmp_path, data):
+    X, y = data
+    save_model(fit(DigitMLPClassifier(max_iter=2, random_state=0), X, y), tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as archive:
+        assert all(archive[k].dtype != object for k in archive.files)
+        config = json.loads(str(archive["config"]))
+    assert config["format"] == "skdigitnet-model" and config["units"] == [784, 16, 16, 10]
+
+
+def test_warm_start_continues_after_loading(tmp_path, data):
+    X, y = data
+    clf = fit(DigitMLPClassifier(max_iter=3, random_state=0), X, y)
+    save_model(clf, tmp_path / "m.npz")
+    loaded = load_model(tmp_path / "m.npz").set_params(warm_start=True)
+    fit(loaded, X, y)
+    assert len(loaded.loss_curve_) == 6 and loaded.t_ == 2 * 3 * 300
+
+
+def test_unregistered_activation_is_refused_and_registered_one_saved(tmp_path, data):
+    X, y = data
+    clf = fit(DigitMLPClassifier(activation=ScaledTanh(), max_iter=2, random_state=0), X, y)
+    with pytest.raises(ValueError, match="is not a registered activation with default "
+                                         "parameters, so it cannot be saved by name"):
+        save_model(clf, tmp_path / "m.npz")
+    register_activation("scaled_tanh_test", ScaledTanh)
+    try:
+        clf = fit(DigitMLPClassifier(activation="scaled_tanh_test", max_iter=2,
+                                     random_state=0), X, y)
+        save_model(clf, tmp_path / "m.npz")
+        np.testing.assert_array_equal(load_model(tmp_path / "m.npz").predict_proba(X),
+                                      clf.predict_proba(X))
+    finally:
+        del ACTIVATIONS["scaled_tanh_test"]
+    with pytest.raises(ValueError, match=r"uses activations \['scaled_tanh_test'\] that are "
+                                         "not registered here"):
+        load_model(tmp_path / "m.npz")
+
+
+def rewrite(path, change):
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    change(arrays)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def set_config(key, value):
+    def change(arrays):
+        config = json.loads(str(arrays["config"]))
+        config[key] = value
+        arrays["config"] = np.array(json.dumps(config))
+    return change
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a.pop("coef_1"), "coef_1 is missing or not a float32 array of shape"),
+    (lambda a: a.__setitem__("coef_0", np.zeros((3, 3))), "coef_0 is missing or not"),
+    (lambda a: a.__setitem__("intercept_2", np.full(10, np.nan, np.float32)), "intercept_2 holds NaN"),
+    (lambda a: a.__setitem__("classes", np.arange(3)), "3 classes do not match 10 outputs"),
+    (lambda a: a.__setitem__("config", np.array("{not json")), "has no readable 'config'"),
+    (set_config("format", "other"), "is not a skdigitnet model file"),
+    (set_config("version", 99), "has format version 99"),
+    (set_config("units", [784, -16, 10]), "are not positive ints"),
+    (set_config("hidden", ["os.system"]), r"uses activations \['os.system'\]"),
+    (set_config("dtype", "object"), "unknown output, dtype or target kind"),
+])
+def test_tampered_files_are_refused(tmp_path, data, change, message):
+    X, y = data
+    path = tmp_path / "m.npz"
+    save_model(fit(DigitMLPClassifier(max_iter=2, random_state=0), X, y), path)
+    rewrite(path, change)
+    with pytest.raises(ValueError, match=message):
+        load_model(path)
+
+
+def test_truncated_or_foreign_files_are_refused(tmp_path, data):
+    X, y = data
+    path = tmp_path / "m.npz"
+    save_model(fit(DigitMLPClassifier(max_iter=2, random_state=0), X, y), path)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match="is not a readable skdigitnet model file"):
+        load_model(path)
+    evil = tmp_path / "evil.npz"
+    with zipfile.ZipFile(evil, "w") as z:  # a pickled object inside: never unpickled
+        z.writestr("config.npy", pickle.dumps(print))
+    with pytest.raises(ValueError):
+        load_model(evil)
+
+
+def test_pickle_still_works(data):
+    X, y = data
+    clf = fit(DigitMLPClassifier(max_iter=2, random_state=0), X, y)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(X),
+                                  clf.predict_proba(X))
