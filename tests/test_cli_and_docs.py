@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from skdigitnet.__main__ import main
@@ -54,3 +55,41 @@ def test_examples_run(script, expected):
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     assert expected in done.stdout
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["inspect"]])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(command + ["--help"])
+    assert exit_info.value.code == 0
+    assert "usage: python -m skdigitnet" in capsys.readouterr().out
+
+
+def test_train_predict_inspect(tmp_path, capsys):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.image
+    from sklearn.datasets import load_digits as load_8x8
+    out = tmp_path / "run"
+    main(["train", "--epochs", "40", "--out", str(out), "--quiet"])
+    printed = capsys.readouterr().out
+    assert "parameters: 13,002" in printed and "test accuracy:" in printed
+    for name in ("model.npz", "weights.png", "activations.png", "loss.png"):
+        assert (out / name).stat().st_size > 1000, name
+    assert matplotlib.image.imread(out / "weights.png").ndim == 3  # a real PNG
+    # two drawings of digits, as a paint program would save them: different sizes, and
+    # dark ink on light paper for one of them
+    digits = load_8x8()
+    three = np.kron(16 - digits.images[3], np.ones((10, 10)))
+    seven = np.kron(digits.images[7], np.ones((6, 6)))
+    matplotlib.image.imsave(tmp_path / "three.png", three, cmap="gray")
+    matplotlib.image.imsave(tmp_path / "seven.png", seven, cmap="gray")
+    main(["predict", str(out / "model.npz"), str(tmp_path / "three.png"),
+          str(tmp_path / "seven.png")])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith(f"{tmp_path / 'three.png'}: 3 (")
+    assert lines[1].startswith(f"{tmp_path / 'seven.png'}: 7 (")
+    main(["inspect", str(out / "model.npz"), "--out", str(tmp_path / "pics"), "--image",
+          str(tmp_path / "three.png")])
+    assert sorted(p.name for p in (tmp_path / "pics").iterdir()) == [
+        "activations.png", "loss.png", "weights.png"]
