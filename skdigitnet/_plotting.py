@@ -91,6 +91,7 @@ class WeightImagesDisplay:
         """
         plt = _pyplot()
         n = self.weights.shape[0]
+        own_figure = ax is None
         if ax is None:
             ncols = ncols or int(np.ceil(np.sqrt(n)))
             nrows = int(np.ceil(n / ncols))
@@ -109,8 +110,9 @@ class WeightImagesDisplay:
             self.images_.append(a.imshow(image, cmap=cmap, vmin=-limit, vmax=limit))
             a.set_title(f"neuron {j}", fontsize=7)
         self.axes_, self.figure_ = axes, axes[0].figure
-        self.figure_.suptitle(f"weights into hidden layer {self.layer + 1} "
-                              f"(blue +, red -, |w| <= {limit:.2g})", fontsize=9)
+        if own_figure:  # on axes of their own figure, callers title it themselves
+            self.figure_.suptitle(f"weights into hidden layer {self.layer + 1} "
+                                  f"(blue +, red -, |w| <= {limit:.2g})", fontsize=9)
         return self
 
 
