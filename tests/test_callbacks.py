@@ -87,3 +87,23 @@ def test_watching_does_not_change_the_model(data):
         callback.ScoringMonitor(scoring="accuracy")), X, y)
     for a, b in zip(plain.coefs_, watched.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+def test_without_the_callback_api_everything_else_works():
+    """As on scikit-learn < 1.9, where sklearn.callback has no CallbackSupportMixin."""
+    import subprocess
+    import sys
+    code = (
+        "import warnings; warnings.simplefilter('ignore')\n"
+        "from sklearn.datasets import load_iris\n"
+        "import sklearn.metrics, sklearn.model_selection, sklearn.pipeline\n"
+        "import sklearn.callback; del sklearn.callback.CallbackSupportMixin\n"
+        "from skdigitnet import DigitMLPClassifier\n"
+        "X, y = load_iris(return_X_y=True)\n"
+        "clf = DigitMLPClassifier(max_iter=50, random_state=0).fit(X, y)\n"
+        "assert not hasattr(clf, 'set_callbacks')\n"
+        "print(round(clf.score(X, y), 2) > 0.6)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
