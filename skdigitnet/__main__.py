@@ -161,12 +161,10 @@ def _pictures(clf, out, sample=None):
 
 
 def read_image(path):
-    """A digit image file as a 2-D float array (colour turned to grey by luminance)."""
+    """A digit image file as an array (h, w) or, in colour, (h, w, 3 or 4);
+    ``normalize_images`` turns colour to grey."""
     import matplotlib.image
-    image = np.asarray(matplotlib.image.imread(path), dtype=float)
-    if image.ndim == 3:
-        image = image[..., :3] @ np.array([0.299, 0.587, 0.114])
-    return image
+    return np.asarray(matplotlib.image.imread(path), dtype=float)
 
 
 def predict(args):

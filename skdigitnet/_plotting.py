@@ -9,6 +9,8 @@ install it with the ``plot`` extra.
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._preprocessing import default_image_shape
+
 #: Diverging colour map: negative weights red, zero white, positive blue.
 WEIGHT_CMAP = "RdBu"
 
@@ -19,8 +21,7 @@ def _image_shape(n_pixels, image_shape=None):
             raise ValueError(f"image_shape={tuple(image_shape)} does not hold {n_pixels} "
                              "values; give the shape of the layer's input images.")
         return tuple(image_shape)
-    side = int(round(np.sqrt(n_pixels)))
-    return (side, side) if side * side == n_pixels else (1, n_pixels)
+    return default_image_shape(n_pixels)
 
 
 def _pyplot():

@@ -35,6 +35,12 @@ def _is_shape(value):
                     for v in value))
 
 
+def default_image_shape(n_pixels):
+    """Square images when ``n_pixels`` is a perfect square (784 -> 28x28), else one row."""
+    side = int(round(np.sqrt(n_pixels)))
+    return (side, side) if side * side == n_pixels else (1, n_pixels)
+
+
 @functools.lru_cache(maxsize=256)
 def resample_matrix(n_in, n_out):
     """Matrix (n_out, n_in) that resamples a line of ``n_in`` pixels to ``n_out``.
@@ -258,8 +264,7 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
                     f"image_shape={tuple(self.image_shape)} holds {h * w} pixels but X has "
                     f"{n_features} features per row; give the shape of your images.")
             return (h, w)
-        side = int(round(np.sqrt(n_features)))
-        return (side, side) if side * side == n_features else (1, n_features)
+        return default_image_shape(n_features)
 
     def _check(self, X, reset):
         validate_params(self, self._parameter_constraints)
