@@ -29,7 +29,8 @@ def find_classes(y):
     classes = unique_labels(y)
     if len(classes) < 2:
         raise ValueError(
-            f"y has only one class ({classes[0]!r}); a classifier needs at least two "
+            f"y has only one class ({np.asarray(classes[0]).tolist()!r}); a classifier "
+            "needs at least two "
             "classes to learn to tell them apart. Check that y holds the labels you meant."
         )
     return classes
