@@ -143,3 +143,12 @@ def test_pickle_still_works(data):
     clf = fit(DigitMLPClassifier(max_iter=2, random_state=0), X, y)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(X),
                                   clf.predict_proba(X))
+
+
+def test_joblib_still_works(tmp_path, data):
+    import joblib
+    X, y = data
+    clf = fit(DigitMLPClassifier(max_iter=2, random_state=0), X, y)
+    joblib.dump(clf, tmp_path / "m.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "m.joblib").predict_proba(X),
+                                  clf.predict_proba(X))
