@@ -49,6 +49,7 @@ def test_readme_python_blocks_run():
     ("plot_grid_search.py", "best parameters"),
     ("plot_hidden_features.py", "hidden2_0"),
     ("plot_what_the_network_learned.py", "neighbour correlation median"),
+    ("plot_distributed_grid_search.py", "same scores as the local run: True"),
 ])
 def test_examples_run(script, expected):
     done = subprocess.run([sys.executable, str(ROOT / "examples" / script)], cwd=ROOT,
