@@ -15,7 +15,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 try:  # scikit-learn >= 1.9: the experimental callback API (progress bars, monitors)
     from sklearn.callback import CallbackSupportMixin, with_callbacks
@@ -35,7 +35,7 @@ from ._optimizers import SGD, Adam
 from ._training import StochasticSettings, TrainingRecord, train_lbfgs, train_stochastic
 from ._validation import (
     BOOLEAN, NONE, RANDOM_STATE, VERBOSE, Interval, Options, Predicate, check_input_features,
-    validate_params,
+    validate_params, validate_with_hints,
 )
 
 
@@ -417,7 +417,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         estimator as it was.
         """
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=_dtypes_for(X),
+        X, y = validate_with_hints(self, X, y, accept_sparse="csr", dtype=_dtypes_for(X),
                              multi_output=True, reset=first_pass)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -623,7 +623,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
     # --------------------------------------------------------------- predicting
     def _validate_X(self, X, ensure_all_finite=True):
         """Validated ``X`` for a fitted network; small integer images are kept as they are."""
-        return validate_data(self, X, accept_sparse="csr", reset=False, dtype=_dtypes_for(X),
+        return validate_with_hints(self, X, accept_sparse="csr", reset=False, dtype=_dtypes_for(X),
                              ensure_all_finite=ensure_all_finite)
 
     def _layer(self, X, layer=None):

@@ -20,10 +20,11 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import check_array
 
 from ._validation import (
     BOOLEAN, NONE, Interval, Options, Predicate, check_input_features, validate_params,
+    validate_with_hints,
 )
 
 POLARITIES = ("auto", "light_on_dark", "dark_on_light")
@@ -270,7 +271,7 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
         validate_params(self, self._parameter_constraints)
         if self.box_size > self.size:
             raise ValueError(f"box_size={self.box_size} does not fit in size={self.size}.")
-        return validate_data(self, X, reset=reset, dtype="numeric")
+        return validate_with_hints(self, X, reset=reset, dtype="numeric")
 
     def fit(self, X, y=None):
         """Check ``X`` and record the image shape; nothing is learned.

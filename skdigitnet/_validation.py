@@ -146,3 +146,19 @@ def check_input_features(estimator, input_features):
             "input_features should have length equal to number of features "
             f"({n_features}), got {len(names)}"
         )
+
+
+def validate_with_hints(estimator, X, *args, **kwargs):
+    """``sklearn.utils.validation.validate_data`` with a way out added to the one message
+    that has none: text where numbers are expected."""
+    from sklearn.utils.validation import validate_data
+    try:
+        return validate_data(estimator, X, *args, **kwargs)
+    except ValueError as exc:
+        if "could not convert string to float" not in str(exc):
+            raise
+        raise ValueError(
+            f"{exc}. {type(estimator).__name__} needs numbers (pixel values) in X; encode "
+            "text or category columns first, e.g. with sklearn.preprocessing.OneHotEncoder, "
+            "or drop them."
+        ) from exc

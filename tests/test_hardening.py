@@ -41,7 +41,8 @@ HOSTILE_X = {
     "NaN": (with_value(np.nan), "Input X contains NaN"),
     "infinity": (with_value(np.inf), "Input X contains infinity"),
     "empty": (np.zeros((0, 4)), "0 sample"),
-    "strings": (np.array([["a", "b", "c", "d"]] * 3), "could not convert|dtype"),
+    "strings": (np.array([["a", "b", "c", "d"]] * 3), "could not convert string to float.*"
+                "needs numbers \\(pixel values\\) in X; encode text"),
     "complex": (X4 + 1j, "Complex data not supported"),
     "3-D": (RNG.rand(2, 2, 4), "Found array with dim 3"),
 }
