@@ -45,3 +45,17 @@ class Squareplus(Activation):
         # with a = (z + r) / 2 and r = sqrt(z² + b): z = a - b / (4 a), r = a + b / (4 a),
         # so dσ/dz = (1 + z / r) / 2 = a² / (a² + b / 4)
         return a * a / (a * a + self.b / 4)
+
+
+class InterruptAfter(ScaledTanh):
+    """Raises KeyboardInterrupt, as Ctrl-C does, on its ``calls``-th forward pass only."""
+
+    def __init__(self, calls):
+        super().__init__()
+        self.calls = calls
+
+    def __call__(self, z):
+        self.calls -= 1
+        if self.calls == 0:
+            raise KeyboardInterrupt
+        return super().__call__(z)

@@ -16,7 +16,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 
 from skdigitnet import DigitMLPClassifier, InvalidParameterError
 
-from _custom import Cube, ScaledTanh
+from _custom import Cube, InterruptAfter, ScaledTanh
 
 
 def quiet_fit(est, *args, **kwargs):
@@ -633,20 +633,6 @@ def test_divergence_stops_and_keeps_finite_weights(small_digits):
     assert all(np.isfinite(p).all() for p in clf.coefs_ + clf.intercepts_)
     assert np.isfinite(clf.predict_proba(X)).all()
     assert clf.n_iter_ < 20
-
-
-class InterruptAfter(ScaledTanh):
-    """Raises KeyboardInterrupt (as Ctrl-C does) on its n-th forward pass."""
-
-    def __init__(self, calls):
-        super().__init__()
-        self.calls = calls
-
-    def __call__(self, z):
-        self.calls -= 1
-        if self.calls == 0:
-            raise KeyboardInterrupt
-        return super().__call__(z)
 
 
 def test_ctrl_c_keeps_the_last_completed_epoch(small_digits):

@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skdigitnet import DigitMLPClassifier, DigitNormalizer, load_digits
 
-from _custom import ScaledTanh
+from _custom import InterruptAfter
 
 RNG = np.random.RandomState(0)
 X4 = RNG.rand(40, 4)
@@ -119,24 +119,10 @@ def test_predict_proba_from_many_threads_equals_one_thread():
         np.testing.assert_array_equal(result, expected)
 
 
-class InterruptOnce(ScaledTanh):
-    """Ctrl-C on the n-th forward pass of the first fit only."""
-
-    def __init__(self, calls):
-        super().__init__()
-        self.calls = calls
-
-    def __call__(self, z):
-        self.calls -= 1
-        if self.calls == 0:
-            raise KeyboardInterrupt
-        return super().__call__(z)
-
-
 def test_warm_start_continues_after_ctrl_c():
     X, y = load_digits(return_X_y=True)
     X, y = X[:300], y[:300]
-    clf = DigitMLPClassifier(activation=InterruptOnce(30), max_iter=6, warm_start=True,
+    clf = DigitMLPClassifier(activation=InterruptAfter(30), max_iter=6, warm_start=True,
                              random_state=0)
     with pytest.warns(UserWarning, match="Fit again with warm_start=True to continue"):
         clf.fit(X, y)
