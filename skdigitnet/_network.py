@@ -19,6 +19,8 @@ from itertools import pairwise
 import numpy as np
 from scipy.special import expit, xlogy
 
+from . import _kernels
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -136,6 +138,11 @@ class Workspace:
         self.ones = np.ones(rows, theta.dtype)
         self.weights, self.grad_weights = theta[: arch.n_weights], grad[: arch.n_weights]
         self.weight_work = np.empty(arch.n_weights, theta.dtype)
+        # the compiled kernels' plan and scratch, when they can run this network
+        self.kernels = _kernels.plan(arch)
+        if self.kernels is not None:
+            self.kernel_work = np.empty(self.kernels.work_per_row * rows, theta.dtype)
+            self.no_weights = np.empty(0, theta.dtype)
 
 
 def _matmul(A, W, out):
@@ -256,6 +263,8 @@ def loss_and_gradient(arch, theta, X, Y, sample_weight, alpha, grad, workspace=N
         Buffers for at least ``n_samples`` rows, made for these ``theta`` and ``grad``.
     """
     ws = workspace if workspace is not None else Workspace(arch, theta, grad, X.shape[0])
+    if ws.kernels is not None:  # the same math, compiled (_kernels.py)
+        return ws.kernels.loss_and_gradient(theta, X, Y, sample_weight, alpha, grad, ws)
     n = X.shape[0]
     activations, zs = forward(arch, ws.coefs, ws.intercepts, X, keep_z=True, out=ws.layers)
     P = activations[-1]

@@ -22,3 +22,14 @@ def small_digits(digits):
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)
+
+
+@pytest.fixture(params=["numpy", "compiled"])
+def kernel_path(request, monkeypatch):
+    """Run a test on the numpy path and on the compiled kernels (``_kernels.py``)."""
+    from skdigitnet import _kernels
+
+    if request.param == "compiled" and _kernels.numba is None:
+        pytest.skip("numba is not installed: no compiled kernels to test")
+    monkeypatch.setenv("SKDIGITNET_NUMBA", "1" if request.param == "compiled" else "0")
+    return request.param

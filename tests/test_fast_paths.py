@@ -12,12 +12,15 @@ from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 
 from skdigitnet import DigitMLPClassifier
-from skdigitnet._activations import get_activation
+from skdigitnet import _kernels
+from skdigitnet._activations import ELU, LeakyReLU, get_activation
 from skdigitnet._network import (
     Architecture, Workspace, init_parameters, loss_and_gradient, predict_layer, unpack,
 )
 from skdigitnet._compute import flush_denormals, one_blas_thread
 from skdigitnet._training import Batches, iter_batches
+
+from _custom import Squareplus
 
 DTYPES = [np.float32, np.float64]
 RTOL = {np.float32: 2e-4, np.float64: 1e-10}
@@ -62,7 +65,7 @@ def reference_loss_and_gradient(coefs, intercepts, X, Y, sw, alpha, act, output)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act, output", [("relu", "softmax"), ("logistic", "logistic"),
                                          ("tanh", "softmax")])
-def test_workspace_gradients_equal_the_reference(dtype, act, output, rng):
+def test_workspace_gradients_equal_the_reference(dtype, act, output, rng, kernel_path):
     arch = Architecture((12, 7, 5, 4), (get_activation(act),) * 2, output, "log_loss")
     theta = init_parameters(arch, rng, dtype)
     grad = np.empty_like(theta)
@@ -80,6 +83,98 @@ def test_workspace_gradients_equal_the_reference(dtype, act, output, rng):
             g_c, g_b = unpack(grad, arch.units)
             for mine, ref in zip(g_c + g_b, ref_c + ref_b):
                 np.testing.assert_allclose(mine, ref, rtol=RTOL[dtype], atol=RTOL[dtype] * 1e-2)
+
+
+COMPILED = ["identity", "logistic", "tanh", "relu", LeakyReLU(0.1), ELU(0.7)]
+OUTPUT_LOSS = [("softmax", "log_loss"), ("logistic", "log_loss"),
+               ("softmax", "squared_error"), ("logistic", "squared_error")]
+
+
+def numpy_and_compiled(monkeypatch, arch, *args):
+    """(loss, grad) of ``loss_and_gradient`` on the numpy path, then on the kernels."""
+    results = []
+    for switch in ("0", "1"):
+        monkeypatch.setenv("SKDIGITNET_NUMBA", switch)
+        theta, X, Y, sw, alpha = args
+        grad = np.full_like(theta, np.nan)  # every entry must be written
+        ws = Workspace(arch, theta, grad, rows=len(X))
+        assert (ws.kernels is None) == (switch == "0")
+        results.append((loss_and_gradient(arch, theta, X, Y, sw, alpha, grad, ws), grad))
+    return results
+
+
+@pytest.mark.skipif(_kernels.numba is None, reason="numba is not installed")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output, loss", OUTPUT_LOSS)
+@pytest.mark.parametrize("act", COMPILED, ids=str)
+@pytest.mark.parametrize("units", [(9, 6, 4), (9, 6, 5, 4), (9, 3, 7, 2, 1)])
+def test_compiled_kernels_compute_what_numpy_computes(units, act, output, loss, dtype, rng,
+                                                      monkeypatch):
+    """The kernels against the numpy path: every supported hidden activation, both
+    outputs and both losses, one to three hidden layers, with and without weights."""
+    hidden = tuple(get_activation(act) for _ in units[2:])
+    arch = Architecture(units, hidden, output, loss)
+    theta = init_parameters(arch, rng, dtype)
+    theta += rng.normal(scale=0.3, size=theta.shape).astype(dtype)
+    X = rng.normal(size=(23, units[0])).astype(dtype)
+    if output == "softmax" and units[-1] > 1:
+        Y = np.eye(units[-1], dtype=dtype)[rng.randint(units[-1], size=23)]
+    else:
+        Y = (rng.uniform(size=(23, units[-1])) > 0.5).astype(dtype)
+    for sw in (None, rng.uniform(0.0, 2.0, size=23).astype(dtype)):
+        (ref_loss, ref_grad), (loss_value, grad) = numpy_and_compiled(
+            monkeypatch, arch, theta, X, Y, sw, 0.3)
+        assert loss_value == pytest.approx(ref_loss, rel=RTOL[dtype])
+        np.testing.assert_allclose(grad, ref_grad, rtol=RTOL[dtype],
+                                   atol=RTOL[dtype] * 1e-2)
+
+
+@pytest.mark.skipif(_kernels.numba is None, reason="numba is not installed")
+def test_kernels_propagate_nan_and_infinity(rng, monkeypatch):
+    """Divergence is detected by a NaN loss or weights: the kernels must not hide them."""
+    arch = Architecture((5, 4, 4, 3), (get_activation("relu"),) * 2, "softmax", "log_loss")
+    X = rng.normal(size=(6, 5))
+    Y = np.eye(3)[rng.randint(3, size=6)]
+    for bad in (np.nan, np.inf):
+        theta = init_parameters(arch, rng, np.float64)
+        theta[arch.n_weights - 1] = bad  # a weight of the output layer
+        with np.errstate(all="ignore"):
+            (ref_loss, ref_grad), (loss_value, grad) = numpy_and_compiled(
+                monkeypatch, arch, theta, X, Y, None, 0.1)
+        assert not np.isfinite(ref_loss) and not np.isfinite(loss_value)
+        assert not np.isfinite(grad).all()
+
+
+def test_kernels_are_used_only_where_they_apply(monkeypatch):
+    """Built-in activations get kernels; a user's activation, GELU or a network with no
+    hidden layer take the numpy path, as does everything with SKDIGITNET_NUMBA=0."""
+    relu = get_activation("relu")
+    supported = Architecture((4, 3, 2), (relu,), "softmax", "log_loss")
+    assert (_kernels.plan(supported) is not None) == (_kernels.numba is not None)
+    for hidden in [(relu, Squareplus()), (get_activation("gelu"),), ()]:
+        units = (4,) + (3,) * len(hidden) + (2,)
+        assert _kernels.plan(Architecture(units, hidden, "softmax", "log_loss")) is None
+    monkeypatch.setenv("SKDIGITNET_NUMBA", "0")
+    assert _kernels.plan(supported) is None and not _kernels.enabled()
+
+
+@pytest.mark.skipif(_kernels.numba is None, reason="numba is not installed")
+@pytest.mark.parametrize("solver, activation", [("adam", "relu"), ("sgd", "logistic"),
+                                                ("lbfgs", "tanh")])
+def test_training_with_kernels_equals_training_without(solver, activation, small_digits,
+                                                       monkeypatch):
+    X, y = small_digits
+    fits = []
+    for switch in ("0", "1"):
+        monkeypatch.setenv("SKDIGITNET_NUMBA", switch)
+        clf = DigitMLPClassifier(solver=solver, activation=activation, max_iter=5,
+                                 learning_rate_init=0.01, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append(clf.fit(X, y))
+    for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_):
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+    assert fits[1].loss_curve_ == pytest.approx(fits[0].loss_curve_, rel=1e-10)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -46,7 +46,7 @@ def numeric_gradient(arch, theta, X, Y, sw, alpha, eps=1e-6):
 
 @pytest.mark.parametrize("name, output, loss", list(itertools.product(
     HIDDEN, ["softmax", "logistic"], ["log_loss", "squared_error"])))
-def test_gradient_matches_finite_differences(name, output, loss, rng):
+def test_gradient_matches_finite_differences(name, output, loss, rng, kernel_path):
     act = hidden_activation(name)
     arch = Architecture((3, 4, 3, 3), (act, act), output, loss)
     X, Y, theta = random_problem(arch, rng, one_hot=output == "softmax")
@@ -61,7 +61,7 @@ def test_gradient_matches_finite_differences(name, output, loss, rng):
 
 
 @pytest.mark.parametrize("loss", ["log_loss", "squared_error"])
-def test_gradient_single_logistic_output_and_mixed_layers(loss, rng):
+def test_gradient_single_logistic_output_and_mixed_layers(loss, rng, kernel_path):
     """Binary problems have one logistic output; layers may differ in activation."""
     arch = Architecture((4, 5, 3, 1), (get_activation("tanh"), get_activation("softplus")),
                         "logistic", loss)
@@ -72,7 +72,7 @@ def test_gradient_single_logistic_output_and_mixed_layers(loss, rng):
                                rtol=1e-5, atol=1e-8)
 
 
-def test_sparse_input_gives_the_dense_gradient(rng):
+def test_sparse_input_gives_the_dense_gradient(rng, kernel_path):
     arch = Architecture((6, 4, 3), (get_activation("relu"),), "softmax", "log_loss")
     X, Y, theta = random_problem(arch, rng)
     X[X < 0.3] = 0
@@ -83,7 +83,7 @@ def test_sparse_input_gives_the_dense_gradient(rng):
     np.testing.assert_allclose(g_sparse, g_dense, rtol=1e-12, atol=1e-14)
 
 
-def test_tiny_network_worked_by_hand():
+def test_tiny_network_worked_by_hand(kernel_path):
     """2 inputs -> 2 sigmoid units -> 1 logistic output, one sample with label 1.
 
     z1 = x W1 + b1 = [1*0.1 + 2*0.3 + 0.0, 1*(-0.2) + 2*0.4 - 0.1] = [0.7, 0.5]
@@ -121,7 +121,7 @@ def test_tiny_network_worked_by_hand():
                                rtol=1e-11)
 
 
-def test_l2_term_and_its_gradient_by_hand():
+def test_l2_term_and_its_gradient_by_hand(kernel_path):
     """With zero data gradient possible only through alpha: loss has 0.5*alpha*||W||²/n."""
     ident = get_activation("identity")
     arch = Architecture((1, 1, 2), (ident,), "softmax", "log_loss")

@@ -7,7 +7,7 @@ from skdigitnet._optimizers import SGD, Adam
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sgd_momentum_two_steps(dtype):
+def test_sgd_momentum_two_steps(dtype, kernel_path):
     p = np.array([1.0, -2.0], dtype=dtype)
     g1, g2 = np.array([0.5, 1.0], dtype=dtype), np.array([-1.0, 2.0], dtype=dtype)
     opt = SGD(2, dtype, learning_rate_init=0.1, momentum=0.9, nesterov=False)
@@ -18,7 +18,7 @@ def test_sgd_momentum_two_steps(dtype):
     assert p.dtype == dtype
 
 
-def test_sgd_nesterov_step():
+def test_sgd_nesterov_step(kernel_path):
     p = np.array([1.0])
     opt = SGD(1, np.float64, learning_rate_init=0.1, momentum=0.9, nesterov=True)
     opt.step(p, np.array([2.0]))
@@ -43,7 +43,7 @@ def test_sgd_schedules():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_two_steps(dtype):
+def test_adam_two_steps(dtype, kernel_path):
     lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
     p = np.array([1.0, -1.0], dtype=dtype)
     grads = [np.array([0.3, -2.0], dtype=dtype), np.array([0.1, 1.0], dtype=dtype)]

@@ -1,0 +1,376 @@
+"""Compiled kernels (numba) for the per-batch small work; numpy stays the reference.
+
+A minibatch step of a 784-16-16-10 network is a few big matrix products (the first
+layer, which BLAS does well) and some fifty small numpy calls (the later layers, the
+output, the loss, the bias sums, the optimizer), each costing more in call overhead
+than in arithmetic. Here those small parts are fused into three compiled loops:
+
+- ``_hidden_and_output``: everything between the first layer's product ``X @ W0`` and
+  the product ``X.T @ delta0`` of the backward pass, one row at a time;
+- ``_finish_gradient``: the L2 term and the mean, returning ``||W||²``;
+- ``_adam_step`` / ``_sgd_step``: one pass over the parameters.
+
+The kernels are used only when numba can be imported, the environment variable
+``SKDIGITNET_NUMBA`` is not ``0``, and every hidden activation is one of the built-ins
+below (a user's own activation takes the numpy path). ``tests/test_fast_paths.py``
+checks them against the numpy code in ``_network`` and ``_optimizers``.
+
+Compiled code is cached on disk (numba's ``cache=True``), so only the first fit after
+installing pays the compilation (a few seconds per dtype).
+"""
+
+import math
+import os
+
+import numpy as np
+
+try:  # an optional dependency: the 'fast' extra
+    import numba
+except ImportError:  # pragma: no cover - exercised when numba is absent
+    numba = None
+
+from ._activations import ELU, Identity, LeakyReLU, Logistic, ReLU, Tanh
+
+# Activation codes and their one parameter (slope or alpha).
+_IDENTITY, _LOGISTIC, _TANH, _RELU, _LEAKY, _ELU = range(6)
+_CODES = {Identity: _IDENTITY, Logistic: _LOGISTIC, Tanh: _TANH, ReLU: _RELU,
+          LeakyReLU: _LEAKY, ELU: _ELU}
+_OUTPUTS = {("softmax", "log_loss"): 0, ("logistic", "log_loss"): 1,
+            ("softmax", "squared_error"): 2, ("logistic", "squared_error"): 3}
+
+# No 'nnan'/'ninf': NaN and infinity must propagate so that divergence is seen.
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+
+def enabled():
+    """Whether the compiled kernels are in use (numba importable, not switched off)."""
+    return numba is not None and os.environ.get("SKDIGITNET_NUMBA", "1") != "0"
+
+
+def _activation_code(activation):
+    code = _CODES.get(type(activation))
+    if code is None:
+        return None
+    param = {_LEAKY: "negative_slope", _ELU: "alpha"}.get(code)
+    return code, (float(getattr(activation, param)) if param else 0.0)
+
+
+class Plan:
+    """What the kernels need to know of an architecture, as small arrays.
+
+    ``meta`` holds, for ``L`` layers: ``units`` (L), the start of each weight matrix in
+    theta (L - 1), the start of each bias vector (L - 1), the hidden activations' codes
+    (L - 2), then the output code; ``params`` the hidden activations' parameters.
+    """
+
+    def __init__(self, arch, codes):
+        units = list(arch.units)
+        coef_start, start = [], 0
+        for fan_in, fan_out in zip(units[:-1], units[1:]):
+            coef_start.append(start)
+            start += fan_in * fan_out
+        int_start = []
+        for fan_out in units[1:]:
+            int_start.append(start)
+            start += fan_out
+        self.meta = np.array(units + coef_start + int_start + [c for c, _ in codes]
+                             + [_OUTPUTS[arch.output, arch.loss]], dtype=np.int64)
+        self.params = {t: np.array([p for _, p in codes], dtype=t)
+                       for t in (np.float32, np.float64)}
+        self.n_weights = arch.n_weights
+        self.work_per_row = sum(units[1:]) + 2 * max(units[1:]) + 2
+        self.eps = {t: float(np.finfo(t).eps) for t in (np.float32, np.float64)}
+
+    def loss_and_gradient(self, theta, X, Y, sample_weight, alpha, grad, ws):
+        """As ``_network.loss_and_gradient``, with the small work compiled."""
+        n = X.shape[0]
+        Z = ws.layers[0][:n]
+        if isinstance(X, np.ndarray):
+            np.matmul(X, ws.coefs[0], out=Z)
+        else:  # sparse X
+            Z[...] = X @ ws.coefs[0]
+        D = ws.deltas[0][:n]
+        sw = ws.no_weights if sample_weight is None else sample_weight
+        dtype = theta.dtype.type
+        data_loss = _hidden_and_output(Z, Y, sw, theta, grad, self.meta, self.params[dtype],
+                                       D, ws.kernel_work, self.eps[dtype])
+        if isinstance(X, np.ndarray):
+            np.matmul(X.T, D, out=ws.grad_coefs[0])
+        else:
+            ws.grad_coefs[0][...] = X.T @ D
+        weight_sum = n if sample_weight is None else float(sample_weight.sum())
+        squares = _finish_gradient(theta, grad, self.n_weights, float(alpha),
+                                   1.0 / weight_sum)
+        return float((data_loss + 0.5 * alpha * squares) / weight_sum)
+
+
+def plan(arch):
+    """A ``Plan`` for ``arch``, or None when the numpy path must be taken."""
+    if not enabled() or not arch.hidden or (arch.output, arch.loss) not in _OUTPUTS:
+        return None
+    codes = [_activation_code(a) for a in arch.hidden]
+    if any(c is None for c in codes):
+        return None
+    return Plan(arch, codes)
+
+
+def adam_step(params, grad, m, v, learning_rate, beta_1, beta_2, epsilon):
+    """One Adam update, in place; see ``_optimizers.Adam``."""
+    hyper = np.array([learning_rate, beta_1, beta_2, epsilon], params.dtype)
+    _adam_step(params, grad, m, v, hyper)
+
+
+def sgd_step(params, grad, velocity, learning_rate, momentum, nesterov):
+    """One SGD update with momentum, in place; see ``_optimizers.SGD``."""
+    _sgd_step(params, grad, velocity, np.array([learning_rate, momentum], params.dtype),
+              nesterov)
+
+
+def _jit(function):
+    if numba is None:
+        return function
+    return numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")(function)
+
+
+@_jit
+def _activate(code, param, v, one):
+    """Apply the hidden activation ``code`` to the 1-D array ``v`` in place."""
+    if code == _RELU:
+        for r in range(v.shape[0]):
+            if v[r] <= 0:  # NaN stays NaN
+                v[r] = 0
+    elif code == _LOGISTIC:
+        for r in range(v.shape[0]):
+            v[r] = one / (one + math.exp(-v[r]))
+    elif code == _TANH:
+        for r in range(v.shape[0]):
+            v[r] = math.tanh(v[r])
+    elif code == _LEAKY:
+        for r in range(v.shape[0]):
+            if v[r] <= 0:
+                v[r] = v[r] * param
+    elif code == _ELU:
+        for r in range(v.shape[0]):
+            if v[r] <= 0:
+                v[r] = param * math.expm1(v[r])
+
+
+@_jit
+def _times_derivative(code, param, a, d, one):
+    """Multiply ``d`` in place by dσ/dz, computed from the activation ``a`` (1-D both)."""
+    if code == _RELU:
+        for r in range(d.shape[0]):
+            if not a[r] > 0:
+                d[r] = 0
+    elif code == _LOGISTIC:
+        for r in range(d.shape[0]):
+            d[r] = d[r] * (a[r] * (one - a[r]))
+    elif code == _TANH:
+        for r in range(d.shape[0]):
+            d[r] = d[r] * (one - a[r] * a[r])
+    elif code == _LEAKY:
+        for r in range(d.shape[0]):
+            if not a[r] > 0:
+                d[r] = d[r] * param
+    elif code == _ELU:
+        for r in range(d.shape[0]):
+            if not a[r] > 0:
+                d[r] = d[r] * (a[r] + param)
+
+
+@_jit
+def _hidden_and_output(Z, Y, sw, theta, grad, meta, params, D, work, eps):
+    """Forward from the first layer's sums to the loss, and back to the first delta.
+
+    Z (n, units[1]) holds ``X @ W0`` (bias not yet added); Y (n, units[-1]) the targets;
+    sw (n,) the sample weights or an empty array for none. Writes the gradient of every
+    parameter except ``W0`` into ``grad`` (unscaled sums over rows), the weighted error
+    of the first hidden layer into D (n, units[1]), and returns the weighted loss sum.
+
+    Inside, a layer is held feature-major, ``(units, n)``, so every loop runs along the
+    batch: long, contiguous and vectorised, where rows of 16 or 10 would not be.
+    ``work`` is scratch of at least ``Plan.work_per_row * n`` entries, ``params`` the
+    hidden activations' parameters in Z's dtype, ``eps`` the dtype's machine epsilon,
+    which clips probabilities inside the logarithm.
+    """
+    L = (meta.shape[0] + 3) // 4  # meta holds L + 2 (L - 1) + (L - 2) + 1 entries
+    units = meta[:L]
+    coef_start = meta[L: 2 * L - 1]
+    int_start = meta[2 * L - 1: 3 * L - 2]
+    codes = meta[3 * L - 2: 4 * L - 4]
+    output = meta[4 * L - 4]
+    n, n_out = Z.shape[0], units[L - 1]
+    zero = np.zeros(1, Z.dtype)[0]
+    one = zero + 1
+    weighted = sw.shape[0] > 0
+    for i in range(coef_start[1], grad.shape[0]):  # W0's gradient comes from BLAS later
+        grad[i] = 0
+    # work: layers 1 .. L-1 as (units, n) blocks, then two delta blocks and two rows
+    offset = np.zeros(L + 1, np.int64)
+    width = 0
+    for i in range(1, L):
+        offset[i + 1] = offset[i] + units[i] * n
+        width = max(width, units[i])
+    end = offset[L]
+    delta = work[end: end + width * n]
+    below = work[end + width * n: end + 2 * width * n]
+    top = work[end + 2 * width * n: end + 2 * width * n + n]
+    total = work[end + 2 * width * n + n: end + 2 * width * n + 2 * n]
+
+    # layer 1: the transposed product plus bias, then the activation
+    A = work[offset[1]: offset[2]].reshape((units[1], n))
+    for r in range(n):
+        for j in range(units[1]):
+            A[j, r] = Z[r, j] + theta[int_start[0] + j]
+    _activate(codes[0], params[0], work[offset[1]: offset[2]], one)
+    # layers 2 .. L-1: out[j] = b[j] + sum_k W[k, j] in[k]
+    for i in range(1, L - 1):
+        fan_in, fan_out, c = units[i], units[i + 1], coef_start[i]
+        A_in = work[offset[i]: offset[i + 1]].reshape((fan_in, n))
+        A_out = work[offset[i + 1]: offset[i + 2]].reshape((fan_out, n))
+        for j in range(fan_out):
+            out = A_out[j]
+            b = theta[int_start[i] + j]
+            for r in range(n):
+                out[r] = b
+            for k in range(fan_in):
+                w, a = theta[c + k * fan_out + j], A_in[k]
+                for r in range(n):
+                    out[r] += w * a[r]
+        if i < L - 2:
+            _activate(codes[i], params[i], work[offset[i + 1]: offset[i + 2]], one)
+
+    # output activation, loss and output delta
+    P = work[offset[L - 1]: offset[L]].reshape((n_out, n))
+    E = delta[: n_out * n].reshape((n_out, n))
+    if output == 0 or output == 2:  # softmax, shifted by each row's maximum
+        for r in range(n):
+            top[r] = P[0, r]
+            total[r] = 0
+        for j in range(1, n_out):
+            p = P[j]
+            for r in range(n):
+                top[r] = max(top[r], p[r])
+        for j in range(n_out):
+            p = P[j]
+            for r in range(n):
+                p[r] = math.exp(p[r] - top[r])
+                total[r] += p[r]
+        for r in range(n):
+            top[r] = one / total[r]
+        for j in range(n_out):
+            p = P[j]
+            for r in range(n):
+                p[r] *= top[r]
+    else:  # logistic
+        for j in range(n_out):
+            p = P[j]
+            for r in range(n):
+                p[r] = one / (one + math.exp(-p[r]))
+    loss = 0.0
+    for r in range(n):
+        w = sw[r] if weighted else one
+        row_loss = 0.0
+        dot = zero
+        for j in range(n_out):
+            p, y = P[j, r], Y[r, j]
+            E[j, r] = p - y
+            if output == 0:
+                if y != 0:
+                    row_loss -= y * math.log(max(p, eps))
+            elif output == 1:
+                p = min(max(p, eps), 1 - eps)
+                if y != 0:
+                    row_loss -= y * math.log(p)
+                if y != 1:
+                    row_loss -= (1 - y) * math.log(1 - p)
+            else:
+                row_loss += 0.5 * (p - y) * (p - y)
+                dot += (p - y) * p
+        if output == 2:  # squared error through the softmax Jacobian
+            for j in range(n_out):
+                E[j, r] = (E[j, r] - dot) * P[j, r]
+        elif output == 3:  # ... and through the logistic derivative
+            for j in range(n_out):
+                E[j, r] = E[j, r] * P[j, r] * (one - P[j, r])
+        loss += w * row_loss
+        if weighted:
+            for j in range(n_out):
+                E[j, r] = E[j, r] * w
+
+    # backward through layers L-1 .. 2; delta and below swap roles each layer
+    for i in range(L - 2, 0, -1):
+        fan_in, fan_out, c = units[i], units[i + 1], coef_start[i]
+        A_in = work[offset[i]: offset[i + 1]].reshape((fan_in, n))
+        E = delta[: fan_out * n].reshape((fan_out, n))
+        B = below[: fan_in * n].reshape((fan_in, n))
+        for j in range(fan_out):
+            s = zero
+            e = E[j]
+            for r in range(n):
+                s += e[r]
+            grad[int_start[i] + j] += s
+        for k in range(fan_in):
+            a, b = A_in[k], B[k]
+            for r in range(n):
+                b[r] = 0
+            for j in range(fan_out):
+                e = E[j]
+                s = zero
+                for r in range(n):
+                    s += a[r] * e[r]
+                grad[c + k * fan_out + j] += s
+                w = theta[c + k * fan_out + j]
+                for r in range(n):
+                    b[r] += w * e[r]
+            _times_derivative(codes[i - 1], params[i - 1], a, b, one)
+        delta, below = below, delta
+    # the first hidden layer's error, row-major for X.T @ D outside
+    E = delta[: units[1] * n].reshape((units[1], n))
+    for j in range(units[1]):
+        s = zero
+        e = E[j]
+        for r in range(n):
+            s += e[r]
+            D[r, j] = e[r]
+        grad[int_start[0] + j] += s
+    return loss
+
+
+@_jit
+def _finish_gradient(theta, grad, n_weights, alpha, scale):
+    """``grad = (grad + alpha * W) * scale`` (W: the first ``n_weights``); returns ||W||²."""
+    squares = 0.0
+    alpha, scale = theta.dtype.type(alpha), theta.dtype.type(scale)
+    for i in range(n_weights):
+        w = theta[i]
+        squares += w * w
+        grad[i] = (grad[i] + alpha * w) * scale
+    for i in range(n_weights, grad.shape[0]):
+        grad[i] = grad[i] * scale
+    return squares
+
+
+@_jit
+def _adam_step(params, grad, m, v, hyper):
+    """hyper: learning rate, beta_1, beta_2, epsilon, in params' dtype."""
+    lr, b1, b2, eps = hyper[0], hyper[1], hyper[2], hyper[3]
+    one = b1 - b1 + 1
+    for i in range(params.shape[0]):
+        g = grad[i]
+        m[i] += (one - b1) * (g - m[i])
+        v[i] += (one - b2) * (g * g - v[i])
+        params[i] -= lr * (m[i] / (math.sqrt(v[i]) + eps))
+
+
+@_jit
+def _sgd_step(params, grad, velocity, hyper, nesterov):
+    """hyper: learning rate and momentum, in params' dtype."""
+    lr, mu = hyper[0], hyper[1]
+    for i in range(params.shape[0]):
+        step = -lr * grad[i]
+        velocity[i] = mu * velocity[i] + step
+        if nesterov:
+            params[i] += step + mu * velocity[i]
+        else:
+            params[i] += velocity[i]
