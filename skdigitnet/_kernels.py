@@ -10,6 +10,12 @@ than in arithmetic. Here those small parts are fused into three compiled loops:
 - ``_finish_gradient``: the L2 term and the mean, returning ``||W||²``;
 - ``_adam_step`` / ``_sgd_step``: one pass over the parameters.
 
+Gathering a shuffled batch (200 random rows of X, 627 kB for MNIST in float32) is
+bound by memory bandwidth, and one core reaches only part of it. ``BatchPipeline``
+therefore gathers the next batches on a second thread while the first computes; the
+thread runs one compiled loop for the whole epoch, without the GIL, and the two hand
+batches over through flags read and written atomically.
+
 The kernels are used only when numba can be imported, the environment variable
 ``SKDIGITNET_NUMBA`` is not ``0``, and every hidden activation is one of the built-ins
 below (a user's own activation takes the numpy path). ``tests/test_fast_paths.py``
@@ -21,11 +27,15 @@ installing pays the compilation (a few seconds per dtype).
 
 import math
 import os
+import threading
 
 import numpy as np
 
 try:  # an optional dependency: the 'fast' extra
     import numba
+    from llvmlite import ir
+    from numba.core import cgutils
+    from numba.extending import intrinsic
 except ImportError:  # pragma: no cover - exercised when numba is absent
     numba = None
 
@@ -126,10 +136,93 @@ def sgd_step(params, grad, velocity, learning_rate, momentum, nesterov):
               nesterov)
 
 
-def _jit(function):
+def _jit(function=None, fastmath=_FASTMATH):
+    if function is None:
+        return lambda f: _jit(f, fastmath)
     if numba is None:
         return function
-    return numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")(function)
+    return numba.njit(cache=True, nogil=True, fastmath=fastmath, error_model="numpy")(function)
+
+
+# exp for whole arrays, vectorised: x = n ln2 + f with |f| <= ln2 / 2, exp(f) by its
+# Taylor polynomial of degree 13 (truncation below 1e-17), 2**n as 2 * 2**(n - 1) from a
+# table (2**1024 overflows, yet exp(709.5) does not); all in
+# float64, so float32 results are correctly rounded in practice. libm's exp is scalar.
+_HALF_EXP2 = np.ldexp(1.0, np.arange(-1077, 1024))  # 2**(n - 1): 0 at n = -1076
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(14))
+
+
+_HALF_EXP2_32 = np.ldexp(1.0, np.arange(-151, 128)).astype(np.float32)  # n = -150..128
+_TAYLOR_32 = tuple(np.float32(c) for c in _TAYLOR[:8])
+
+
+@_jit(fastmath={"contract"})  # no reassociation: it would undo the ln2 split
+def _exp(v):
+    """``v = exp(v)`` elementwise on a 1-D array, in place; NaN stays NaN."""
+    if v.itemsize == 4:
+        return _exp32(v)
+    table = _HALF_EXP2
+    c = _TAYLOR
+    for r in range(v.shape[0]):
+        x = np.float64(v[r])
+        if x < -746.0:  # exp is 0 (and -inf gives 0, not NaN)
+            x = -746.0
+        if x > 710.0:  # exp is inf
+            x = 710.0
+        n = math.floor(x * 1.4426950408889634 + 0.5)
+        f = (x - n * _LN2_HI) - n * _LN2_LO
+        p = c[13]
+        p = p * f + c[12]
+        p = p * f + c[11]
+        p = p * f + c[10]
+        p = p * f + c[9]
+        p = p * f + c[8]
+        p = p * f + c[7]
+        p = p * f + c[6]
+        p = p * f + c[5]
+        p = p * f + c[4]
+        p = p * f + c[3]
+        p = p * f + c[2]
+        p = p * f + c[1]
+        p = p * f + c[0]
+        k = n + 1076.0
+        if not k >= 0:  # NaN: any index will do, p is NaN
+            k = 0.0
+        v[r] = p * table[np.intp(k)] * 2.0
+
+
+@_jit(fastmath={"contract"})
+def _exp32(v):
+    """``_exp`` in float32 arithmetic (16 lanes, not 8): degree 7, within 2 ulp for
+    normal results; results below the smallest normal float32 may come out as 0."""
+    table = _HALF_EXP2_32
+    c = _TAYLOR_32
+    lo, hi = np.float32(-104.0), np.float32(89.0)
+    log2e, half = np.float32(1.4426950408889634), np.float32(0.5)
+    ln2_hi, ln2_lo = np.float32(0.693145751953125), np.float32(1.428606765330187e-06)
+    for r in range(v.shape[0]):
+        x = v[r]
+        if x < lo:
+            x = lo
+        if x > hi:
+            x = hi
+        n = np.float32(math.floor(x * log2e + half))
+        f = (x - n * ln2_hi) - n * ln2_lo
+        p = c[7]
+        p = p * f + c[6]
+        p = p * f + c[5]
+        p = p * f + c[4]
+        p = p * f + c[3]
+        p = p * f + c[2]
+        p = p * f + c[1]
+        p = p * f + c[0]
+        k = n + np.float32(150.0)
+        if not k >= 0:
+            k = np.float32(0.0)
+        if k > np.float32(278.0):
+            k = np.float32(278.0)
+        v[r] = p * table[np.int32(k)] * np.float32(2.0)
 
 
 @_jit
@@ -140,8 +233,7 @@ def _activate(code, param, v, one):
             if v[r] <= 0:  # NaN stays NaN
                 v[r] = 0
     elif code == _LOGISTIC:
-        for r in range(v.shape[0]):
-            v[r] = one / (one + math.exp(-v[r]))
+        _logistic(v, one)
     elif code == _TANH:
         for r in range(v.shape[0]):
             v[r] = math.tanh(v[r])
@@ -153,6 +245,16 @@ def _activate(code, param, v, one):
         for r in range(v.shape[0]):
             if v[r] <= 0:
                 v[r] = param * math.expm1(v[r])
+
+
+@_jit
+def _logistic(v, one):
+    """``v = 1 / (1 + exp(-v))`` in place."""
+    for r in range(v.shape[0]):
+        v[r] = -v[r]
+    _exp(v)
+    for r in range(v.shape[0]):
+        v[r] = one / (one + v[r])
 
 
 @_jit
@@ -178,6 +280,9 @@ def _times_derivative(code, param, a, d, one):
                 d[r] = d[r] * (a[r] + param)
 
 
+_CHUNK = 256  # rows at a time in _hidden_and_output: the scratch stays in L1
+
+
 @_jit
 def _hidden_and_output(Z, Y, sw, theta, grad, meta, params, D, work, eps):
     """Forward from the first layer's sums to the loss, and back to the first delta.
@@ -189,10 +294,25 @@ def _hidden_and_output(Z, Y, sw, theta, grad, meta, params, D, work, eps):
 
     Inside, a layer is held feature-major, ``(units, n)``, so every loop runs along the
     batch: long, contiguous and vectorised, where rows of 16 or 10 would not be.
-    ``work`` is scratch of at least ``Plan.work_per_row * n`` entries, ``params`` the
-    hidden activations' parameters in Z's dtype, ``eps`` the dtype's machine epsilon,
-    which clips probabilities inside the logarithm.
+    ``work`` is scratch of at least ``Plan.work_per_row * min(n, _CHUNK)`` entries,
+    ``params`` the hidden activations' parameters in Z's dtype, ``eps`` the dtype's
+    machine epsilon, which clips probabilities inside the logarithm.
     """
+    L = (meta.shape[0] + 3) // 4
+    for i in range(meta[L + 1], grad.shape[0]):  # W0's gradient comes from BLAS later
+        grad[i] = 0
+    loss = 0.0
+    weighted = sw.shape[0] > 0
+    for start in range(0, Z.shape[0], _CHUNK):
+        rows = slice(start, min(start + _CHUNK, Z.shape[0]))
+        loss += _rows(Z[rows], Y[rows], sw[rows] if weighted else sw, theta, grad, meta,
+                      params, D[rows], work, eps)
+    return loss
+
+
+@_jit
+def _rows(Z, Y, sw, theta, grad, meta, params, D, work, eps):
+    """``_hidden_and_output`` for a few rows, adding to ``grad`` (zeroed by the caller)."""
     L = (meta.shape[0] + 3) // 4  # meta holds L + 2 (L - 1) + (L - 2) + 1 entries
     units = meta[:L]
     coef_start = meta[L: 2 * L - 1]
@@ -203,8 +323,6 @@ def _hidden_and_output(Z, Y, sw, theta, grad, meta, params, D, work, eps):
     zero = np.zeros(1, Z.dtype)[0]
     one = zero + 1
     weighted = sw.shape[0] > 0
-    for i in range(coef_start[1], grad.shape[0]):  # W0's gradient comes from BLAS later
-        grad[i] = 0
     # work: layers 1 .. L-1 as (units, n) blocks, then two delta blocks and two rows
     offset = np.zeros(L + 1, np.int64)
     width = 0
@@ -254,7 +372,11 @@ def _hidden_and_output(Z, Y, sw, theta, grad, meta, params, D, work, eps):
         for j in range(n_out):
             p = P[j]
             for r in range(n):
-                p[r] = math.exp(p[r] - top[r])
+                p[r] -= top[r]
+        _exp(work[offset[L - 1]: offset[L]])
+        for j in range(n_out):
+            p = P[j]
+            for r in range(n):
                 total[r] += p[r]
         for r in range(n):
             top[r] = one / total[r]
@@ -263,10 +385,7 @@ def _hidden_and_output(Z, Y, sw, theta, grad, meta, params, D, work, eps):
             for r in range(n):
                 p[r] *= top[r]
     else:  # logistic
-        for j in range(n_out):
-            p = P[j]
-            for r in range(n):
-                p[r] = one / (one + math.exp(-p[r]))
+        _logistic(work[offset[L - 1]: offset[L]], one)
     loss = 0.0
     for r in range(n):
         w = sw[r] if weighted else one
@@ -374,3 +493,131 @@ def _sgd_step(params, grad, velocity, hyper, nesterov):
             params[i] += step + mu * velocity[i]
         else:
             params[i] += velocity[i]
+
+
+# ---------------------------------------------------------------------------------
+# The batch pipeline: a gathering thread and the training thread, with atomic flags.
+
+_SLOTS = 2  # batches in flight: one being used, one being gathered
+
+
+def pipeline_applies(X, order):
+    """Whether ``BatchPipeline`` can gather ``X[order]``: kernels on, dense C-ordered
+    real X, a shuffled order, POSIX (for sched_yield/usleep) and a second CPU."""
+    if not enabled() or order is None or os.name != "posix":
+        return False
+    if not isinstance(X, np.ndarray) or X.dtype.kind not in "uif" or not X.flags.c_contiguous:
+        return False
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(
+        os.cpu_count() or 1)
+    return len(cpus) > 1
+
+
+class BatchPipeline:
+    """Gather the rows ``X[order[start:stop]]`` of every batch on a second thread.
+
+    ``ring`` (_SLOTS, batch_size, n_features) in the training dtype holds the batches;
+    ``flags[slot]`` is 1 when the slot holds a batch ready for training, 0 when it is
+    free to fill; ``flags[_SLOTS]`` set to 1 asks the gatherer to stop. Use as::
+
+        pipeline = BatchPipeline(X, batch_size, dtype)   # once per fit
+        for batch in pipeline.epoch(order):               # each epoch
+            ...                                           # batch is valid until the next
+    """
+
+    def __init__(self, X, batch_size, dtype):
+        self.X, self.batch_size = X, batch_size
+        self.ring = np.empty((_SLOTS, batch_size, X.shape[1]), dtype)
+        self.flags = np.zeros(_SLOTS + 1, np.int64)
+
+    def epoch(self, order):
+        """Yield ``X[rows]`` for each batch of ``order`` (cast to the ring's dtype)."""
+        flags, n, size = self.flags, order.shape[0], self.batch_size
+        flags[:] = 0
+        worker = threading.Thread(target=_gather_epoch,
+                                  args=(self.X, order, size, self.ring, flags),
+                                  name="skdigitnet-batches", daemon=True)
+        worker.start()
+        try:
+            for b, start in enumerate(range(0, n, size)):
+                slot = b % _SLOTS
+                while not _wait_for(flags, slot, 1, 1_000_000):
+                    if not worker.is_alive():  # pragma: no cover - cannot happen
+                        raise RuntimeError("the batch-gathering thread stopped early")
+                yield self.ring[slot, : min(size, n - start)]
+                _store(flags, slot, 0)
+        finally:
+            _store(flags, _SLOTS, 1)  # stop the gatherer, whatever happened here
+            worker.join()
+
+
+if numba is not None:
+    @intrinsic
+    def _load_acquire(typingctx, array, index):
+        def codegen(context, builder, signature, args):
+            data = context.make_array(signature.args[0])(context, builder, args[0]).data
+            return builder.load_atomic(builder.gep(data, [args[1]]), "acquire", 8)
+        return numba.types.int64(array, numba.types.intp), codegen
+
+    @intrinsic
+    def _store_release(typingctx, array, index, value):
+        def codegen(context, builder, signature, args):
+            data = context.make_array(signature.args[0])(context, builder, args[0]).data
+            builder.store_atomic(args[2], builder.gep(data, [args[1]]), "release", 8)
+            return context.get_dummy_value()
+        return numba.types.void(array, numba.types.intp, numba.types.int64), codegen
+
+    def _c_int_function(name, n_args):
+        """``int name(int...)`` from the C library, called from compiled code."""
+        def codegen(context, builder, signature, args):
+            fnty = ir.FunctionType(ir.IntType(32), [ir.IntType(32)] * n_args)
+            fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+            return builder.call(fn, [builder.trunc(a, ir.IntType(32)) for a in args])
+        return codegen
+
+    @intrinsic
+    def _sched_yield(typingctx):
+        return numba.types.int32(), _c_int_function("sched_yield", 0)
+
+    @intrinsic
+    def _usleep(typingctx, microseconds):
+        return numba.types.int32(microseconds), _c_int_function("usleep", 1)
+else:  # pragma: no cover
+    _load_acquire = _store_release = _sched_yield = _usleep = None
+
+
+@_jit
+def _wait_for(flags, slot, value, max_spins):
+    """Spin until ``flags[slot] == value``, yielding the CPU; False after ``max_spins``."""
+    for spin in range(max_spins):
+        if _load_acquire(flags, slot) == value:
+            return True
+        if spin > 100:
+            _sched_yield()
+    return False
+
+
+@_jit
+def _store(flags, slot, value):
+    _store_release(flags, slot, value)
+
+
+@_jit
+def _gather_epoch(X, order, batch_size, ring, flags):
+    """The gathering thread: fill free slots with the epoch's batches, in order."""
+    n, stop_flag, slots = order.shape[0], ring.shape[0], ring.shape[0]
+    for b, start in enumerate(range(0, n, batch_size)):
+        slot = b % slots
+        spins = 0
+        while _load_acquire(flags, slot) != 0:  # the trainer still uses this slot
+            if _load_acquire(flags, stop_flag) != 0:
+                return
+            spins += 1
+            if spins > 100:
+                _sched_yield()  # the trainer is slower than we are: sleep, don't spin
+        batch = ring[slot]
+        for r in range(min(batch_size, n - start)):
+            src, dst = X[order[start + r]], batch[r]
+            for k in range(src.shape[0]):
+                dst[k] = src[k]
+        _store_release(flags, slot, 1)

@@ -141,7 +141,8 @@ class Workspace:
         # the compiled kernels' plan and scratch, when they can run this network
         self.kernels = _kernels.plan(arch)
         if self.kernels is not None:
-            self.kernel_work = np.empty(self.kernels.work_per_row * rows, theta.dtype)
+            self.kernel_work = np.empty(
+                self.kernels.work_per_row * min(rows, _kernels._CHUNK), theta.dtype)
             self.no_weights = np.empty(0, theta.dtype)
 
 

@@ -8,12 +8,14 @@ vector ``theta`` (n_parameters,), which it updates in place.
 
 import time
 import warnings
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
+from . import _kernels
 from ._compute import flush_denormals, one_blas_thread
 from ._network import Workspace, loss_and_gradient
 
@@ -90,23 +92,49 @@ class Batches:
     """Cuts ``data = (X, Y, sample_weight)`` into batches, in buffers allocated once.
 
     ``X`` (n_samples, n_features) may be dense of any real dtype or CSR; ``Y``
-    (n_samples, n_outputs) is in the parameters' ``dtype``.
+    (n_samples, n_outputs) is in the parameters' ``dtype``. Shuffled rows of a dense
+    ``X`` are gathered on a second thread when the compiled kernels allow it
+    (``_kernels.BatchPipeline``); otherwise here, one batch at a time.
     """
 
     def __init__(self, data, batch_size, dtype):
         X, Y, self.sample_weight = data
-        self.X, self.Y = X, Y
-        dense = isinstance(X, np.ndarray)
-        shape = (batch_size, X.shape[1])
-        self.x = np.empty(shape, dtype) if dense else np.empty((0, 0), dtype)
-        self.x_raw = np.empty(shape, X.dtype) if dense and X.dtype != dtype else None
+        self.X, self.Y, self.batch_size, self.dtype = X, Y, batch_size, dtype
         self.y = np.empty((batch_size, Y.shape[1]), Y.dtype)
+        self._x = self._x_raw = self._pipeline = None  # allocated when first needed
 
     def take(self, rows):
         """(X_batch, Y_batch, sample_weight_batch or None) for ``rows``."""
-        sw = None if self.sample_weight is None else self.sample_weight[rows]
-        return (take_rows(self.X, rows, self.x, self.x_raw), take_rows(self.Y, rows, self.y),
-                sw)
+        if self._x is None:
+            dense = isinstance(self.X, np.ndarray)
+            shape = (self.batch_size, self.X.shape[1]) if dense else (0, 0)
+            self._x = np.empty(shape, self.dtype)
+            if dense and self.X.dtype != self.dtype:
+                self._x_raw = np.empty(shape, self.X.dtype)
+        return (take_rows(self.X, rows, self._x, self._x_raw), take_rows(self.Y, rows, self.y),
+                self._weights(rows))
+
+    def _weights(self, rows):
+        return None if self.sample_weight is None else self.sample_weight[rows]
+
+    def epoch(self, order, n_rows):
+        """Yield ``take(rows)`` for the batches of ``iter_batches(order, n_rows, ...)``.
+
+        A batch is valid until the next one is asked for. Close the generator when
+        leaving early, so that the gathering thread stops.
+        """
+        if not _kernels.pipeline_applies(self.X, order):
+            for rows in iter_batches(order, n_rows, self.batch_size):
+                yield self.take(rows)
+            return
+        if self._pipeline is None:
+            self._pipeline = _kernels.BatchPipeline(self.X, self.batch_size, self.dtype)
+        gathered = self._pipeline.epoch(order[:n_rows])
+        try:
+            for rows, x in zip(iter_batches(order, n_rows, self.batch_size), gathered):
+                yield x, take_rows(self.Y, rows, self.y), self._weights(rows)
+        finally:
+            gathered.close()
 
 
 def train_step(arch, batch, alpha, optimizer, workspace):
@@ -120,11 +148,11 @@ def train_step(arch, batch, alpha, optimizer, workspace):
 def run_epoch(arch, batches, order, n_rows, settings, optimizer, workspace):
     """One pass over the data in batches; returns the weighted mean batch loss."""
     total = weight_sum = 0.0
-    for rows in iter_batches(order, n_rows, settings.batch_size):
-        loss, weight = train_step(arch, batches.take(rows), settings.alpha, optimizer,
-                                  workspace)
-        total += loss * weight
-        weight_sum += weight
+    with closing(batches.epoch(order, n_rows)) as epoch:
+        for batch in epoch:
+            loss, weight = train_step(arch, batch, settings.alpha, optimizer, workspace)
+            total += loss * weight
+            weight_sum += weight
     return total / weight_sum if weight_sum > 0 else 0.0
 
 

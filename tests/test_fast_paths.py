@@ -3,6 +3,7 @@ what a plain reference computes, in float32 and float64; memory stays bounded.""
 
 import platform
 import sys
+import threading
 import tracemalloc
 import warnings
 
@@ -143,6 +144,36 @@ def test_kernels_propagate_nan_and_infinity(rng, monkeypatch):
                 monkeypatch, arch, theta, X, Y, None, 0.1)
         assert not np.isfinite(ref_loss) and not np.isfinite(loss_value)
         assert not np.isfinite(grad).all()
+
+
+@pytest.mark.skipif(_kernels.numba is None, reason="numba is not installed")
+@pytest.mark.parametrize("dtype, lo, hi, ulps", [(np.float64, -700, 700, 1.0),
+                                                 (np.float32, -87, 88, 2.0)])
+def test_compiled_exp_is_accurate_and_keeps_special_values(dtype, lo, hi, ulps):
+    x = np.linspace(lo, hi, 100_001).astype(dtype)
+    v = x.copy()
+    _kernels._exp(v)
+    ref = np.exp(x.astype(np.float64)).astype(dtype).astype(np.float64)
+    assert np.abs(v / ref - 1).max() <= ulps * np.finfo(dtype).eps
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1000.0, -1000.0], dtype)
+    _kernels._exp(special)
+    np.testing.assert_array_equal(special, [np.nan, np.inf, 0.0, 1.0, 1.0, np.inf, 0.0])
+
+
+@pytest.mark.skipif(_kernels.numba is None, reason="numba is not installed")
+@pytest.mark.parametrize("X_dtype", [np.uint8, np.float32, np.float64])
+def test_batch_pipeline_gathers_what_plain_indexing_gathers(X_dtype, rng):
+    X = (rng.uniform(size=(103, 7)) * 255).astype(X_dtype)
+    order = rng.permutation(103)
+    pipeline = _kernels.BatchPipeline(X, 10, np.float32)
+    for _ in range(2):  # the same pipeline serves every epoch
+        batches = list(np.copy(b) for b in pipeline.epoch(order))
+        assert len(batches) == 11 and all(b.dtype == np.float32 for b in batches)
+        np.testing.assert_array_equal(np.concatenate(batches), X[order].astype(np.float32))
+    epoch = pipeline.epoch(order)
+    next(epoch)
+    epoch.close()  # leaving early stops the gathering thread
+    assert not [t for t in threading.enumerate() if t.name == "skdigitnet-batches"]
 
 
 def test_kernels_are_used_only_where_they_apply(monkeypatch):
