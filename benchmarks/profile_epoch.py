@@ -1,9 +1,10 @@
 """Where an epoch's time goes: the training loop with parts replaced by no-ops.
 
 One epoch of 784-16-16-10 on MNIST (float32, batch 200, adam), timed as it is, without the
-optimizer step, without gathering batches (the same buffers reused), and without both;
-medians of alternated runs. The differences give the cost of the gather and of Adam; the
-rest is the forward and backward pass.
+optimizer step, without gathering batches (the same buffers reused, on one thread), and
+without both; medians of alternated runs. With the compiled kernels the full loop gathers
+on a second thread, which also computes half of each batch's first product, so the
+"without gather" rows lose that thread's help as well as the gather.
 
     python benchmarks/profile_epoch.py [--data FOLDER] [--repeats 7]
 """
@@ -59,15 +60,16 @@ def main(argv=None):
     relu = get_activation("relu")
     arch = Architecture((784, 16, 16, 10), (relu, relu), "softmax", "log_loss")
     settings = StochasticSettings(200, 1, True, 1e-4, 1e-4, 10, False, False)
-    batches = Batches((X, Y, None), 200, np.float32)
-    same = SameBatch(batches, np.arange(200))
-    variants = {"full loop": (batches, True), "without Adam": (batches, False),
+    same = SameBatch(Batches((X, Y, None), 200, np.float32), np.arange(200))
+    variants = {"full loop": (None, True), "without Adam": (None, False),
                 "without gather": (same, True), "neither": (same, False)}
     times = {name: [] for name in variants}
     for r in range(args.repeats):
         for name, (source, adam) in variants.items():
             theta = init_parameters(arch, np.random.RandomState(0), np.float32)
             workspace = Workspace(arch, theta, np.empty_like(theta), 200)
+            if source is not same:  # as in a fit: the batch thread shares the workspace
+                source = Batches((X, Y, None), 200, np.float32, workspace)
             optimizer = Adam(theta.size, np.float32) if adam else NoStep()
             order = np.random.RandomState(r).permutation(len(X))
             with one_blas_thread(), flush_denormals():

@@ -95,7 +95,12 @@ class Plan:
         """As ``_network.loss_and_gradient``, with the small work compiled."""
         n = X.shape[0]
         Z = ws.layers[0][:n]
-        if isinstance(X, np.ndarray):
+        pipeline = ws.pipeline
+        if pipeline is not None and X is pipeline.current:  # half each, on two threads
+            h = pipeline.start_forward()
+            np.matmul(X[:h], ws.coefs[0], out=Z[:h])
+            pipeline.wait_forward()
+        elif isinstance(X, np.ndarray):
             np.matmul(X, ws.coefs[0], out=Z)
         else:  # sparse X
             Z[...] = X @ ws.coefs[0]
@@ -516,39 +521,65 @@ def pipeline_applies(X, order):
 class BatchPipeline:
     """Gather the rows ``X[order[start:stop]]`` of every batch on a second thread.
 
-    ``ring`` (_SLOTS, batch_size, n_features) in the training dtype holds the batches;
-    ``flags[slot]`` is 1 when the slot holds a batch ready for training, 0 when it is
-    free to fill; ``flags[_SLOTS]`` set to 1 asks the gatherer to stop. Use as::
+    ``ring`` (_SLOTS, batch_size, n_features) in the training dtype holds the batches.
+    With ``forward=(W0, Z)`` (the first weight matrix and the buffer for ``X @ W0``) the
+    thread also computes the second half of each batch's ``X @ W0`` on the rows it just
+    gathered (in its own cache) while the trainer computes the first half: see
+    ``start_forward``. ``flags`` holds: per slot 1 when it holds a batch ready for
+    training, 0 when free to fill; then the stop request; then the number of batches
+    whose weights are ready for the forward product, and of those done. Use as::
 
         pipeline = BatchPipeline(X, batch_size, dtype)   # once per fit
         for batch in pipeline.epoch(order):               # each epoch
             ...                                           # batch is valid until the next
     """
 
-    def __init__(self, X, batch_size, dtype):
+    def __init__(self, X, batch_size, dtype, forward=None):
         self.X, self.batch_size = X, batch_size
         self.ring = np.empty((_SLOTS, batch_size, X.shape[1]), dtype)
-        self.flags = np.zeros(_SLOTS + 1, np.int64)
+        self.flags = np.zeros(_SLOTS + 3, np.int64)
+        if forward is None:
+            forward = (np.zeros((X.shape[1], 0), dtype), np.zeros((batch_size, 0), dtype))
+        self.W0, self.Z = forward
+        self.current, self._batch = None, 0
 
     def epoch(self, order):
         """Yield ``X[rows]`` for each batch of ``order`` (cast to the ring's dtype)."""
         flags, n, size = self.flags, order.shape[0], self.batch_size
         flags[:] = 0
-        worker = threading.Thread(target=_gather_epoch,
-                                  args=(self.X, order, size, self.ring, flags),
-                                  name="skdigitnet-batches", daemon=True)
+        worker = threading.Thread(
+            target=_gather_epoch, args=(self.X, order, size, self.ring, flags, self.W0,
+                                        self.Z), name="skdigitnet-batches", daemon=True)
         worker.start()
         try:
             for b, start in enumerate(range(0, n, size)):
                 slot = b % _SLOTS
-                while not _wait_for(flags, slot, 1, 1_000_000):
-                    if not worker.is_alive():  # pragma: no cover - cannot happen
-                        raise RuntimeError("the batch-gathering thread stopped early")
-                yield self.ring[slot, : min(size, n - start)]
+                self._wait(worker, slot, 1)
+                self.current, self._batch = self.ring[slot, : min(size, n - start)], b
+                yield self.current
+                self.current = None
+                self.start_forward()  # in case the batch was not used for a step
+                self._wait(worker, _SLOTS + 2, b + 1)
                 _store(flags, slot, 0)
         finally:
+            self.current = None
             _store(flags, _SLOTS, 1)  # stop the gatherer, whatever happened here
             worker.join()
+
+    def start_forward(self):
+        """The weights are current: let the thread compute its half of the batch's
+        ``X @ W0``; returns the number of first rows the caller computes itself."""
+        _store(self.flags, _SLOTS + 1, self._batch + 1)
+        return self.current.shape[0] // 2 if self.current is not None else 0
+
+    def wait_forward(self):
+        """Wait until the thread's half of ``X @ W0`` is in ``Z``."""
+        _wait_for(self.flags, _SLOTS + 2, self._batch + 1, 1 << 62)
+
+    def _wait(self, worker, index, value):
+        while not _wait_for(self.flags, index, value, 1_000_000):
+            if not worker.is_alive():  # pragma: no cover - cannot happen
+                raise RuntimeError("the batch-gathering thread stopped early")
 
 
 if numba is not None:
@@ -587,10 +618,10 @@ else:  # pragma: no cover
 
 
 @_jit
-def _wait_for(flags, slot, value, max_spins):
-    """Spin until ``flags[slot] == value``, yielding the CPU; False after ``max_spins``."""
+def _wait_for(flags, index, value, max_spins):
+    """Spin until ``flags[index] >= value``, yielding the CPU; False after ``max_spins``."""
     for spin in range(max_spins):
-        if _load_acquire(flags, slot) == value:
+        if _load_acquire(flags, index) >= value:
             return True
         if spin > 100:
             _sched_yield()
@@ -603,21 +634,40 @@ def _store(flags, slot, value):
 
 
 @_jit
-def _gather_epoch(X, order, batch_size, ring, flags):
-    """The gathering thread: fill free slots with the epoch's batches, in order."""
-    n, stop_flag, slots = order.shape[0], ring.shape[0], ring.shape[0]
+def _gather_epoch(X, order, batch_size, ring, flags, W0, Z):
+    """The gathering thread: fill free slots with the epoch's batches, in order, and
+    compute the second half of each batch's ``X @ W0`` when W0 has columns."""
+    n, slots = order.shape[0], ring.shape[0]
+    stop_flag, ready, done = slots, slots + 1, slots + 2
     for b, start in enumerate(range(0, n, batch_size)):
         slot = b % slots
-        spins = 0
-        while _load_acquire(flags, slot) != 0:  # the trainer still uses this slot
-            if _load_acquire(flags, stop_flag) != 0:
-                return
-            spins += 1
-            if spins > 100:
-                _sched_yield()  # the trainer is slower than we are: sleep, don't spin
+        if not _wait_or_stop(flags, slot, 0, stop_flag):  # the trainer uses this slot
+            return
+        m = min(batch_size, n - start)
         batch = ring[slot]
-        for r in range(min(batch_size, n - start)):
+        for r in range(m):
             src, dst = X[order[start + r]], batch[r]
             for k in range(src.shape[0]):
                 dst[k] = src[k]
         _store_release(flags, slot, 1)
+        if W0.shape[1] > 0:
+            if not _wait_or_stop(flags, ready, b + 1, stop_flag):
+                return
+            np.dot(batch[m // 2: m], W0, Z[m // 2: m])
+        _store_release(flags, done, b + 1)
+
+
+@_jit
+def _wait_or_stop(flags, index, value, stop_flag):
+    """Spin until ``flags[index]`` reaches ``value`` (exactly 0 for a slot); False when
+    asked to stop."""
+    spins = 0
+    while True:
+        current = _load_acquire(flags, index)
+        if current == value or (value > 0 and current > value):
+            return True
+        if _load_acquire(flags, stop_flag) != 0:
+            return False
+        spins += 1
+        if spins > 100:
+            _sched_yield()

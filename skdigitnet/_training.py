@@ -97,8 +97,9 @@ class Batches:
     (``_kernels.BatchPipeline``); otherwise here, one batch at a time.
     """
 
-    def __init__(self, data, batch_size, dtype):
+    def __init__(self, data, batch_size, dtype, workspace=None):
         X, Y, self.sample_weight = data
+        self.workspace = workspace
         self.X, self.Y, self.batch_size, self.dtype = X, Y, batch_size, dtype
         self.y = np.empty((batch_size, Y.shape[1]), Y.dtype)
         self._x = self._x_raw = self._pipeline = None  # allocated when first needed
@@ -128,7 +129,13 @@ class Batches:
                 yield self.take(rows)
             return
         if self._pipeline is None:
-            self._pipeline = _kernels.BatchPipeline(self.X, self.batch_size, self.dtype)
+            ws, forward = self.workspace, None
+            if ws is not None and ws.kernels is not None:  # the thread shares X @ W0
+                forward = (ws.coefs[0], ws.layers[0])
+            self._pipeline = _kernels.BatchPipeline(self.X, self.batch_size, self.dtype,
+                                                    forward)
+            if forward is not None:
+                ws.pipeline = self._pipeline
         gathered = self._pipeline.epoch(order[:n_rows])
         try:
             for rows, x in zip(iter_batches(order, n_rows, self.batch_size), gathered):
@@ -212,7 +219,7 @@ def train_stochastic(arch, theta, data, settings, optimizer, record, random_stat
     """
     n_samples = data[1].shape[0] if rows is None else len(rows)
     workspace = Workspace(arch, theta, np.empty_like(theta), settings.batch_size)
-    batches = Batches(data, settings.batch_size, theta.dtype)
+    batches = Batches(data, settings.batch_size, theta.dtype, workspace)
     epoch_start = theta.copy()
     order = rows
     if settings.shuffle and order is None:
