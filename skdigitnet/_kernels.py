@@ -491,12 +491,14 @@ def _adam_step(params, grad, m, v, hyper):
 def _sgd_step(params, grad, velocity, hyper, nesterov):
     """hyper: learning rate and momentum, in params' dtype."""
     lr, mu = hyper[0], hyper[1]
-    for i in range(params.shape[0]):
-        step = -lr * grad[i]
-        velocity[i] = mu * velocity[i] + step
-        if nesterov:
+    if nesterov:  # two loops, not a branch inside one: each vectorises
+        for i in range(params.shape[0]):
+            step = -lr * grad[i]
+            velocity[i] = mu * velocity[i] + step
             params[i] += step + mu * velocity[i]
-        else:
+    else:
+        for i in range(params.shape[0]):
+            velocity[i] = mu * velocity[i] - lr * grad[i]
             params[i] += velocity[i]
 
 
