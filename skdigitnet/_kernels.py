@@ -510,7 +510,7 @@ _SLOTS = 2  # batches in flight: one being used, one being gathered
 
 def pipeline_applies(X, order):
     """Whether ``BatchPipeline`` can gather ``X[order]``: kernels on, dense C-ordered
-    real X, a shuffled order, POSIX (for sched_yield/usleep) and a second CPU."""
+    real X, a shuffled order, POSIX (for sched_yield) and a second CPU."""
     if not enabled() or order is None or os.name != "posix":
         return False
     if not isinstance(X, np.ndarray) or X.dtype.kind not in "uif" or not X.flags.c_contiguous:
@@ -611,12 +611,8 @@ if numba is not None:
     @intrinsic
     def _sched_yield(typingctx):
         return numba.types.int32(), _c_int_function("sched_yield", 0)
-
-    @intrinsic
-    def _usleep(typingctx, microseconds):
-        return numba.types.int32(microseconds), _c_int_function("usleep", 1)
 else:  # pragma: no cover
-    _load_acquire = _store_release = _sched_yield = _usleep = None
+    _load_acquire = _store_release = _sched_yield = None
 
 
 @_jit
