@@ -307,8 +307,10 @@ def predict_layer(arch, coefs, intercepts, X, layer, chunk_rows=4096, check_fini
     """Activations of layer ``layer`` (1 .. L-1) for ``X``, computed in row chunks.
 
     Memory beyond the result stays bounded by ``chunk_rows`` rows of each layer (and
-    of ``X`` when integer images are converted). ``check_finite`` is passed to
-    ``forward``.
+    of ``X`` when integer images are converted). ``check_finite`` raises
+    ``NonFiniteLayer`` as ``forward`` does. When the compiled kernels can run the
+    network, each chunk (of at most ``_kernels.PREDICT_ROWS`` rows) is one BLAS product
+    and one compiled call for the rest.
 
     Returns
     -------
@@ -317,11 +319,25 @@ def predict_layer(arch, coefs, intercepts, X, layer, chunk_rows=4096, check_fini
     n_samples = X.shape[0]
     dtype = coefs[0].dtype if X.dtype.kind in "iub" else np.result_type(X.dtype, coefs[0].dtype)
     out = np.empty((n_samples, arch.units[layer]), dtype=dtype)
-    buffers = [np.empty((min(chunk_rows, n_samples), u), dtype) for u in arch.units[1:layer]]
+    kernels = _kernels.plan(arch)
+    if kernels is not None:
+        chunk_rows = min(chunk_rows, _kernels.PREDICT_ROWS)
+        rows_max = min(chunk_rows, n_samples)
+        theta = pack(coefs, intercepts, dtype)
+        first = np.empty((rows_max, arch.units[1]), dtype)
+        work = np.empty(kernels.work_per_row * min(rows_max, _kernels._CHUNK), dtype)
+    else:
+        rows_max = min(chunk_rows, n_samples)
+        buffers = [np.empty((rows_max, u), dtype) for u in arch.units[1:layer]]
     for start in range(0, n_samples, chunk_rows):
         rows = slice(start, min(start + chunk_rows, n_samples))
         chunk = X[rows] if X.dtype.kind not in "iub" else X[rows].astype(dtype)
         with np.errstate(over="ignore", invalid="ignore"):  # check_finite tells instead
+            if kernels is not None:
+                Z = _matmul(chunk, coefs[0], first[: chunk.shape[0]])
+                if not kernels.predict(Z, theta, out[rows], layer, work) and check_finite:
+                    raise NonFiniteLayer("The first layer's weighted sums are not finite.")
+                continue
             # the last layer is computed straight into its rows of the result ...
             target = out[rows]
             result = forward(arch, coefs[:layer], intercepts[:layer], chunk,

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import sparse
 from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 
@@ -16,7 +17,8 @@ from skdigitnet import DigitMLPClassifier
 from skdigitnet import _kernels
 from skdigitnet._activations import ELU, LeakyReLU, get_activation
 from skdigitnet._network import (
-    Architecture, Workspace, init_parameters, loss_and_gradient, predict_layer, unpack,
+    Architecture, NonFiniteLayer, Workspace, init_parameters, loss_and_gradient, predict_layer,
+    unpack,
 )
 from skdigitnet._compute import flush_denormals, one_blas_thread
 from skdigitnet._training import Batches, iter_batches
@@ -128,6 +130,70 @@ def test_compiled_kernels_compute_what_numpy_computes(units, act, output, loss, 
         assert loss_value == pytest.approx(ref_loss, rel=RTOL[dtype])
         np.testing.assert_allclose(grad, ref_grad, rtol=RTOL[dtype],
                                    atol=RTOL[dtype] * 1e-2)
+
+
+def numpy_and_compiled_layers(monkeypatch, arch, coefs, intercepts, X, **kwargs):
+    """``predict_layer`` for every layer 1 .. L-1, on the numpy path, then compiled."""
+    results = []
+    for switch in ("0", "1"):
+        monkeypatch.setenv("SKDIGITNET_NUMBA", switch)
+        results.append([predict_layer(arch, coefs, intercepts, X, layer, **kwargs)
+                        for layer in range(1, len(arch.units))])
+    return results
+
+
+@pytest.mark.skipif(_kernels.numba is None, reason="numba is not installed")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output, loss", OUTPUT_LOSS[:2])
+@pytest.mark.parametrize("act", COMPILED, ids=str)
+@pytest.mark.parametrize("units", [(9, 6, 4), (9, 3, 7, 2, 1)])
+def test_compiled_prediction_computes_what_numpy_computes(units, act, output, loss, dtype,
+                                                          rng, monkeypatch):
+    """Every layer, in chunks that straddle the kernel's 256-row blocks and its 16-row
+    transposes (300 = 256 + 2 * 16 + 12 rows; chunks of 97)."""
+    hidden = tuple(get_activation(act) for _ in units[2:])
+    arch = Architecture(units, hidden, output, loss)
+    theta = init_parameters(arch, rng, dtype)
+    theta += rng.normal(scale=0.3, size=theta.shape).astype(dtype)
+    coefs, intercepts = unpack(theta, arch.units)
+    X = rng.normal(size=(300, units[0])).astype(dtype)
+    for chunk_rows in (4096, 97):
+        reference, compiled = numpy_and_compiled_layers(
+            monkeypatch, arch, coefs, intercepts, X, chunk_rows=chunk_rows)
+        for ref, got in zip(reference, compiled):
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, ref, rtol=RTOL[dtype], atol=RTOL[dtype] * 1e-3)
+
+
+@pytest.mark.skipif(_kernels.numba is None, reason="numba is not installed")
+def test_compiled_prediction_takes_integer_mixed_and_sparse_input(rng, monkeypatch):
+    arch = Architecture((12, 8, 5, 3), (get_activation("relu"),) * 2, "softmax", "log_loss")
+    coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
+    X8 = rng.randint(0, 256, size=(40, 12)).astype(np.uint8)
+    for X, dtype in [(X8, np.float32), (X8.astype(np.float64), np.float64),
+                     (np.asfortranarray(X8.astype(np.float32)), np.float32),
+                     (sparse.csr_matrix(X8.astype(np.float64)), np.float64)]:
+        reference, compiled = numpy_and_compiled_layers(
+            monkeypatch, arch, coefs, intercepts, X / np.float32(255), chunk_rows=16)
+        for ref, got in zip(reference, compiled):
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, ref, rtol=1e-5)
+
+
+@pytest.mark.parametrize("row", [0, 17, 299])  # in a 16-row block, and in the tail
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_prediction_reports_a_non_finite_first_layer(row, bad, rng, kernel_path):
+    arch = Architecture((6, 5, 4, 3), (get_activation("relu"),) * 2, "softmax", "log_loss")
+    coefs, intercepts = unpack(init_parameters(arch, rng, np.float64), arch.units)
+    X = rng.normal(size=(300, 6))
+    predict_layer(arch, coefs, intercepts, X, 3, check_finite=True)  # finite: no error
+    X[row, 2] = bad
+    with pytest.raises(NonFiniteLayer):
+        predict_layer(arch, coefs, intercepts, X, 3, check_finite=True)
+    X[row, 2] = 0.0
+    intercepts[0][1] = bad
+    with pytest.raises(NonFiniteLayer):
+        predict_layer(arch, coefs, intercepts, X, 2, check_finite=True)
 
 
 @pytest.mark.skipif(_kernels.numba is None, reason="numba is not installed")
