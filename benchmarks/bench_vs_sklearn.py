@@ -10,6 +10,13 @@ alternate A B A B and the table reports medians and ratios (ours / theirs):
   images, and of predict_proba on 1,000,000 rows;
 - test accuracy after the same epochs.
 
+Before each timed fit the script pauses (``--settle``, 0.25 s by default). OpenBLAS
+keeps its worker threads spinning for about 0.1 s after each multithreaded call (such
+as the other estimator's last product), and a fit that starts meanwhile shares a core
+with them: MLPClassifier, which trains on those same BLAS threads, does not notice;
+DigitMLPClassifier, which trains on its own two threads, loses about 65 ms per fit.
+``--settle 0`` shows that case.
+
 Data: MNIST IDX files from ``--data`` (default ``../shared/data/mnist`` beside the repo);
 the bundled 8x8 digits when no MNIST is found.
 
@@ -63,8 +70,10 @@ def make(which, **params):
     return cls(hidden_layer_sizes=(16, 16), batch_size=200, alpha=1e-4, **params)
 
 
-def timed_fit(which, X, y, X_test, y_test, **params):
+def timed_fit(which, X, y, X_test, y_test, settle, **params):
+    """(seconds per epoch, test accuracy) of one fit, after ``settle`` seconds of quiet."""
     est = make(which, **params)
+    time.sleep(settle)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tic = time.perf_counter()
@@ -82,14 +91,14 @@ def alternate(repeats, run):
     return out
 
 
-def fit_rows(data, epochs, repeats):
+def fit_rows(data, epochs, repeats, settle):
     X, y, Xt, yt = data
     rows = []
     for label, params in [("adam / relu", dict(solver="adam", activation="relu")),
                           ("sgd / logistic", dict(solver="sgd", activation="logistic",
                                                   learning_rate_init=0.1))]:
         res = alternate(repeats, lambda w, r: timed_fit(
-            w, X, y, Xt, yt, max_iter=epochs, random_state=r, **params))
+            w, X, y, Xt, yt, settle, max_iter=epochs, random_state=r, **params))
         t = {w: median(v[0] for v in res[w]) for w in res}
         a = {w: median(v[1] for v in res[w]) for w in res}
         rows.append((f"fit, ms per epoch ({label})", 1e3 * t["sklearn"],
@@ -99,10 +108,10 @@ def fit_rows(data, epochs, repeats):
     return rows
 
 
-def lbfgs_rows(data, repeats):
+def lbfgs_rows(data, repeats, settle):
     X, y, Xt, yt = data
     res = alternate(repeats, lambda w, r: timed_fit(
-        w, X[:20000], y[:20000], Xt, yt, solver="lbfgs", max_iter=15, random_state=r))
+        w, X[:20000], y[:20000], Xt, yt, settle, solver="lbfgs", max_iter=15, random_state=r))
     t = {w: median(v[0] for v in res[w]) for w in res}
     return [("fit, ms per L-BFGS iteration (20,000 images)", 1e3 * t["sklearn"],
              1e3 * t["skdigitnet"], "<= 1.0")]
@@ -227,19 +236,22 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="2 repeats, 200,000 rows")
+    parser.add_argument("--settle", type=float, default=0.25,
+                        help="seconds to pause before each timed fit (default 0.25)")
     args = parser.parse_args(argv)
     repeats = 2 if args.quick else args.repeats
     X, y, Xt, yt, name = load(args.data)
     scale = np.float32(255)
     data = ((X / scale).astype(np.float32), y, (Xt / scale).astype(np.float32), yt)
     print(f"data: {name}, {len(X):,} training and {len(Xt):,} test images of {X.shape[1]} "
-          f"pixels; {args.epochs} epochs, batch 200, medians of {repeats} alternated runs")
+          f"pixels; {args.epochs} epochs, batch 200, medians of {repeats} alternated runs, "
+          f"{args.settle:g} s pause before each timed fit")
     print(f"machine: {machine()}")
     first = warm_up(data)
     print(f"first small fits in this process (not in the table): MLPClassifier "
           f"{first['sklearn']:.2f} s, DigitMLPClassifier {first['skdigitnet']:.2f} s\n")
-    rows = fit_rows(data, args.epochs, repeats)
-    rows += lbfgs_rows(data, max(repeats // 2, 1))
+    rows = fit_rows(data, args.epochs, repeats, args.settle)
+    rows += lbfgs_rows(data, max(repeats // 2, 1), args.settle)
     rows += predict_rows(data, repeats)
     rows += memory_rows(args.data, 200_000 if args.quick else 1_000_000)
     print(table(rows))

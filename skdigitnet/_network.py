@@ -316,32 +316,51 @@ def predict_layer(arch, coefs, intercepts, X, layer, chunk_rows=4096, check_fini
     -------
     ndarray of shape (n_samples, units[layer])
     """
-    n_samples = X.shape[0]
     dtype = coefs[0].dtype if X.dtype.kind in "iub" else np.result_type(X.dtype, coefs[0].dtype)
-    out = np.empty((n_samples, arch.units[layer]), dtype=dtype)
+    out = np.empty((X.shape[0], arch.units[layer]), dtype=dtype)
     kernels = _kernels.plan(arch)
-    if kernels is not None:
-        chunk_rows = min(chunk_rows, _kernels.PREDICT_ROWS)
-        rows_max = min(chunk_rows, n_samples)
-        theta = pack(coefs, intercepts, dtype)
-        first = np.empty((rows_max, arch.units[1]), dtype)
-        work = np.empty(kernels.work_per_row * min(rows_max, _kernels._CHUNK), dtype)
-    else:
-        rows_max = min(chunk_rows, n_samples)
-        buffers = [np.empty((rows_max, u), dtype) for u in arch.units[1:layer]]
-    for start in range(0, n_samples, chunk_rows):
-        rows = slice(start, min(start + chunk_rows, n_samples))
-        chunk = X[rows] if X.dtype.kind not in "iub" else X[rows].astype(dtype)
-        with np.errstate(over="ignore", invalid="ignore"):  # check_finite tells instead
-            if kernels is not None:
-                Z = _matmul(chunk, coefs[0], first[: chunk.shape[0]])
-                if not kernels.predict(Z, theta, out[rows], layer, work) and check_finite:
-                    raise NonFiniteLayer("The first layer's weighted sums are not finite.")
-                continue
-            # the last layer is computed straight into its rows of the result ...
-            target = out[rows]
+    with np.errstate(over="ignore", invalid="ignore"):  # check_finite tells instead
+        if kernels is None:
+            finite = _predict_numpy(arch, coefs, intercepts, X, layer, chunk_rows, out,
+                                    check_finite)
+        else:
+            finite = _predict_compiled(kernels, coefs, intercepts, X, layer,
+                                       min(chunk_rows, _kernels.PREDICT_ROWS), out)
+    if check_finite and not finite:
+        raise NonFiniteLayer("The first layer's weighted sums are not finite.")
+    return out
+
+
+def _chunks(X, chunk_rows, dtype):
+    """(rows, X[rows] in a float dtype) for consecutive chunks of ``chunk_rows`` rows."""
+    for start in range(0, X.shape[0], chunk_rows):
+        rows = slice(start, min(start + chunk_rows, X.shape[0]))
+        yield rows, X[rows] if X.dtype.kind not in "iub" else X[rows].astype(dtype)
+
+
+def _predict_numpy(arch, coefs, intercepts, X, layer, chunk_rows, out, check_finite):
+    rows_max = min(chunk_rows, X.shape[0])
+    buffers = [np.empty((rows_max, u), out.dtype) for u in arch.units[1:layer]]
+    for rows, chunk in _chunks(X, chunk_rows, out.dtype):
+        # the last layer is computed straight into its rows of the result ...
+        target = out[rows]
+        try:
             result = forward(arch, coefs[:layer], intercepts[:layer], chunk,
                              out=buffers + [target], check_finite=check_finite)[0][-1]
+        except NonFiniteLayer:
+            return False
         if result is not target:  # ... unless its activation made a new array
             target[...] = result
-    return out
+    return True
+
+
+def _predict_compiled(kernels, coefs, intercepts, X, layer, chunk_rows, out):
+    rows_max = min(chunk_rows, X.shape[0])
+    theta = pack(coefs, intercepts, out.dtype)
+    first = np.empty((rows_max, coefs[0].shape[1]), out.dtype)
+    work = np.empty(kernels.work_per_row * min(rows_max, _kernels._CHUNK), out.dtype)
+    finite = True
+    for rows, chunk in _chunks(X, chunk_rows, out.dtype):
+        Z = _matmul(chunk, coefs[0], first[: chunk.shape[0]])
+        finite &= kernels.predict(Z, theta, out[rows], layer, work)
+    return finite
