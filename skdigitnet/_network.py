@@ -140,7 +140,7 @@ class Workspace:
         self.weight_work = np.empty(arch.n_weights, theta.dtype)
         # the compiled kernels' plan and scratch, when they can run this network
         self.kernels = _kernels.plan(arch)
-        self.pipeline = None  # a _kernels.BatchPipeline sharing the first product
+        self.pipeline = None  # a _batch_thread.BatchPipeline sharing the first product
         if self.kernels is not None:
             self.kernel_work = np.empty(
                 self.kernels.work_per_row * min(rows, _kernels._CHUNK), theta.dtype)

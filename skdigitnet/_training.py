@@ -15,7 +15,7 @@ import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
-from . import _kernels
+from . import _batch_thread
 from ._compute import flush_denormals, one_blas_thread
 from ._network import Workspace, loss_and_gradient
 
@@ -94,7 +94,7 @@ class Batches:
     ``X`` (n_samples, n_features) may be dense of any real dtype or CSR; ``Y``
     (n_samples, n_outputs) is in the parameters' ``dtype``. Shuffled rows of a dense
     ``X`` are gathered on a second thread when the compiled kernels allow it
-    (``_kernels.BatchPipeline``); otherwise here, one batch at a time.
+    (``_batch_thread.BatchPipeline``); otherwise here, one batch at a time.
     """
 
     def __init__(self, data, batch_size, dtype, workspace=None):
@@ -124,7 +124,7 @@ class Batches:
         A batch is valid until the next one is asked for. Close the generator when
         leaving early, so that the gathering thread stops.
         """
-        if not _kernels.pipeline_applies(self.X, order):
+        if not _batch_thread.pipeline_applies(self.X, order):
             for rows in iter_batches(order, n_rows, self.batch_size):
                 yield self.take(rows)
             return
@@ -132,7 +132,7 @@ class Batches:
             ws, forward = self.workspace, None
             if ws is not None and ws.kernels is not None:  # the thread shares X @ W0
                 forward = (ws.coefs[0], ws.layers[0])
-            self._pipeline = _kernels.BatchPipeline(self.X, self.batch_size, self.dtype,
+            self._pipeline = _batch_thread.BatchPipeline(self.X, self.batch_size, self.dtype,
                                                     forward)
             if forward is not None:
                 ws.pipeline = self._pipeline

@@ -14,7 +14,7 @@ from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 
 from skdigitnet import DigitMLPClassifier
-from skdigitnet import _kernels
+from skdigitnet import _batch_thread, _kernels
 from skdigitnet._activations import ELU, LeakyReLU, get_activation
 from skdigitnet._network import (
     Architecture, NonFiniteLayer, Workspace, init_parameters, loss_and_gradient, predict_layer,
@@ -231,7 +231,7 @@ def test_compiled_exp_is_accurate_and_keeps_special_values(dtype, lo, hi, ulps):
 def test_batch_pipeline_gathers_what_plain_indexing_gathers(X_dtype, rng):
     X = (rng.uniform(size=(103, 7)) * 255).astype(X_dtype)
     order = rng.permutation(103)
-    pipeline = _kernels.BatchPipeline(X, 10, np.float32)
+    pipeline = _batch_thread.BatchPipeline(X, 10, np.float32)
     for _ in range(2):  # the same pipeline serves every epoch
         batches = list(np.copy(b) for b in pipeline.epoch(order))
         assert len(batches) == 11 and all(b.dtype == np.float32 for b in batches)
