@@ -341,6 +341,14 @@ def _hidden_and_output(Z, Y, sw, theta, grad, meta, params, D, work, eps):
 
 
 @_jit
+def _unpack_meta(meta):
+    """``Plan.meta`` as (L, units, coef_start, int_start, codes, output code)."""
+    L = (meta.shape[0] + 3) // 4  # meta holds L + 2 (L - 1) + (L - 2) + 1 entries
+    return (L, meta[:L], meta[L: 2 * L - 1], meta[2 * L - 1: 3 * L - 2],
+            meta[3 * L - 2: 4 * L - 4], meta[4 * L - 4])
+
+
+@_jit
 def _layout(meta, n):
     """Where layers 1 .. L-1 of ``n`` rows sit in ``work``, as ``(units, n)`` blocks:
     ``offset[i]`` is layer i's start, ``offset[L]`` their end; and the widest layer."""
@@ -359,12 +367,7 @@ def _forward_rows(Z, theta, meta, params, work, stop):
     added), each activated, into ``work`` at ``_layout``'s offsets; the output layer
     (``stop = L - 1``) gets the output activation. Returns whether the first layer's
     sums ``Z + b`` are all finite."""
-    L = (meta.shape[0] + 3) // 4
-    units = meta[:L]
-    coef_start = meta[L: 2 * L - 1]
-    int_start = meta[2 * L - 1: 3 * L - 2]
-    codes = meta[3 * L - 2: 4 * L - 4]
-    output = meta[4 * L - 4]
+    L, units, coef_start, int_start, codes, output = _unpack_meta(meta)
     n = Z.shape[0]
     zero = np.zeros(1, Z.dtype)[0]
     one = zero + 1
@@ -469,12 +472,7 @@ def _predict(Z, theta, meta, params, work, out, layer):
 @_jit
 def _rows(Z, Y, sw, theta, grad, meta, params, D, work, eps):
     """``_hidden_and_output`` for a few rows, adding to ``grad`` (zeroed by the caller)."""
-    L = (meta.shape[0] + 3) // 4
-    units = meta[:L]
-    coef_start = meta[L: 2 * L - 1]
-    int_start = meta[2 * L - 1: 3 * L - 2]
-    codes = meta[3 * L - 2: 4 * L - 4]
-    output = meta[4 * L - 4]
+    L, units, coef_start, int_start, codes, output = _unpack_meta(meta)
     n, n_out = Z.shape[0], units[L - 1]
     zero = np.zeros(1, Z.dtype)[0]
     one = zero + 1
