@@ -339,6 +339,8 @@ def _chunks(X, chunk_rows, dtype):
 
 
 def _predict_numpy(arch, coefs, intercepts, X, layer, chunk_rows, out, check_finite):
+    """``predict_layer`` by ``forward``, into ``out`` (n_samples, units[layer]); False at
+    the first chunk whose first-layer sums are not finite (checked when asked)."""
     rows_max = min(chunk_rows, X.shape[0])
     buffers = [np.empty((rows_max, u), out.dtype) for u in arch.units[1:layer]]
     for rows, chunk in _chunks(X, chunk_rows, out.dtype):
@@ -355,6 +357,8 @@ def _predict_numpy(arch, coefs, intercepts, X, layer, chunk_rows, out, check_fin
 
 
 def _predict_compiled(kernels, coefs, intercepts, X, layer, chunk_rows, out):
+    """``predict_layer`` by BLAS and the compiled kernels (``kernels``, a ``_kernels.Plan``),
+    into ``out`` (n_samples, units[layer]); whether every first-layer sum was finite."""
     rows_max = min(chunk_rows, X.shape[0])
     theta = pack(coefs, intercepts, out.dtype)
     first = np.empty((rows_max, coefs[0].shape[1]), out.dtype)
