@@ -5,7 +5,6 @@ The estimator holds parameters, validation and fitted state; the math lives in
 """
 
 import copy
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -37,6 +36,7 @@ from ._validation import (
     BOOLEAN, NONE, RANDOM_STATE, VERBOSE, Interval, Options, Predicate, check_input_features,
     validate_params, validate_with_hints,
 )
+from ._warnings import warn
 
 
 def _is_layer_sizes(value):
@@ -421,6 +421,9 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                              multi_output=True, reset=first_pass)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if first_pass:
+            _warn_if_unscaled_pixels(X)
+        validation = self._check_validation_set(X, *validation)
         if classes is None:
             classes = _targets.find_classes(y) if first_pass else self.classes_
         kind = _targets.target_kind(y, classes)
@@ -499,19 +502,12 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         if X_val is None and stop_on_validation:
             rows, val_rows = self._split_validation(X.shape[0], y, target, random_state)
             X_val, y_val = X[val_rows], y[val_rows]
-        elif X_val is not None:
-            X_val = self._validate_X(X_val)
-            y_val = np.asarray(y_val)
-            if len(y_val) != X_val.shape[0]:
-                raise ValueError(
-                    f"X_val has {X_val.shape[0]} samples but y_val has {len(y_val)}; "
-                    "give one label per validation sample.")
         if X_val is not None and record.validation_scores is None:
             record.validation_scores = []
         n_samples = X.shape[0] if rows is None else len(rows)
         batch_size = min(50, n_samples) if self.batch_size == "auto" else self.batch_size
         if batch_size > n_samples:
-            warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
+            warn("Got `batch_size` less than 1 or larger than sample size. "
                           "It is going to be clipped")
             batch_size = n_samples
         settings = StochasticSettings(
@@ -524,17 +520,46 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                          epoch_hooks=hooks)
         return optimizer
 
+    def _check_validation_set(self, X, X_val, y_val):
+        """``(X_val, y_val)`` validated against the training ``X``, or ``(None, None)``.
+
+        ``fit`` receives ``X_val`` as given: inside a Pipeline it skips the steps before
+        this one, so a mismatch in features is named with that cause and its fix.
+        """
+        if X_val is None:
+            return None, None
+        shape = X_val.shape if hasattr(X_val, "shape") else np.shape(X_val)
+        if len(shape) == 2 and shape[1] != X.shape[1]:
+            raise ValueError(
+                f"X_val has {shape[1]} features per sample, but X has {X.shape[1]}; they "
+                "must match. fit uses X_val as given: in a Pipeline, fit parameters skip the "
+                "steps before the classifier, so transform X_val with those steps first, "
+                "e.g. pipe.fit(X, y, digitmlpclassifier__X_val=pipe[:-1].fit(X, y)"
+                ".transform(X_val), digitmlpclassifier__y_val=y_val).")
+        try:
+            X_val = self._validate_X(X_val)
+        except ValueError as exc:  # scikit-learn's messages call every array X
+            raise ValueError(f"X_val: {exc}") from exc
+        y_val = np.asarray(y_val)
+        if len(y_val) != X_val.shape[0]:
+            raise ValueError(
+                f"X_val has {X_val.shape[0]} samples but y_val has {len(y_val)}; "
+                "give one label per validation sample.")
+        return X_val, y_val
+
     def _split_validation(self, n_samples, y, target, random_state):
         """Row indices (train, validation) of a ``validation_fraction`` split, stratified
         by class (plain for multilabel y); indices, so ``X`` is never copied whole."""
+        # MLPClassifier stratifies binary y only; we stratify every single-label y.
+        stratify = None if target[1] == "multilabel" else y
+        if stratify is not None:
+            _check_stratifiable(y)
         n_val = int(np.ceil(self.validation_fraction * n_samples))
         if n_val < 2:
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' or the "
                 "size of your dataset, or pass X_val and y_val to fit."
             )
-        # MLPClassifier stratifies binary y only; we stratify every single-label y.
-        stratify = None if target[1] == "multilabel" else y
         return train_test_split(np.arange(n_samples), random_state=random_state,
                                 test_size=self.validation_fraction, stratify=stratify)
 
@@ -782,6 +807,33 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
 
 
 _SMALL_INTS = (np.uint8, np.int8, np.uint16, np.int16)
+
+
+def _check_stratifiable(y):
+    """Raise, naming them, if some classes have too few members for a stratified split."""
+    labels, counts = np.unique(y, return_counts=True)
+    few = labels[counts < 2]
+    if few.size:
+        raise ValueError(
+            f"The least populated classes in y have only {counts.min()} member, which is "
+            "too few to split off a stratified validation set for early stopping. Classes "
+            f"with too few members are: {[str(c) for c in few]}. Add samples of those "
+            "classes, pass X_val and y_val to fit, or set early_stopping=False.")
+
+
+def _warn_if_unscaled_pixels(X):
+    """Warn when ``X`` holds integer pixel values far outside [0, 1] (8-bit images, as
+    ``load_mnist`` returns them): the network trains poorly on them."""
+    if X.dtype.kind not in "iu":
+        return
+    values = X.data if sparse.issparse(X) else X
+    if values.size == 0 or values.min() < 0 or values.max() <= 10:
+        return
+    top = values.max().item()
+    warn(f"X holds integer pixel values up to {top} ({X.dtype}), far outside [0, 1]; the "
+         "network trains poorly on unscaled pixels. Scale X to [0, 1] first (for 8-bit "
+         f"images, X / {255 if top > 16 else top}), or put DigitNormalizer() before the "
+         "classifier in a pipeline, which scales any image.")
 
 
 def _dtypes_for(X):

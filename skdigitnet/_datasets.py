@@ -5,6 +5,7 @@ unsigned byte, so images are 0x00000803 and labels 0x00000801), one big-endian u
 dimension, then the data in C order.
 """
 
+import functools
 import gzip
 import os
 from pathlib import Path
@@ -60,24 +61,42 @@ def find_idx(directory, stem):
     return None
 
 
-def read_mnist_directory(directory):
-    """The four MNIST arrays from a folder of IDX files.
+_PARTS = {"train": ("train_images", "train_labels"), "test": ("test_images", "test_labels")}
+
+
+def read_mnist_directory(directory, subsets=("train", "test")):
+    """MNIST arrays from a folder of IDX files, reading only the files of ``subsets``.
+
+    Each file is read once per process: later calls get a copy of the cached array
+    (the cache key includes the file's size and modification time, so a replaced file
+    is read again).
 
     Returns
     -------
-    dict with 'train_images' (60000, 28, 28) uint8, 'train_labels' (60000,) uint8,
-    'test_images' (10000, 28, 28) uint8 and 'test_labels' (10000,) uint8.
+    dict with, per subset asked for, 'train_images' (60000, 28, 28) uint8 and
+    'train_labels' (60000,) uint8, or 'test_images' (10000, 28, 28) uint8 and
+    'test_labels' (10000,) uint8.
     """
     out = {}
-    for key, stem in MNIST_FILES.items():
+    for key in (k for subset in subsets for k in _PARTS[subset]):
+        stem = MNIST_FILES[key]
         path = find_idx(directory, stem)
         if path is None:
             raise FileNotFoundError(
                 f"{stem}(.gz) is not in {os.fspath(directory)}; put the four MNIST IDX "
                 f"files there ({', '.join(MNIST_FILES.values())}, each raw or .gz)."
             )
-        out[key] = read_idx(path)
+        stat = path.stat()
+        out[key] = _read_idx_cached(path.resolve(), stat.st_size, stat.st_mtime_ns).copy()
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _read_idx_cached(path, size, mtime_ns):
+    """``read_idx(path)``, kept for the process (size and mtime make the key fresh)."""
+    array = read_idx(path)
+    array.flags.writeable = False
+    return array
 
 
 def _pixel_names(side=28):
@@ -162,12 +181,10 @@ def load_mnist(data_home=None, *, subset="train", return_X_y=False, as_frame=Fal
         raise ValueError(f"subset must be 'train', 'test' or 'all'; got {subset!r}.")
     folder = data_home if data_home is not None else os.environ.get("SKDIGITNET_DATA")
     if folder is not None:
-        arrays = read_mnist_directory(folder)
-        parts = {"train": ("train_images", "train_labels"), "test": ("test_images",
-                                                                     "test_labels")}
         chosen = ["train", "test"] if subset == "all" else [subset]
-        data = np.concatenate([arrays[parts[s][0]].reshape(-1, 784) for s in chosen])
-        target = np.concatenate([arrays[parts[s][1]] for s in chosen]).astype(np.int64)
+        arrays = read_mnist_directory(folder, chosen)
+        data = np.concatenate([arrays[_PARTS[s][0]].reshape(-1, 784) for s in chosen])
+        target = np.concatenate([arrays[_PARTS[s][1]] for s in chosen]).astype(np.int64)
         source = f"IDX files in {os.fspath(folder)}"
     else:
         data, target = _fetch_mnist_784()

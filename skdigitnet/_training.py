@@ -7,7 +7,6 @@ vector ``theta`` (n_parameters,), which it updates in place.
 """
 
 import time
-import warnings
 from contextlib import closing
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from . import _batch_thread
 from ._compute import flush_denormals, one_blas_thread
 from ._network import Workspace, loss_and_gradient
+from ._warnings import warn
 
 
 @dataclass
@@ -246,7 +246,7 @@ def train_stochastic(arch, theta, data, settings, optimizer, record, random_stat
             if stop:
                 return
         if not incremental:
-            warnings.warn(
+            warn(
                 f"Stochastic Optimizer: Maximum iterations ({settings.max_iter}) "
                 "reached and the optimization hasn't converged yet.",
                 ConvergenceWarning,
@@ -257,7 +257,7 @@ def train_stochastic(arch, theta, data, settings, optimizer, record, random_stat
             epochs(order)
     except KeyboardInterrupt:
         theta[...] = epoch_start
-        warnings.warn(
+        warn(
             f"Training interrupted by user after {record.n_iter} completed epoch(s); "
             "kept the parameters of the last completed epoch. Fit again with "
             "warm_start=True to continue.",
@@ -288,7 +288,7 @@ def _end_epoch(record, theta, loss, validation, settings, optimizer, n_samples, 
 
 
 def _warn_diverged(epoch, loss):
-    warnings.warn(
+    warn(
         f"Training diverged in epoch {epoch} (loss = {loss}); stopped and kept the "
         "parameters from before that epoch. Lower learning_rate_init or scale the "
         "input (for images, divide pixel values by 255).",
@@ -332,12 +332,12 @@ def train_lbfgs(arch, theta, data, alpha, max_iter, max_fun, tol, record, verbos
     except KeyboardInterrupt:
         theta[...] = last_good
         record.n_iter = len(record.loss_curve)
-        warnings.warn("Training interrupted by user; kept the last L-BFGS iterate.")
+        warn("Training interrupted by user; kept the last L-BFGS iterate.")
         return
     theta[...] = result.x if np.isfinite(result.x).all() else last_good
     record.n_iter = min(result.nit, max_iter)
     if result.status != 0:
-        warnings.warn(
+        warn(
             f"lbfgs failed to converge after {result.nit} iteration(s) "
             f"(status={result.status}): {result.message}. Increase max_iter or max_fun, "
             "or scale the input data.",

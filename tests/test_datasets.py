@@ -62,6 +62,28 @@ def test_load_mnist_from_a_folder(mnist_dir, subset, n):
     assert bunch.feature_names[29] == "pixel_1_1"
 
 
+def test_load_mnist_reads_only_the_subset_asked_for_and_once(mnist_dir, monkeypatch):
+    folder, arrays = mnist_dir
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+        for path in folder.glob(name + "*"):
+            path.unlink()  # without the training files, the test set still loads
+    datasets._read_idx_cached.cache_clear()
+    reads = []
+    monkeypatch.setattr(datasets, "read_idx", lambda path: reads.append(path.name) or
+                        read_idx(path))
+    X, y = load_mnist(folder, subset="test", return_X_y=True)
+    assert sorted(reads) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte"]
+    X[0, 0] = 255 - X[0, 0]  # the caller's copy: the cache is not touched
+    X2, _ = load_mnist(folder, subset="test", return_X_y=True)
+    assert len(reads) == 2  # read once per process
+    np.testing.assert_array_equal(X2, arrays["t10k-images-idx3-ubyte"].reshape(3, 784))
+    write_idx(folder / "t10k-labels-idx1-ubyte", np.array([1, 1, 1, 1]), False)
+    assert list(load_mnist(folder, subset="test", return_X_y=True)[1]) == [1, 1, 1, 1]
+    assert len(reads) == 3  # a replaced file (new size and time) is read again
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
+        load_mnist(folder, subset="all")
+
+
 def test_load_mnist_from_the_environment_and_as_frame(mnist_dir, monkeypatch):
     folder, _ = mnist_dir
     monkeypatch.setenv("SKDIGITNET_DATA", str(folder))

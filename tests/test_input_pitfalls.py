@@ -1,0 +1,151 @@
+"""What a new user gets wrong, and what the library says about it: X_val inside a
+Pipeline, unscaled 8-bit pixels, classes too small to stratify, and warnings that point
+at the user's own line."""
+
+import ast
+import pathlib
+import re
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+
+from skdigitnet import DigitMLPClassifier, DigitNormalizer
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "skdigitnet"
+
+
+# ------------------------------------------------------------- X_val in a Pipeline
+def test_untransformed_x_val_in_a_pipeline_names_the_cause_and_the_fix(digits):
+    X, y = digits  # 8x8 images: the normaliser makes 784 features of them
+    pipe = make_pipeline(DigitNormalizer(), DigitMLPClassifier(max_iter=3, random_state=0))
+    with pytest.raises(ValueError, match=re.escape(
+            "X_val has 64 features per sample, but X has 784; they must match. fit uses "
+            "X_val as given: in a Pipeline, fit parameters skip the steps before the "
+            "classifier, so transform X_val with those steps first")):
+        pipe.fit(X[:300], y[:300], digitmlpclassifier__X_val=X[300:400],
+                 digitmlpclassifier__y_val=y[300:400])
+    assert not hasattr(pipe[-1], "coefs_")
+    # the fix, as the message writes it
+    X_train, y_train, X_val, y_val = X[:300], y[:300], X[300:400], y[300:400]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(X_train, y_train,
+                 digitmlpclassifier__X_val=pipe[:-1].fit(X_train, y_train).transform(X_val),
+                 digitmlpclassifier__y_val=y_val)
+    assert len(pipe[-1].validation_scores_) == 3
+
+
+def test_bad_x_val_is_named(digits):
+    X, y = digits
+    X_val = X[:50].copy()
+    X_val[3, 5] = np.nan
+    with pytest.raises(ValueError, match="^X_val: Input X contains NaN"):
+        DigitMLPClassifier(max_iter=2).fit(X[:100], y[:100], X_val=X_val, y_val=y[:50])
+    with pytest.raises(ValueError, match="X_val has 50 samples but y_val has 49"):
+        DigitMLPClassifier(max_iter=2).fit(X[:100], y[:100], X_val=X[:50], y_val=y[:49])
+
+
+# ------------------------------------------------------------ unscaled pixels
+def test_unscaled_integer_pixels_warn_with_the_fix(digits):
+    X, y = digits
+    X8 = np.round(X * 255).astype(np.uint8)[:200]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        DigitMLPClassifier(max_iter=2, random_state=0).fit(X8, y[:200])
+    [warning] = [w for w in caught if issubclass(w.category, UserWarning)
+                 and not issubclass(w.category, ConvergenceWarning)]
+    assert str(warning.message) == (
+        "X holds integer pixel values up to 255 (uint8), far outside [0, 1]; the network "
+        "trains poorly on unscaled pixels. Scale X to [0, 1] first (for 8-bit images, "
+        "X / 255), or put DigitNormalizer() before the classifier in a pipeline, which "
+        "scales any image.")
+    assert warning.filename == __file__  # the user's line, not our internals
+
+
+@pytest.mark.parametrize("X_kind", ["scaled float", "small integers", "negative integers",
+                                    "behind DigitNormalizer"])
+def test_scaled_or_non_pixel_input_does_not_warn(digits, X_kind):
+    X, y = digits
+    X = {"scaled float": X, "small integers": np.round(X * 3).astype(int),
+         "negative integers": np.round(X * 255).astype(np.int16) - 128,
+         "behind DigitNormalizer": np.round(X * 255).astype(np.uint8)}[X_kind][:200]
+    est = DigitMLPClassifier(max_iter=2, random_state=0)
+    if X_kind == "behind DigitNormalizer":
+        est = make_pipeline(DigitNormalizer(), est)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y[:200])
+
+
+# ------------------------------------------------- stratified early stopping
+def test_early_stopping_stratified_as_scikit_learn_tests_it():
+    # scikit-learn's own test_early_stopping_stratified (1.9), for MLPClassifier; theirs
+    # names the class as encoded ('True'), ours as given
+    X = [[1, 2], [2, 3], [3, 4], [4, 5]]
+    y = [0, 0, 0, 1]
+    for est, name in ((MLPClassifier(early_stopping=True), "True"),
+                      (DigitMLPClassifier(early_stopping=True), "1")):
+        with pytest.raises(ValueError, match=(
+                r"The least populated classes in y have only 1 member.*Classes with "
+                rf"too few members are: \['{name}'\]")):
+            est.fit(X, y)
+
+
+def test_classes_too_small_to_stratify_are_named(digits):
+    X, y = digits
+    y = np.array([f"digit {d}" for d in y[:200]], dtype=object)
+    y[[5, 9]] = ["rare", "odd one"]
+    with pytest.raises(ValueError, match=re.escape(
+            "The least populated classes in y have only 1 member, which is too few to split "
+            "off a stratified validation set for early stopping. Classes with too few "
+            "members are: ['odd one', 'rare']. Add samples of those classes, pass X_val and "
+            "y_val to fit, or set early_stopping=False.")):
+        DigitMLPClassifier(early_stopping=True).fit(X[:200], y)
+
+
+# --------------------------------------------------- warnings point at the user
+def fit_quietly_at_max_iter(est, X, y):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, y)
+    return [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_convergence_warning_points_at_the_callers_line(small_digits, solver):
+    X, y = small_digits
+    for est in (DigitMLPClassifier(solver=solver, max_iter=2),
+                make_pipeline(DigitMLPClassifier(solver=solver, max_iter=2)),
+                GridSearchCV(DigitMLPClassifier(solver=solver, max_iter=2),
+                             {"alpha": [0.1]}, cv=2)):
+        caught = fit_quietly_at_max_iter(est, X, y)
+        assert caught and {w.filename for w in caught} == {__file__}, type(est).__name__
+
+
+def test_batch_size_warning_points_at_the_callers_line(small_digits):
+    X, y = small_digits
+    with pytest.warns(UserWarning, match="It is going to be clipped") as caught:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            DigitMLPClassifier(batch_size=1000, max_iter=1).fit(X, y)
+    assert {w.filename for w in caught} == {__file__}
+
+
+def test_every_warning_in_the_package_sets_its_stacklevel():
+    """``warnings.warn`` calls name ``stacklevel``; the rest go through ``_warnings.warn``,
+    which computes it."""
+    missing = []
+    for path in PACKAGE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "warn"
+                    and getattr(node.func.value, "id", None) == "warnings"
+                    and not any(k.arg == "stacklevel" for k in node.keywords)):
+                missing.append(f"{path.name}:{node.lineno}")
+    assert not missing, missing
