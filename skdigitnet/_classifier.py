@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - older scikit-learn: everything else st
 
 from . import _targets
 from ._activations import ACTIVATIONS, Activation, get_activation
+from ._fitted import FittedNetwork, fitted_attributes
 from ._network import (
     Architecture, NonFiniteLayer, forward, init_parameters, pack, predict_layer, unpack,
 )
@@ -451,13 +452,12 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                         record, self.verbose)
             self._optimizer = None
         else:
-            hooks = None if ctx is None else self._epoch_hooks(ctx, arch, target, output, X, y)
+            hooks = None if ctx is None else self._epoch_hooks(ctx, arch, target, record, X, y)
             self._optimizer = self._fit_stochastic(
                 arch, theta, data, y, target, record, random_state, incremental, validation,
                 hooks)
-        self.classes_, self._target_kind, self.out_activation_ = classes, kind, output
-        self._record = record
-        self._store_fitted(arch, theta)
+        self._set_fitted(FittedNetwork(arch, theta, classes, kind, record,
+                                       getattr(self, "feature_names_in_", None)))
         if ctx is not None:
             ctx.call_on_fit_task_end(estimator=self, X=X, y=y,
                                      metadata={"sample_weight": sample_weight},
@@ -472,16 +472,15 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                                    metadata={"sample_weight": sample_weight})
         return ctx
 
-    def _epoch_hooks(self, ctx, arch, target, output, X, y):
+    def _epoch_hooks(self, ctx, arch, target, record, X, y):
         """``(begin(), end(theta) -> stop)`` for the training loop: each epoch is a
         callback subtask, and a callback that returns True stops training."""
         epoch = {}
 
         def attributes(theta):  # a copy of the network as it is after this epoch
-            coefs, intercepts = unpack(theta.copy(), arch.units)
-            return {"coefs_": coefs, "intercepts_": intercepts, "classes_": target[0],
-                    "_target_kind": target[1], "out_activation_": output, "_arch": arch,
-                    "n_layers_": len(arch.units), "n_outputs_": arch.units[-1]}
+            network = FittedNetwork(arch, theta, *target, record,
+                                    getattr(self, "feature_names_in_", None)).snapshot()
+            return fitted_attributes(network, self._early_stopping_active())
 
         def begin():
             epoch["ctx"] = ctx.subcontext(task_name="epoch")
@@ -496,7 +495,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                         incremental, validation, hooks=None):
         """Run the stochastic solver; returns the optimizer, kept for partial_fit."""
         X = data[0]
-        stop_on_validation = self.early_stopping and not incremental
+        stop_on_validation = self._early_stopping_active(incremental)
         X_val, y_val = validation
         rows = None
         if X_val is None and stop_on_validation:
@@ -628,22 +627,19 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         sizes, hidden = self._hidden_activations()
         return Architecture((n_features, *sizes, n_outputs), hidden, output, self.loss)
 
-    def _store_fitted(self, arch, theta):
-        record = self._record
-        self.coefs_, self.intercepts_ = unpack(theta, arch.units)
-        self._arch = arch
-        self.n_layers_ = len(arch.units)
-        self.n_outputs_ = arch.units[-1]
-        self.n_iter_ = record.n_iter
-        self.t_ = record.t
-        self.loss_curve_ = record.loss_curve
-        self.history_ = record.history
-        self.loss_ = record.loss_curve[-1] if record.loss_curve else np.nan
-        stop_on_val = self.early_stopping and self.solver != "lbfgs"
-        self.best_loss_ = None if stop_on_val else record.best_loss
-        self.validation_scores_ = record.validation_scores
-        self.best_validation_score_ = (
-            record.best_validation_score if record.validation_scores else None)
+    def _early_stopping_active(self, incremental=False):
+        """Whether a validation score decides when to stop (and which weights to keep)."""
+        return self.early_stopping and self.solver != "lbfgs" and not incremental
+
+    def _set_fitted(self, network):
+        """Set every fitted attribute from one :class:`FittedNetwork`: the only writer of
+        fitted state, for fit, partial_fit and load_model alike."""
+        for name, value in fitted_attributes(network, self._early_stopping_active()).items():
+            setattr(self, name, value)
+        if network.feature_names is not None:
+            self.feature_names_in_ = network.feature_names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
 
     # --------------------------------------------------------------- predicting
     def _validate_X(self, X, ensure_all_finite=True):

@@ -5,7 +5,8 @@ no code. It holds:
 
 - ``config``: a JSON string (stored as a 0-d unicode array) with the format version, the
   estimator's constructor parameters (activations by registered name), the layer sizes,
-  the output activation, the target kind, and the feature names and classes;
+  the output activation, the target kind, the feature names, and the training record
+  (loss curve, validation scores, per-epoch history, stopping state);
 - ``coef_0`` .. ``coef_{L-2}`` and ``intercept_0`` .. ``intercept_{L-2}``: the weights;
 - ``classes``: the class labels (numbers or strings).
 
@@ -20,11 +21,13 @@ from numbers import Integral, Real
 import numpy as np
 
 from ._activations import ACTIVATIONS, get_activation
-from ._network import Architecture
+from ._fitted import FittedNetwork
+from ._network import Architecture, pack
 from ._training import TrainingRecord
 
 FORMAT = "skdigitnet-model"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 files kept only the loss curve of the record
 
 
 def _activation_name(activation):
@@ -71,6 +74,7 @@ def save_model(estimator, path):
                              else [str(f) for f in estimator.feature_names_in_]),
         "n_iter": int(estimator.n_iter_), "t": int(estimator.t_),
         "loss_curve": [float(v) for v in estimator.loss_curve_],
+        "record": _record_config(estimator._record),
     }
     arrays = {f"coef_{i}": c for i, c in enumerate(estimator.coefs_)}
     arrays.update({f"intercept_{i}": b for i, b in enumerate(estimator.intercepts_)})
@@ -118,30 +122,55 @@ def load_model(path):
         estimator = DigitMLPClassifier().set_params(**params)
     except ValueError as exc:
         raise ValueError(f"{path} has parameters this version does not know: {exc}") from exc
-    estimator._arch = Architecture(tuple(units), hidden, config["output"], config["loss"])
-    estimator.coefs_, estimator.intercepts_ = coefs, intercepts
-    estimator.classes_ = arrays["classes"]
-    estimator._target_kind = config["target_kind"]
-    estimator.out_activation_ = config["output"]
-    estimator.n_layers_, estimator.n_outputs_ = len(units), units[-1]
-    estimator.n_features_in_ = units[0]
-    if config["feature_names_in"] is not None:
-        estimator.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
-    _restore_record(estimator, config)
+    arch = Architecture(tuple(units), hidden, config["output"], config["loss"])
+    theta = pack(coefs, intercepts, config["dtype"])
+    names = config["feature_names_in"]
+    network = FittedNetwork(
+        arch, theta, arrays["classes"], config["target_kind"],
+        _read_record(config, theta, estimator._early_stopping_active(), path),
+        None if names is None else np.asarray(names, dtype=object))
+    estimator._set_fitted(network)
     return estimator
 
 
-def _restore_record(estimator, config):
-    """The training record, so that warm_start and partial_fit can continue."""
+_RECORD_FIELDS = {"validation_scores": (list, type(None)), "best_loss": Real,
+                  "best_validation_score": Real, "no_improvement_count": int,
+                  "history": list}
+
+
+def _record_config(record):
+    """The training record as JSON-ready values (the loss curve, n_iter and t are
+    stored beside it, as in version 1)."""
+    return {"validation_scores": record.validation_scores,
+            "best_loss": float(record.best_loss),
+            "best_validation_score": float(record.best_validation_score),
+            "no_improvement_count": int(record.no_improvement_count),
+            "history": record.history}
+
+
+def _read_record(config, theta, early_stopping, path):
+    """The training record, so that warm_start and partial_fit continue where fit
+    stopped; a version 1 file gives the loss curve only."""
     curve = list(config["loss_curve"])
+    saved = config.get("record", {"best_loss": min(curve) if curve else np.inf})
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path}: config entry 'record' is not a dict.")
+    for key, kind in _RECORD_FIELDS.items():
+        if key in saved and not isinstance(saved[key], kind):
+            raise ValueError(f"{path}: record entry {key!r} has the wrong type.")
+    if not all(isinstance(epoch, dict) and all(isinstance(v, (Real, type(None)))
+                                               for v in epoch.values())
+               for epoch in saved.get("history", [])):
+        raise ValueError(f"{path}: record entry 'history' must hold one dict of numbers "
+                         "per epoch.")
+    unknown = sorted(set(saved) - set(_RECORD_FIELDS))
+    if unknown:
+        raise ValueError(f"{path}: unknown record entries {unknown}.")
     record = TrainingRecord(loss_curve=curve, n_iter=config["n_iter"], t=config.get("t", 0),
-                            best_loss=min(curve) if curve else np.inf)
-    estimator._record = record
-    estimator.n_iter_, estimator.t_, estimator.loss_curve_ = record.n_iter, record.t, curve
-    estimator.history_ = record.history
-    estimator.loss_ = curve[-1] if curve else np.nan
-    estimator.best_loss_ = record.best_loss if curve else None
-    estimator.validation_scores_ = estimator.best_validation_score_ = None
+                            **saved)
+    if early_stopping and record.validation_scores:
+        record.best_theta = theta.copy()  # fit ended on the best weights
+    return record
 
 
 def _read_config(arrays, path):
@@ -152,9 +181,9 @@ def _read_config(arrays, path):
                          "model file.") from exc
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ValueError(f"{path} is not a skdigitnet model file.")
-    if config.get("version") != VERSION:
+    if config.get("version") not in READABLE_VERSIONS:
         raise ValueError(f"{path} has format version {config.get('version')!r}; this "
-                         f"skdigitnet reads version {VERSION}.")
+                         f"skdigitnet reads versions {', '.join(map(str, READABLE_VERSIONS))}.")
     expected = {"params": dict, "units": list, "hidden": list, "output": str, "loss": str,
                 "target_kind": str, "dtype": str, "n_iter": int, "loss_curve": list}
     for key, kind in expected.items():

@@ -114,6 +114,10 @@ def set_config(key, value):
     (set_config("units", [784, -16, 10]), "are not positive ints"),
     (set_config("hidden", ["os.system"]), r"uses activations \['os.system'\]"),
     (set_config("dtype", "object"), "unknown output, dtype or target kind"),
+    (set_config("record", [1, 2]), "config entry 'record' is not a dict"),
+    (set_config("record", {"best_loss": "low"}), "record entry 'best_loss' has the wrong type"),
+    (set_config("record", {"history": [{"loss": "x"}]}), "'history' must hold one dict of"),
+    (set_config("record", {"best_theta": [1.0]}), r"unknown record entries \['best_theta'\]"),
 ])
 def test_tampered_files_are_refused(tmp_path, data, change, message):
     X, y = data
@@ -152,3 +156,72 @@ def test_joblib_still_works(tmp_path, data):
     joblib.dump(clf, tmp_path / "m.joblib")
     np.testing.assert_array_equal(joblib.load(tmp_path / "m.joblib").predict_proba(X),
                                   clf.predict_proba(X))
+
+
+def fitted_state(est):
+    """Every fitted attribute (public ``*_`` and the private record), as comparable values."""
+    state = {k: v for k, v in vars(est).items() if k.endswith("_") and not k.startswith("__")}
+    record = vars(est._record).copy()
+    record.pop("best_theta")
+    record["history"] = [{k: v for k, v in epoch.items() if k != "seconds"} | {"seconds": 1}
+                         for epoch in record["history"]]
+    return state, record
+
+
+def assert_same_value(a, b, name):
+    if isinstance(a, (list, tuple)) and a and isinstance(a[0], np.ndarray):
+        assert len(a) == len(b), name
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y, err_msg=name)
+            assert x.dtype == y.dtype, name
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+        assert a.dtype == b.dtype, name
+    elif isinstance(a, float) and np.isnan(a):
+        assert isinstance(b, float) and np.isnan(b), name
+    else:
+        assert a == b and type(a) is type(b), (name, a, b)
+
+
+@pytest.mark.parametrize("params", [
+    dict(solver="adam"), dict(solver="sgd", learning_rate="adaptive"), dict(solver="lbfgs"),
+    dict(solver="adam", early_stopping=True, n_iter_no_change=2, max_iter=30),
+    dict(solver="sgd", early_stopping=True, n_iter_no_change=2, max_iter=30),
+], ids=["adam", "sgd", "lbfgs", "adam-early-stopping", "sgd-early-stopping"])
+def test_reloaded_model_has_exactly_the_fitted_attributes(tmp_path, data, params):
+    X, y = data
+    params = {"max_iter": 6, "random_state": 0, **params}
+    clf = fit(DigitMLPClassifier(**params), X, y)
+    save_model(clf, tmp_path / "m.npz")
+    loaded = load_model(tmp_path / "m.npz")
+    (state, record), (loaded_state, loaded_record) = fitted_state(clf), fitted_state(loaded)
+    assert sorted(loaded_state) == sorted(state)
+    for name in state:
+        if name not in ("_arch",):
+            assert_same_value(loaded_state[name], state[name], name)
+    assert loaded._arch == clf._arch
+    assert loaded_record == record
+    if clf.early_stopping:
+        assert loaded.best_loss_ is None and loaded.validation_scores_
+    # warm start continues the same way from either
+    for est in (clf, loaded):
+        fit(est.set_params(warm_start=True, max_iter=2), X, y)
+    assert_same_value(loaded.coefs_, clf.coefs_, "coefs_ after a warm start")
+    assert loaded.n_iter_ == clf.n_iter_
+
+
+def test_version_1_files_still_load(tmp_path, data):
+    X, y = data
+    clf = fit(DigitMLPClassifier(max_iter=3, random_state=0), X, y)
+    save_model(clf, tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    config = json.loads(str(arrays["config"]))
+    config["version"] = 1
+    del config["record"]
+    arrays["config"] = np.array(json.dumps(config))
+    np.savez(tmp_path / "v1.npz", **arrays)
+    loaded = load_model(tmp_path / "v1.npz")
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert loaded.loss_curve_ == clf.loss_curve_ and loaded.best_loss_ == min(clf.loss_curve_)
+    assert loaded.history_ == []

@@ -1,0 +1,68 @@
+"""One fitted network as one value, and the estimator attributes it defines.
+
+``fit``, ``partial_fit``, the callbacks' per-epoch snapshot and ``load_model`` all build a
+:class:`FittedNetwork` and hand it to ``DigitMLPClassifier._set_fitted``, which sets every
+fitted attribute from :func:`fitted_attributes`. There is no other place that writes them,
+so a reloaded model cannot disagree with the one that was saved.
+"""
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._network import Architecture, unpack
+from ._training import TrainingRecord
+
+
+@dataclass
+class FittedNetwork:
+    """Everything a fitted classifier knows.
+
+    arch : Architecture
+        Layer sizes, hidden activations, output activation and loss.
+    theta : ndarray of shape (n_parameters,)
+        The flat parameters; ``coefs_`` and ``intercepts_`` are views of it.
+    classes : ndarray of shape (n_classes,)
+    target_kind : {'binary', 'multiclass', 'multilabel'}
+    record : TrainingRecord
+        Loss curve, validation scores, epoch history and the stopping state.
+    feature_names : ndarray of str objects or None
+        The column names seen in fit, if any.
+    """
+
+    arch: Architecture
+    theta: np.ndarray
+    classes: np.ndarray
+    target_kind: str
+    record: TrainingRecord = field(default_factory=TrainingRecord)
+    feature_names: np.ndarray = None
+
+    def snapshot(self):
+        """A copy that later training steps cannot change (parameters and record)."""
+        return FittedNetwork(self.arch, self.theta.copy(), self.classes, self.target_kind,
+                             copy.deepcopy(self.record), self.feature_names)
+
+
+def fitted_attributes(network, early_stopping):
+    """The estimator's fitted attributes (name -> value) for ``network``.
+
+    ``early_stopping`` is whether a validation score decided when to stop; then
+    ``best_loss_`` is None, as in ``MLPClassifier``.
+    """
+    record, units = network.record, network.arch.units
+    coefs, intercepts = unpack(network.theta, units)
+    curve = record.loss_curve
+    return {
+        "coefs_": coefs, "intercepts_": intercepts, "classes_": network.classes,
+        "out_activation_": network.arch.output, "n_layers_": len(units),
+        "n_outputs_": units[-1], "n_features_in_": units[0],
+        "n_iter_": record.n_iter, "t_": record.t, "loss_curve_": curve,
+        "loss_": curve[-1] if curve else np.nan,
+        "best_loss_": None if early_stopping else record.best_loss,
+        "validation_scores_": record.validation_scores,
+        "best_validation_score_": (record.best_validation_score
+                                   if record.validation_scores else None),
+        "history_": record.history,
+        "_arch": network.arch, "_target_kind": network.target_kind, "_record": record,
+    }
