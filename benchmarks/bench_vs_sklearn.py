@@ -196,8 +196,10 @@ def machine():
         pass
     import sklearn
 
-    from skdigitnet import _kernels
-    kernels = f"numba {_kernels.numba.__version__}" if _kernels.enabled() else "off (numpy only)"
+    from importlib.metadata import version
+
+    from skdigitnet._backends import compiled_enabled
+    kernels = f"numba {version('numba')}" if compiled_enabled() else "off (numpy only)"
     return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"numpy {np.__version__}, scikit-learn {sklearn.__version__}; "
             f"compiled kernels: {kernels}")

@@ -34,6 +34,8 @@ class NoStep:
 class SameBatch:
     """Batches without the gather: the first batch's buffers, every time."""
 
+    X = None  # nothing for a backend's own gathering to gather
+
     def __init__(self, batches, rows):
         self.batch = tuple(np.copy(a) for a in batches.take(rows)[:2]) + (None,)
 
@@ -46,9 +48,11 @@ def main(argv=None):
     from skdigitnet import load_mnist
     from skdigitnet._activations import get_activation
     from skdigitnet._compute import flush_denormals, one_blas_thread
-    from skdigitnet._network import Architecture, Workspace, init_parameters
+    from skdigitnet._backends import choose_backend
+    from skdigitnet._batches import Batches
+    from skdigitnet._network import Architecture, init_parameters
     from skdigitnet._optimizers import Adam
-    from skdigitnet._training import Batches, StochasticSettings, run_epoch
+    from skdigitnet._training import StochasticSettings, run_epoch
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
@@ -67,14 +71,15 @@ def main(argv=None):
     for r in range(args.repeats):
         for name, (source, adam) in variants.items():
             theta = init_parameters(arch, np.random.RandomState(0), np.float32)
-            workspace = Workspace(arch, theta, np.empty_like(theta), 200)
-            if source is not same:  # as in a fit: the batch thread shares the workspace
-                source = Batches((X, Y, None), 200, np.float32, workspace)
+            backend = choose_backend(arch)  # as in a fit: one backend, one workspace
+            workspace = backend.workspace(theta, np.empty_like(theta), 200)
+            if source is not same:
+                source = Batches((X, Y, None), 200, np.float32)
             optimizer = Adam(theta.size, np.float32) if adam else NoStep()
             order = np.random.RandomState(r).permutation(len(X))
             with one_blas_thread(), flush_denormals():
                 tic = time.perf_counter()
-                run_epoch(arch, source, order, len(X), settings, optimizer, workspace)
+                run_epoch(backend, source, order, len(X), settings, optimizer, workspace)
                 times[name].append(time.perf_counter() - tic)
     print("| epoch loop, batch 200 | ms per epoch (median) |\n|---|---:|")
     for name, values in times.items():

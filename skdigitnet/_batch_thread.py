@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from ._kernels import _jit, enabled, numba
+from ._kernels import _jit, numba
 
 if numba is not None:
     from llvmlite import ir
@@ -24,9 +24,9 @@ _SLOTS = 2  # batches in flight: one being used, one being gathered
 
 
 def pipeline_applies(X, order):
-    """Whether ``BatchPipeline`` can gather ``X[order]``: kernels on, dense C-ordered
+    """Whether ``BatchPipeline`` can gather ``X[order]``: numba, dense C-ordered
     real X, a shuffled order, POSIX (for sched_yield) and a second CPU."""
-    if not enabled() or order is None or os.name != "posix":
+    if numba is None or order is None or os.name != "posix":
         return False
     if not isinstance(X, np.ndarray) or X.dtype.kind not in "uif" or not X.flags.c_contiguous:
         return False

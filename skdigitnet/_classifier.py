@@ -28,9 +28,8 @@ except ImportError:  # pragma: no cover - older scikit-learn: everything else st
 from . import _targets
 from ._activations import ACTIVATIONS, Activation, get_activation
 from ._fitted import FittedNetwork, fitted_attributes
-from ._network import (
-    Architecture, NonFiniteLayer, forward, init_parameters, pack, predict_layer, unpack,
-)
+from ._backends import predict_layer
+from ._network import Architecture, NonFiniteLayer, forward, init_parameters, pack, unpack
 from ._optimizers import SGD, Adam
 from ._training import StochasticSettings, TrainingRecord, train_lbfgs, train_stochastic
 from ._validation import (

@@ -49,11 +49,6 @@ _OUTPUTS = {("softmax", "log_loss"): 0, ("logistic", "log_loss"): 1,
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
-def enabled():
-    """Whether the compiled kernels are in use (numba importable, not switched off)."""
-    return numba is not None and os.environ.get("SKDIGITNET_NUMBA", "1") != "0"
-
-
 def _activation_code(activation):
     code = _CODES.get(type(activation))
     if code is None:
@@ -88,32 +83,24 @@ class Plan:
         self.work_per_row = sum(units[1:]) + 2 * max(units[1:]) + 2
         self.eps = {t: float(np.finfo(t).eps) for t in (np.float32, np.float64)}
 
-    def loss_and_gradient(self, theta, X, Y, sample_weight, alpha, grad, ws):
-        """As ``_network.loss_and_gradient``, with the small work compiled."""
-        n = X.shape[0]
-        Z = ws.layers[0][:n]
-        pipeline = ws.pipeline
-        if pipeline is not None and X is pipeline.current:  # half each, on two threads
-            h = pipeline.start_forward()
-            np.matmul(X[:h], ws.coefs[0], out=Z[:h])
-            pipeline.wait_forward()
-        elif isinstance(X, np.ndarray):
-            np.matmul(X, ws.coefs[0], out=Z)
-        else:  # sparse X
-            Z[...] = X @ ws.coefs[0]
-        D = ws.deltas[0][:n]
-        sw = ws.no_weights if sample_weight is None else sample_weight
+    def scratch(self, rows, dtype):
+        """Scratch for batches or chunks of up to ``rows`` rows: the kernels work on at
+        most ``_CHUNK`` rows at a time."""
+        return np.empty(self.work_per_row * min(rows, _CHUNK), dtype)
+
+    def hidden_and_output(self, Z, Y, sw, theta, grad, D, work):
+        """From the first layer's product ``Z = X @ W0`` (n, units[1]): the rest of the
+        forward pass, the weighted data loss (returned) and the backward pass, writing
+        every gradient but the first layer's weights into ``grad`` and that layer's
+        delta into ``D`` (n, units[1]); ``sw`` is (n,) or empty for no weights."""
         dtype = theta.dtype.type
-        data_loss = _hidden_and_output(Z, Y, sw, theta, grad, self.meta, self.params[dtype],
-                                       D, ws.kernel_work, self.eps[dtype])
-        if isinstance(X, np.ndarray):
-            np.matmul(X.T, D, out=ws.grad_coefs[0])
-        else:
-            ws.grad_coefs[0][...] = X.T @ D
-        weight_sum = n if sample_weight is None else float(sample_weight.sum())
-        squares = _finish_gradient(theta, grad, self.n_weights, float(alpha),
-                                   1.0 / weight_sum)
-        return float((data_loss + 0.5 * alpha * squares) / weight_sum)
+        return _hidden_and_output(Z, Y, sw, theta, grad, self.meta, self.params[dtype], D,
+                                  work, self.eps[dtype])
+
+    def finish_gradient(self, theta, grad, alpha, scale):
+        """Add the L2 term to the weights' gradient and scale all of ``grad`` by
+        ``scale``; returns the sum of squared weights."""
+        return _finish_gradient(theta, grad, self.n_weights, alpha, scale)
 
     def predict(self, Z, theta, out, layer, work):
         """Layer ``layer`` (1 .. L-1) into ``out`` (n, units[layer]) from the first
@@ -131,8 +118,8 @@ PREDICT_ROWS = 512
 
 
 def plan(arch):
-    """A ``Plan`` for ``arch``, or None when the numpy path must be taken."""
-    if not enabled() or not arch.hidden or (arch.output, arch.loss) not in _OUTPUTS:
+    """A ``Plan`` for ``arch``, or None when the kernels do not cover it."""
+    if numba is None or not arch.hidden or (arch.output, arch.loss) not in _OUTPUTS:
         return None
     codes = [_activation_code(a) for a in arch.hidden]
     if any(c is None for c in codes):

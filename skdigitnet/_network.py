@@ -19,8 +19,6 @@ from itertools import pairwise
 import numpy as np
 from scipy.special import expit, xlogy
 
-from . import _kernels
-
 
 @dataclass(frozen=True)
 class Architecture:
@@ -138,16 +136,9 @@ class Workspace:
         self.ones = np.ones(rows, theta.dtype)
         self.weights, self.grad_weights = theta[: arch.n_weights], grad[: arch.n_weights]
         self.weight_work = np.empty(arch.n_weights, theta.dtype)
-        # the compiled kernels' plan and scratch, when they can run this network
-        self.kernels = _kernels.plan(arch)
-        self.pipeline = None  # a _batch_thread.BatchPipeline sharing the first product
-        if self.kernels is not None:
-            self.kernel_work = np.empty(
-                self.kernels.work_per_row * min(rows, _kernels._CHUNK), theta.dtype)
-            self.no_weights = np.empty(0, theta.dtype)
 
 
-def _matmul(A, W, out):
+def matmul(A, W, out):
     """``A @ W`` into ``out`` when ``A`` is dense; a new array for a sparse ``A``."""
     if out is None or not isinstance(A, np.ndarray):
         return A @ W
@@ -190,7 +181,7 @@ def forward(arch, coefs, intercepts, X, *, keep_z=False, out=None, check_finite=
     """
     activations, zs, n = [X], [], X.shape[0]
     for i, (W, b) in enumerate(zip(coefs, intercepts)):
-        z = _matmul(activations[-1], W, None if out is None else out[i][:n])
+        z = matmul(activations[-1], W, None if out is None else out[i][:n])
         z += b
         if check_finite and i == 0 and not _all_finite(z):
             raise NonFiniteLayer("The first layer's weighted sums are not finite.")
@@ -265,8 +256,6 @@ def loss_and_gradient(arch, theta, X, Y, sample_weight, alpha, grad, workspace=N
         Buffers for at least ``n_samples`` rows, made for these ``theta`` and ``grad``.
     """
     ws = workspace if workspace is not None else Workspace(arch, theta, grad, X.shape[0])
-    if ws.kernels is not None:  # the same math, compiled (_kernels.py)
-        return ws.kernels.loss_and_gradient(theta, X, Y, sample_weight, alpha, grad, ws)
     n = X.shape[0]
     activations, zs = forward(arch, ws.coefs, ws.intercepts, X, keep_z=True, out=ws.layers)
     P = activations[-1]
@@ -303,47 +292,20 @@ def backward(arch, activations, zs, delta, ws):
     return ws.grad
 
 
-def predict_layer(arch, coefs, intercepts, X, layer, chunk_rows=4096, check_finite=False):
-    """Activations of layer ``layer`` (1 .. L-1) for ``X``, computed in row chunks.
-
-    Memory beyond the result stays bounded by ``chunk_rows`` rows of each layer (and
-    of ``X`` when integer images are converted). ``check_finite`` raises
-    ``NonFiniteLayer`` as ``forward`` does. When the compiled kernels can run the
-    network, each chunk (of at most ``_kernels.PREDICT_ROWS`` rows) is one BLAS product
-    and one compiled call for the rest.
-
-    Returns
-    -------
-    ndarray of shape (n_samples, units[layer])
-    """
-    dtype = coefs[0].dtype if X.dtype.kind in "iub" else np.result_type(X.dtype, coefs[0].dtype)
-    out = np.empty((X.shape[0], arch.units[layer]), dtype=dtype)
-    kernels = _kernels.plan(arch)
-    with np.errstate(over="ignore", invalid="ignore"):  # check_finite tells instead
-        if kernels is None:
-            finite = _predict_numpy(arch, coefs, intercepts, X, layer, chunk_rows, out,
-                                    check_finite)
-        else:
-            finite = _predict_compiled(kernels, coefs, intercepts, X, layer,
-                                       min(chunk_rows, _kernels.PREDICT_ROWS), out)
-    if check_finite and not finite:
-        raise NonFiniteLayer("The first layer's weighted sums are not finite.")
-    return out
-
-
-def _chunks(X, chunk_rows, dtype):
+def chunks(X, chunk_rows, dtype):
     """(rows, X[rows] in a float dtype) for consecutive chunks of ``chunk_rows`` rows."""
     for start in range(0, X.shape[0], chunk_rows):
         rows = slice(start, min(start + chunk_rows, X.shape[0]))
         yield rows, X[rows] if X.dtype.kind not in "iub" else X[rows].astype(dtype)
 
 
-def _predict_numpy(arch, coefs, intercepts, X, layer, chunk_rows, out, check_finite):
-    """``predict_layer`` by ``forward``, into ``out`` (n_samples, units[layer]); False at
-    the first chunk whose first-layer sums are not finite (checked when asked)."""
+def predict_into(arch, coefs, intercepts, X, layer, chunk_rows, out, check_finite):
+    """Layer ``layer`` (1 .. L-1) of ``X`` by ``forward``, chunk by chunk, into ``out``
+    (n_samples, units[layer]); False at the first chunk whose first-layer sums are not
+    finite (checked when asked), else True."""
     rows_max = min(chunk_rows, X.shape[0])
     buffers = [np.empty((rows_max, u), out.dtype) for u in arch.units[1:layer]]
-    for rows, chunk in _chunks(X, chunk_rows, out.dtype):
+    for rows, chunk in chunks(X, chunk_rows, out.dtype):
         # the last layer is computed straight into its rows of the result ...
         target = out[rows]
         try:
@@ -354,17 +316,3 @@ def _predict_numpy(arch, coefs, intercepts, X, layer, chunk_rows, out, check_fin
         if result is not target:  # ... unless its activation made a new array
             target[...] = result
     return True
-
-
-def _predict_compiled(kernels, coefs, intercepts, X, layer, chunk_rows, out):
-    """``predict_layer`` by BLAS and the compiled kernels (``kernels``, a ``_kernels.Plan``),
-    into ``out`` (n_samples, units[layer]); whether every first-layer sum was finite."""
-    rows_max = min(chunk_rows, X.shape[0])
-    theta = pack(coefs, intercepts, out.dtype)
-    first = np.empty((rows_max, coefs[0].shape[1]), out.dtype)
-    work = np.empty(kernels.work_per_row * min(rows_max, _kernels._CHUNK), out.dtype)
-    finite = True
-    for rows, chunk in _chunks(X, chunk_rows, out.dtype):
-        Z = _matmul(chunk, coefs[0], first[: chunk.shape[0]])
-        finite &= kernels.predict(Z, theta, out[rows], layer, work)
-    return finite

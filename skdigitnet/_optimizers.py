@@ -9,8 +9,6 @@ import math
 
 import numpy as np
 
-from . import _kernels
-
 
 class SGD:
     """Stochastic gradient descent with momentum or Nesterov's momentum.
@@ -39,9 +37,6 @@ class SGD:
     def step(self, params, grad):
         """Move ``params`` (n_parameters,) one step against ``grad`` (n_parameters,)."""
         v, mu, work = self.velocity, float(self.momentum), self._work
-        if _kernels.enabled():
-            return _kernels.sgd_step(params, grad, v, float(self.learning_rate), mu,
-                                     bool(self.nesterov))
         np.multiply(grad, -float(self.learning_rate), out=work)  # -lr * grad
         v *= mu
         v += work
@@ -86,26 +81,26 @@ class Adam:
         """Move ``params`` (n_parameters,) one step against ``grad`` (n_parameters,)."""
         # every operation in place, with Python-float scalars (a numpy float64 scalar
         # would make float32 arrays take a slower casting path)
-        self.t += 1
+        learning_rate = self.next_step_size()
         b1, b2, m, v, work = float(self.beta_1), float(self.beta_2), self.m, self.v, self._work
-        if _kernels.enabled():
-            self._set_learning_rate(b1, b2)
-            return _kernels.adam_step(params, grad, m, v, self.learning_rate, b1, b2,
-                                      float(self.epsilon))
         m += np.multiply(np.subtract(grad, m, out=work), 1 - b1, out=work)  # m += (1-b1)(g-m)
         np.multiply(grad, grad, out=work)
         work -= v
         v += np.multiply(work, 1 - b2, out=work)  # v += (1-b2)(g²-v)
-        self._set_learning_rate(b1, b2)
         np.sqrt(v, out=work)
         work += float(self.epsilon)
         np.divide(m, work, out=work)
-        params -= np.multiply(work, self.learning_rate, out=work)
+        params -= np.multiply(work, learning_rate, out=work)
 
-    def _set_learning_rate(self, b1, b2):
+    def next_step_size(self):
+        """Count one more step (``t``) and return its bias-corrected step size, which is
+        also kept as ``learning_rate``."""
+        self.t += 1
+        b1, b2 = float(self.beta_1), float(self.beta_2)
         self.learning_rate = (
             self.learning_rate_init * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         )
+        return self.learning_rate
 
     def epoch_end(self, n_samples_seen):
         """Adam keeps its own step size: nothing to do."""

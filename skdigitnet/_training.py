@@ -14,9 +14,9 @@ import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
-from . import _batch_thread
+from ._backends import choose_backend
+from ._batches import Batches
 from ._compute import flush_denormals, one_blas_thread
-from ._network import Workspace, loss_and_gradient
 from ._warnings import warn
 
 
@@ -53,111 +53,21 @@ class StochasticSettings:
     verbose: bool
 
 
-def iter_batches(order, n_rows, batch_size):
-    """Row selections of at most ``batch_size`` rows, in order.
-
-    ``order`` is None (slices of ``range(n_rows)``) or an index array of ``n_rows`` rows.
-    """
-    for start in range(0, n_rows, batch_size):
-        stop = min(start + batch_size, n_rows)
-        yield slice(start, stop) if order is None else order[start:stop]
-
-
-def take_rows(A, rows, out, raw=None):
-    """``A[rows]`` in ``out``'s dtype, written into the buffer ``out`` when a copy is due.
-
-    ``rows`` is a slice or an index array; ``out`` has at least that many rows; ``raw``
-    (same shape as ``out``, ``A``'s dtype) stages an index gather that needs a cast, so
-    integer images are converted one batch at a time, never as a whole. A sparse ``A``
-    gives a sparse batch.
-    """
-    if not isinstance(A, np.ndarray):
-        batch = A[rows]
-        return batch if batch.dtype == out.dtype else batch.astype(out.dtype)
-    if isinstance(rows, slice):
-        batch = A[rows]
-        if batch.dtype == out.dtype:
-            return batch  # a view: no copy at all
-        out = out[: batch.shape[0]]
-        np.copyto(out, batch)
-        return out
-    out = out[: len(rows)]
-    if A.dtype == out.dtype:
-        return np.take(A, rows, axis=0, out=out, mode="clip")
-    np.copyto(out, np.take(A, rows, axis=0, out=raw[: len(rows)], mode="clip"))
-    return out
-
-
-class Batches:
-    """Cuts ``data = (X, Y, sample_weight)`` into batches, in buffers allocated once.
-
-    ``X`` (n_samples, n_features) may be dense of any real dtype or CSR; ``Y``
-    (n_samples, n_outputs) is in the parameters' ``dtype``. Shuffled rows of a dense
-    ``X`` are gathered on a second thread when the compiled kernels allow it
-    (``_batch_thread.BatchPipeline``); otherwise here, one batch at a time.
-    """
-
-    def __init__(self, data, batch_size, dtype, workspace=None):
-        X, Y, self.sample_weight = data
-        self.workspace = workspace
-        self.X, self.Y, self.batch_size, self.dtype = X, Y, batch_size, dtype
-        self.y = np.empty((batch_size, Y.shape[1]), Y.dtype)
-        self._x = self._x_raw = self._pipeline = None  # allocated when first needed
-
-    def take(self, rows):
-        """(X_batch, Y_batch, sample_weight_batch or None) for ``rows``."""
-        if self._x is None:
-            dense = isinstance(self.X, np.ndarray)
-            shape = (self.batch_size, self.X.shape[1]) if dense else (0, 0)
-            self._x = np.empty(shape, self.dtype)
-            if dense and self.X.dtype != self.dtype:
-                self._x_raw = np.empty(shape, self.X.dtype)
-        return (take_rows(self.X, rows, self._x, self._x_raw), take_rows(self.Y, rows, self.y),
-                self._weights(rows))
-
-    def _weights(self, rows):
-        return None if self.sample_weight is None else self.sample_weight[rows]
-
-    def epoch(self, order, n_rows):
-        """Yield ``take(rows)`` for the batches of ``iter_batches(order, n_rows, ...)``.
-
-        A batch is valid until the next one is asked for. Close the generator when
-        leaving early, so that the gathering thread stops.
-        """
-        if not _batch_thread.pipeline_applies(self.X, order):
-            for rows in iter_batches(order, n_rows, self.batch_size):
-                yield self.take(rows)
-            return
-        if self._pipeline is None:
-            ws, forward = self.workspace, None
-            if ws is not None and ws.kernels is not None:  # the thread shares X @ W0
-                forward = (ws.coefs[0], ws.layers[0])
-            self._pipeline = _batch_thread.BatchPipeline(self.X, self.batch_size, self.dtype,
-                                                    forward)
-            if forward is not None:
-                ws.pipeline = self._pipeline
-        gathered = self._pipeline.epoch(order[:n_rows])
-        try:
-            for rows, x in zip(iter_batches(order, n_rows, self.batch_size), gathered):
-                yield x, take_rows(self.Y, rows, self.y), self._weights(rows)
-        finally:
-            gathered.close()
-
-
-def train_step(arch, batch, alpha, optimizer, workspace):
+def train_step(backend, batch, alpha, optimizer, workspace):
     """One optimizer step on one batch; returns (batch loss, batch weight)."""
     X, Y, sw = batch
-    loss = loss_and_gradient(arch, workspace.theta, X, Y, sw, alpha, workspace.grad, workspace)
-    optimizer.step(workspace.theta, workspace.grad)
+    theta, grad = workspace.theta, workspace.grad
+    loss = backend.loss_and_gradient(theta, X, Y, sw, alpha, grad, workspace)
+    backend.step(optimizer, theta, grad)
     return loss, (Y.shape[0] if sw is None else sw.sum())
 
 
-def run_epoch(arch, batches, order, n_rows, settings, optimizer, workspace):
+def run_epoch(backend, batches, order, n_rows, settings, optimizer, workspace):
     """One pass over the data in batches; returns the weighted mean batch loss."""
     total = weight_sum = 0.0
-    with closing(batches.epoch(order, n_rows)) as epoch:
+    with closing(backend.epoch(batches, order, n_rows)) as epoch:
         for batch in epoch:
-            loss, weight = train_step(arch, batch, settings.alpha, optimizer, workspace)
+            loss, weight = train_step(backend, batch, settings.alpha, optimizer, workspace)
             total += loss * weight
             weight_sum += weight
     return total / weight_sum if weight_sum > 0 else 0.0
@@ -218,8 +128,9 @@ def train_stochastic(arch, theta, data, settings, optimizer, record, random_stat
     epoch, with a warning).
     """
     n_samples = data[1].shape[0] if rows is None else len(rows)
-    workspace = Workspace(arch, theta, np.empty_like(theta), settings.batch_size)
-    batches = Batches(data, settings.batch_size, theta.dtype, workspace)
+    backend = choose_backend(arch)  # once per fit
+    workspace = backend.workspace(theta, np.empty_like(theta), settings.batch_size)
+    batches = Batches(data, settings.batch_size, theta.dtype)
     epoch_start = theta.copy()
     order = rows
     if settings.shuffle and order is None:
@@ -234,7 +145,8 @@ def train_stochastic(arch, theta, data, settings, optimizer, record, random_stat
                 epoch_hooks[0]()
             if settings.shuffle:
                 order = order[random_state.permutation(n_samples)]
-            loss = run_epoch(arch, batches, order, n_samples, settings, optimizer, workspace)
+            loss = run_epoch(backend, batches, order, n_samples, settings, optimizer,
+                             workspace)
             if not (np.isfinite(loss) and np.isfinite(theta).all()):
                 theta[...] = epoch_start
                 _warn_diverged(record.n_iter + 1, loss)
@@ -302,13 +214,14 @@ def train_lbfgs(arch, theta, data, alpha, max_iter, max_fun, tol, record, verbos
     if X.dtype != theta.dtype:  # L-BFGS takes every row at every step: convert once
         X = X.astype(theta.dtype)
     grad = np.empty_like(theta)
-    workspace = Workspace(arch, theta, grad, X.shape[0])
+    backend = choose_backend(arch)  # once per fit
+    workspace = backend.workspace(theta, grad, X.shape[0])
     last_good = theta.copy()
     tic = [time.perf_counter()]
 
     def loss_grad(x):
         theta[...] = x
-        loss = loss_and_gradient(arch, theta, X, Y, sample_weight, alpha, grad, workspace)
+        loss = backend.loss_and_gradient(theta, X, Y, sample_weight, alpha, grad, workspace)
         return loss, grad.astype(np.float64)
 
     def callback(intermediate_result):

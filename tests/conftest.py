@@ -25,11 +25,19 @@ def rng():
 
 
 @pytest.fixture(params=["numpy", "compiled"])
-def kernel_path(request, monkeypatch):
-    """Run a test on the numpy path and on the compiled kernels (``_kernels.py``)."""
-    from skdigitnet import _kernels
+def backend(request):
+    """A backend class: the numpy reference, then the compiled one (``_compiled.py``)."""
+    from skdigitnet._backends import NumpyBackend
+    if request.param == "numpy":
+        return NumpyBackend
+    from skdigitnet import _compiled
+    if not _compiled.available():
+        pytest.skip("numba is not installed: no compiled backend to test")
+    return _compiled.CompiledBackend
 
-    if request.param == "compiled" and _kernels.numba is None:
-        pytest.skip("numba is not installed: no compiled kernels to test")
-    monkeypatch.setenv("SKDIGITNET_NUMBA", "1" if request.param == "compiled" else "0")
-    return request.param
+
+def backend_loss_and_gradient(backend, arch, theta, X, Y, sample_weight, alpha, grad):
+    """``loss_and_gradient`` on a fresh instance of ``backend`` (a class) for ``arch``."""
+    b = backend(arch)
+    ws = b.workspace(theta, grad, X.shape[0])
+    return b.loss_and_gradient(theta, X, Y, sample_weight, alpha, grad, ws)

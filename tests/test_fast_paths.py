@@ -14,17 +14,17 @@ from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 
 from skdigitnet import DigitMLPClassifier
-from skdigitnet import _batch_thread, _kernels
+from skdigitnet import _backends, _batch_thread, _compiled, _kernels
 from skdigitnet._activations import ELU, LeakyReLU, get_activation
-from skdigitnet._network import (
-    Architecture, NonFiniteLayer, Workspace, init_parameters, loss_and_gradient, predict_layer,
-    unpack,
-)
+from skdigitnet._backends import NumpyBackend, choose_backend, predict_layer
+from skdigitnet._batches import Batches, iter_batches
 from skdigitnet._compute import flush_denormals, one_blas_thread
-from skdigitnet._training import Batches, iter_batches
+from skdigitnet._network import Architecture, NonFiniteLayer, init_parameters, unpack
 
 from _custom import Squareplus
 from _tolerance import assert_allclose_sums, assert_close_scalar
+
+needs_numba = pytest.mark.skipif(not _compiled.available(), reason="numba is not installed")
 
 DTYPES = [np.float32, np.float64]
 
@@ -68,17 +68,18 @@ def reference_loss_and_gradient(coefs, intercepts, X, Y, sw, alpha, act, output)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act, output", [("relu", "softmax"), ("logistic", "logistic"),
                                          ("tanh", "softmax")])
-def test_workspace_gradients_equal_the_reference(dtype, act, output, rng, kernel_path):
+def test_workspace_gradients_equal_the_reference(dtype, act, output, rng, backend):
     arch = Architecture((12, 7, 5, 4), (get_activation(act),) * 2, output, "log_loss")
     theta = init_parameters(arch, rng, dtype)
     grad = np.empty_like(theta)
-    ws = Workspace(arch, theta, grad, rows=16)  # reused across batches of 16, 16 and 9
+    backend = backend(arch)
+    ws = backend.workspace(theta, grad, rows=16)  # reused across batches of 16, 16 and 9
     X = rng.normal(size=(41, 12)).astype(dtype)
     Y = np.eye(4, dtype=dtype)[rng.randint(4, size=41)]
     sw = rng.uniform(0.5, 2.0, size=41)
     for rows in iter_batches(None, 41, 16):
         for weights in (None, sw[rows]):
-            loss = loss_and_gradient(arch, theta, X[rows], Y[rows], weights, 0.3, grad, ws)
+            loss = backend.loss_and_gradient(theta, X[rows], Y[rows], weights, 0.3, grad, ws)
             ref_loss, ref_c, ref_b = reference_loss_and_gradient(
                 *unpack(theta, arch.units), X[rows], Y[rows], weights, 0.3, act, output)
             assert grad.dtype == dtype
@@ -95,30 +96,28 @@ OUTPUT_LOSS = [("softmax", "log_loss"), ("logistic", "log_loss"),
                ("softmax", "squared_error"), ("logistic", "squared_error")]
 
 
-def numpy_and_compiled(monkeypatch, arch, *args):
-    """(loss, grad) of ``loss_and_gradient`` on the numpy path, then on the kernels."""
+def numpy_and_compiled(arch, *args):
+    """(loss, grad) of ``loss_and_gradient`` on the numpy backend, then the compiled."""
     results = []
-    for switch in ("0", "1"):
-        monkeypatch.setenv("SKDIGITNET_NUMBA", switch)
+    for backend in (NumpyBackend(arch), _compiled.CompiledBackend(arch)):
         theta, X, Y, sw, alpha = args
         grad = np.full_like(theta, np.nan)  # every entry must be written
-        ws = Workspace(arch, theta, grad, rows=len(X))
-        assert (ws.kernels is None) == (switch == "0")
-        results.append((loss_and_gradient(arch, theta, X, Y, sw, alpha, grad, ws), grad))
+        ws = backend.workspace(theta, grad, rows=len(X))
+        results.append((backend.loss_and_gradient(theta, X, Y, sw, alpha, grad, ws), grad))
     return results
 
 
-@pytest.mark.skipif(_kernels.numba is None, reason="numba is not installed")
+@needs_numba
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("output, loss", OUTPUT_LOSS)
 @pytest.mark.parametrize("act", COMPILED, ids=str)
 @pytest.mark.parametrize("units", [(9, 6, 4), (9, 6, 5, 4), (9, 3, 7, 2, 1)])
-def test_compiled_kernels_compute_what_numpy_computes(units, act, output, loss, dtype, rng,
-                                                      monkeypatch):
+def test_compiled_kernels_compute_what_numpy_computes(units, act, output, loss, dtype, rng):
     """The kernels against the numpy path: every supported hidden activation, both
     outputs and both losses, one to three hidden layers, with and without weights."""
     hidden = tuple(get_activation(act) for _ in units[2:])
     arch = Architecture(units, hidden, output, loss)
+    assert _compiled.CompiledBackend(arch).plan is not None  # the kernels, not numpy's math
     theta = init_parameters(arch, rng, dtype)
     theta += rng.normal(scale=0.3, size=theta.shape).astype(dtype)
     X = rng.normal(size=(23, units[0])).astype(dtype)
@@ -128,7 +127,7 @@ def test_compiled_kernels_compute_what_numpy_computes(units, act, output, loss, 
         Y = (rng.uniform(size=(23, units[-1])) > 0.5).astype(dtype)
     for sw in (None, rng.uniform(0.0, 2.0, size=23).astype(dtype)):
         (ref_loss, ref_grad), (loss_value, grad) = numpy_and_compiled(
-            monkeypatch, arch, theta, X, Y, sw, 0.3)
+            arch, theta, X, Y, sw, 0.3)
         depth = 2 * (len(units) - 1)  # every layer forward and back
         assert_close_scalar(loss_value, ref_loss, dtype=dtype, n_terms=23 * units[-1],
                             depth=depth)
@@ -137,23 +136,22 @@ def test_compiled_kernels_compute_what_numpy_computes(units, act, output, loss, 
         assert_allclose_sums(grad, ref_grad, dtype=dtype, n_terms=23, depth=depth)
 
 
-def numpy_and_compiled_layers(monkeypatch, arch, coefs, intercepts, X, **kwargs):
-    """``predict_layer`` for every layer 1 .. L-1, on the numpy path, then compiled."""
+def numpy_and_compiled_layers(arch, coefs, intercepts, X, **kwargs):
+    """``predict_layer`` for every layer 1 .. L-1, on the numpy backend, then compiled."""
     results = []
-    for switch in ("0", "1"):
-        monkeypatch.setenv("SKDIGITNET_NUMBA", switch)
-        results.append([predict_layer(arch, coefs, intercepts, X, layer, **kwargs)
-                        for layer in range(1, len(arch.units))])
+    for backend in (NumpyBackend(arch), _compiled.CompiledBackend(arch)):
+        results.append([predict_layer(arch, coefs, intercepts, X, layer, backend=backend,
+                                      **kwargs) for layer in range(1, len(arch.units))])
     return results
 
 
-@pytest.mark.skipif(_kernels.numba is None, reason="numba is not installed")
+@needs_numba
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("output, loss", OUTPUT_LOSS[:2])
 @pytest.mark.parametrize("act", COMPILED, ids=str)
 @pytest.mark.parametrize("units", [(9, 6, 4), (9, 3, 7, 2, 1)])
 def test_compiled_prediction_computes_what_numpy_computes(units, act, output, loss, dtype,
-                                                          rng, monkeypatch):
+                                                          rng):
     """Every layer, in chunks that straddle the kernel's 256-row blocks and its 16-row
     transposes (300 = 256 + 2 * 16 + 12 rows; chunks of 97)."""
     hidden = tuple(get_activation(act) for _ in units[2:])
@@ -164,14 +162,14 @@ def test_compiled_prediction_computes_what_numpy_computes(units, act, output, lo
     X = rng.normal(size=(300, units[0])).astype(dtype)
     for chunk_rows in (4096, 97):
         reference, compiled = numpy_and_compiled_layers(
-            monkeypatch, arch, coefs, intercepts, X, chunk_rows=chunk_rows)
+            arch, coefs, intercepts, X, chunk_rows=chunk_rows)
         for depth, (ref, got) in enumerate(zip(reference, compiled), start=1):
             assert got.dtype == dtype
             assert_allclose_sums(got, ref, dtype=dtype, n_terms=units[0], depth=depth)
 
 
-@pytest.mark.skipif(_kernels.numba is None, reason="numba is not installed")
-def test_compiled_prediction_takes_integer_mixed_and_sparse_input(rng, monkeypatch):
+@needs_numba
+def test_compiled_prediction_takes_integer_mixed_and_sparse_input(rng):
     arch = Architecture((12, 8, 5, 3), (get_activation("relu"),) * 2, "softmax", "log_loss")
     coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
     X8 = rng.randint(0, 256, size=(40, 12)).astype(np.uint8)
@@ -179,7 +177,7 @@ def test_compiled_prediction_takes_integer_mixed_and_sparse_input(rng, monkeypat
                      (np.asfortranarray(X8.astype(np.float32)), np.float32),
                      (sparse.csr_matrix(X8.astype(np.float64)), np.float64)]:
         reference, compiled = numpy_and_compiled_layers(
-            monkeypatch, arch, coefs, intercepts, X / np.float32(255), chunk_rows=16)
+            arch, coefs, intercepts, X / np.float32(255), chunk_rows=16)
         for depth, (ref, got) in enumerate(zip(reference, compiled), start=1):
             assert got.dtype == dtype
             assert_allclose_sums(got, ref, dtype=dtype, n_terms=12, depth=depth)
@@ -187,22 +185,24 @@ def test_compiled_prediction_takes_integer_mixed_and_sparse_input(rng, monkeypat
 
 @pytest.mark.parametrize("row", [0, 17, 299])  # in a 16-row block, and in the tail
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_prediction_reports_a_non_finite_first_layer(row, bad, rng, kernel_path):
+def test_prediction_reports_a_non_finite_first_layer(row, bad, rng, backend):
     arch = Architecture((6, 5, 4, 3), (get_activation("relu"),) * 2, "softmax", "log_loss")
     coefs, intercepts = unpack(init_parameters(arch, rng, np.float64), arch.units)
     X = rng.normal(size=(300, 6))
-    predict_layer(arch, coefs, intercepts, X, 3, check_finite=True)  # finite: no error
+    predict = lambda X, layer: predict_layer(arch, coefs, intercepts, X, layer,  # noqa: E731
+                                             check_finite=True, backend=backend(arch))
+    predict(X, 3)  # finite: no error
     X[row, 2] = bad
     with pytest.raises(NonFiniteLayer):
-        predict_layer(arch, coefs, intercepts, X, 3, check_finite=True)
+        predict(X, 3)
     X[row, 2] = 0.0
     intercepts[0][1] = bad
     with pytest.raises(NonFiniteLayer):
-        predict_layer(arch, coefs, intercepts, X, 2, check_finite=True)
+        predict(X, 2)
 
 
-@pytest.mark.skipif(_kernels.numba is None, reason="numba is not installed")
-def test_kernels_propagate_nan_and_infinity(rng, monkeypatch):
+@needs_numba
+def test_kernels_propagate_nan_and_infinity(rng):
     """Divergence is detected by a NaN loss or weights: the kernels must not hide them."""
     arch = Architecture((5, 4, 4, 3), (get_activation("relu"),) * 2, "softmax", "log_loss")
     X = rng.normal(size=(6, 5))
@@ -212,12 +212,12 @@ def test_kernels_propagate_nan_and_infinity(rng, monkeypatch):
         theta[arch.n_weights - 1] = bad  # a weight of the output layer
         with np.errstate(all="ignore"):
             (ref_loss, ref_grad), (loss_value, grad) = numpy_and_compiled(
-                monkeypatch, arch, theta, X, Y, None, 0.1)
+                arch, theta, X, Y, None, 0.1)
         assert not np.isfinite(ref_loss) and not np.isfinite(loss_value)
         assert not np.isfinite(grad).all()
 
 
-@pytest.mark.skipif(_kernels.numba is None, reason="numba is not installed")
+@needs_numba
 @pytest.mark.parametrize("dtype, lo, hi, ulps", [(np.float64, -700, 700, 1.0),
                                                  (np.float32, -87, 88, 2.0)])
 def test_compiled_exp_is_accurate_and_keeps_special_values(dtype, lo, hi, ulps):
@@ -231,7 +231,7 @@ def test_compiled_exp_is_accurate_and_keeps_special_values(dtype, lo, hi, ulps):
     np.testing.assert_array_equal(special, [np.nan, np.inf, 0.0, 1.0, 1.0, np.inf, 0.0])
 
 
-@pytest.mark.skipif(_kernels.numba is None, reason="numba is not installed")
+@needs_numba
 @pytest.mark.parametrize("X_dtype", [np.uint8, np.float32, np.float64])
 def test_batch_pipeline_gathers_what_plain_indexing_gathers(X_dtype, rng):
     X = (rng.uniform(size=(103, 7)) * 255).astype(X_dtype)
@@ -247,24 +247,45 @@ def test_batch_pipeline_gathers_what_plain_indexing_gathers(X_dtype, rng):
     assert not [t for t in threading.enumerate() if t.name == "skdigitnet-batches"]
 
 
-def test_kernels_are_used_only_where_they_apply(monkeypatch):
+def test_backend_is_chosen_by_numba_and_the_switch(monkeypatch):
     """Built-in activations get kernels; a user's activation, GELU or a network with no
-    hidden layer take the numpy path, as does everything with SKDIGITNET_NUMBA=0."""
+    hidden layer keep numpy's math; SKDIGITNET_NUMBA=0 gives the numpy backend."""
     relu = get_activation("relu")
     supported = Architecture((4, 3, 2), (relu,), "softmax", "log_loss")
-    assert (_kernels.plan(supported) is not None) == (_kernels.numba is not None)
+    assert (_kernels.plan(supported) is not None) == _compiled.available()
+    assert choose_backend(supported).name == ("compiled" if _compiled.available() else "numpy")
     for hidden in [(relu, Squareplus()), (get_activation("gelu"),), ()]:
         units = (4,) + (3,) * len(hidden) + (2,)
         assert _kernels.plan(Architecture(units, hidden, "softmax", "log_loss")) is None
     monkeypatch.setenv("SKDIGITNET_NUMBA", "0")
-    assert _kernels.plan(supported) is None and not _kernels.enabled()
+    assert type(choose_backend(supported)) is NumpyBackend
+    assert not _backends.compiled_enabled()
 
 
-@pytest.mark.skipif(_kernels.numba is None, reason="numba is not installed")
+def test_backend_is_chosen_once_per_fit_and_once_per_prediction(small_digits, monkeypatch):
+    X, y = small_digits
+    chosen = []
+    real = _backends.choose_backend
+    monkeypatch.setattr(_backends, "choose_backend",
+                        lambda arch: chosen.append(arch) or real(arch))
+    import skdigitnet._training as training
+    monkeypatch.setattr(training, "choose_backend", _backends.choose_backend)
+    for solver in ("adam", "lbfgs"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = DigitMLPClassifier(solver=solver, max_iter=3).fit(X, y)
+        assert len(chosen) == 1, solver
+        clf.predict_proba(X)
+        assert len(chosen) == 2
+        chosen.clear()
+
+
+@needs_numba
 @pytest.mark.parametrize("solver, activation", [("adam", "relu"), ("sgd", "logistic"),
                                                 ("lbfgs", "tanh")])
 def test_training_with_kernels_equals_training_without(solver, activation, small_digits,
                                                        monkeypatch):
+    """The estimator, with SKDIGITNET_NUMBA=0 (the numpy backend) and without."""
     X, y = small_digits
     fits = []
     for switch in ("0", "1"):

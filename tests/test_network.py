@@ -7,12 +7,14 @@ import pytest
 from scipy import sparse
 
 from skdigitnet._activations import _BUILTIN_NAMES, get_activation
+from skdigitnet._backends import predict_layer
 from skdigitnet._network import (
     Architecture, count_parameters, forward, init_parameters, loss_and_gradient, pack,
-    predict_layer, unpack,
+    unpack,
 )
 
 from _custom import Cube, ScaledTanh, Squareplus
+from conftest import backend_loss_and_gradient
 from _tolerance import assert_allclose_sums, assert_close_scalar
 
 USER = {"scaled_tanh": ScaledTanh(), "cube": Cube(), "squareplus": Squareplus()}
@@ -47,7 +49,7 @@ def numeric_gradient(arch, theta, X, Y, sw, alpha, eps=1e-6):
 
 @pytest.mark.parametrize("name, output, loss", list(itertools.product(
     HIDDEN, ["softmax", "logistic"], ["log_loss", "squared_error"])))
-def test_gradient_matches_finite_differences(name, output, loss, rng, kernel_path):
+def test_gradient_matches_finite_differences(name, output, loss, rng, backend):
     act = hidden_activation(name)
     arch = Architecture((3, 4, 3, 3), (act, act), output, loss)
     X, Y, theta = random_problem(arch, rng, one_hot=output == "softmax")
@@ -56,36 +58,36 @@ def test_gradient_matches_finite_differences(name, output, loss, rng, kernel_pat
     sw = rng.uniform(0.1, 3.0, size=X.shape[0])
     alpha = 0.7
     grad = np.empty_like(theta)
-    loss_and_gradient(arch, theta, X, Y, sw, alpha, grad)
+    backend_loss_and_gradient(backend, arch, theta, X, Y, sw, alpha, grad)
     expected = numeric_gradient(arch, theta, X, Y, sw, alpha)
     np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-8)
 
 
 @pytest.mark.parametrize("loss", ["log_loss", "squared_error"])
-def test_gradient_single_logistic_output_and_mixed_layers(loss, rng, kernel_path):
+def test_gradient_single_logistic_output_and_mixed_layers(loss, rng, backend):
     """Binary problems have one logistic output; layers may differ in activation."""
     arch = Architecture((4, 5, 3, 1), (get_activation("tanh"), get_activation("softplus")),
                         "logistic", loss)
     X, Y, theta = random_problem(arch, rng, n_samples=9)
     grad = np.empty_like(theta)
-    loss_and_gradient(arch, theta, X, Y, None, 0.01, grad)
+    backend_loss_and_gradient(backend, arch, theta, X, Y, None, 0.01, grad)
     np.testing.assert_allclose(grad, numeric_gradient(arch, theta, X, Y, None, 0.01),
                                rtol=1e-5, atol=1e-8)
 
 
-def test_sparse_input_gives_the_dense_gradient(rng, kernel_path):
+def test_sparse_input_gives_the_dense_gradient(rng, backend):
     arch = Architecture((6, 4, 3), (get_activation("relu"),), "softmax", "log_loss")
     X, Y, theta = random_problem(arch, rng)
     X[X < 0.3] = 0
     g_dense, g_sparse = np.empty_like(theta), np.empty_like(theta)
-    l_dense = loss_and_gradient(arch, theta, X, Y, None, 0.1, g_dense)
-    l_sparse = loss_and_gradient(arch, theta, sparse.csr_matrix(X), Y, None, 0.1, g_sparse)
+    l_dense = backend_loss_and_gradient(backend, arch, theta, X, Y, None, 0.1, g_dense)
+    l_sparse = backend_loss_and_gradient(backend, arch, theta, sparse.csr_matrix(X), Y, None, 0.1, g_sparse)
     # scipy's sparse products sum in another order than BLAS: 6 inputs, 2 layers each way
     assert_close_scalar(l_sparse, l_dense, dtype=theta.dtype, n_terms=len(X) * 3, depth=4)
     assert_allclose_sums(g_sparse, g_dense, dtype=theta.dtype, n_terms=len(X), depth=4)
 
 
-def test_tiny_network_worked_by_hand(kernel_path):
+def test_tiny_network_worked_by_hand(backend):
     """2 inputs -> 2 sigmoid units -> 1 logistic output, one sample with label 1.
 
     z1 = x W1 + b1 = [1*0.1 + 2*0.3 + 0.0, 1*(-0.2) + 2*0.4 - 0.1] = [0.7, 0.5]
@@ -110,7 +112,7 @@ def test_tiny_network_worked_by_hand(kernel_path):
     np.testing.assert_allclose(activations[2], [[0.63314399001852]], rtol=1e-12)
 
     grad = np.empty_like(theta)
-    loss = loss_and_gradient(arch, theta, X, Y, None, 0.0, grad)
+    loss = backend_loss_and_gradient(backend, arch, theta, X, Y, None, 0.0, grad)
     assert loss == pytest.approx(0.45705741032276, rel=1e-12)
     g_coefs, g_intercepts = unpack(grad, arch.units)
     np.testing.assert_allclose(g_coefs[1], [[-0.24512870001603], [-0.22835294662046]],
@@ -123,7 +125,7 @@ def test_tiny_network_worked_by_hand(kernel_path):
                                rtol=1e-11)
 
 
-def test_l2_term_and_its_gradient_by_hand(kernel_path):
+def test_l2_term_and_its_gradient_by_hand(backend):
     """With zero data gradient possible only through alpha: loss has 0.5*alpha*||W||²/n."""
     ident = get_activation("identity")
     arch = Architecture((1, 1, 2), (ident,), "softmax", "log_loss")
@@ -131,7 +133,7 @@ def test_l2_term_and_its_gradient_by_hand(kernel_path):
                  [np.array([0.0]), np.array([0.0, 0.0])], np.float64)
     X, Y = np.array([[1.0], [1.0]]), np.array([[1.0, 0.0], [0.0, 1.0]])
     grad = np.empty_like(theta)
-    loss = loss_and_gradient(arch, theta, X, Y, None, 0.5, grad)
+    loss = backend_loss_and_gradient(backend, arch, theta, X, Y, None, 0.5, grad)
     # outputs are [0.5, 0.5] for both samples: data loss log(2); L2: 0.5*0.5*4/2 = 0.5
     assert loss == pytest.approx(np.log(2) + 0.5, rel=1e-12)
     assert grad[0] == pytest.approx(0.5 * 2.0 / 2, rel=1e-12)  # alpha * w / n

@@ -3,28 +3,37 @@
 import numpy as np
 import pytest
 
+from skdigitnet._activations import get_activation
+from skdigitnet._network import Architecture
 from skdigitnet._optimizers import SGD, Adam
+
+ARCH = Architecture((2, 2, 2), (get_activation("relu"),), "softmax", "log_loss")
+
+
+def step(backend, optimizer, params, grad):
+    """The optimizer's update as the training loop makes it: through a backend."""
+    backend(ARCH).step(optimizer, params, grad)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sgd_momentum_two_steps(dtype, kernel_path):
+def test_sgd_momentum_two_steps(dtype, backend):
     p = np.array([1.0, -2.0], dtype=dtype)
     g1, g2 = np.array([0.5, 1.0], dtype=dtype), np.array([-1.0, 2.0], dtype=dtype)
     opt = SGD(2, dtype, learning_rate_init=0.1, momentum=0.9, nesterov=False)
-    opt.step(p, g1)  # v = -0.1 g1 = [-0.05, -0.1]
+    step(backend, opt, p, g1)  # v = -0.1 g1 = [-0.05, -0.1]
     np.testing.assert_allclose(p, [0.95, -2.1], rtol=1e-6)
-    opt.step(p, g2)  # v = 0.9 v - 0.1 g2 = [-0.045 + 0.1, -0.09 - 0.2] = [0.055, -0.29]
+    step(backend, opt, p, g2)  # v = 0.9 v - 0.1 g2 = [-0.045 + 0.1, -0.09 - 0.2] = [0.055, -0.29]
     np.testing.assert_allclose(p, [1.005, -2.39], rtol=1e-6)
     assert p.dtype == dtype
 
 
-def test_sgd_nesterov_step(kernel_path):
+def test_sgd_nesterov_step(backend):
     p = np.array([1.0])
     opt = SGD(1, np.float64, learning_rate_init=0.1, momentum=0.9, nesterov=True)
-    opt.step(p, np.array([2.0]))
+    step(backend, opt, p, np.array([2.0]))
     # v = -0.2; step = 0.9 * v - 0.1 * g = -0.18 - 0.2 = -0.38
     assert p[0] == pytest.approx(0.62)
-    opt.step(p, np.array([1.0]))
+    step(backend, opt, p, np.array([1.0]))
     # v = 0.9 * -0.2 - 0.1 = -0.28; step = 0.9 * -0.28 - 0.1 = -0.352
     assert p[0] == pytest.approx(0.62 - 0.352)
 
@@ -43,7 +52,7 @@ def test_sgd_schedules():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_two_steps(dtype, kernel_path):
+def test_adam_two_steps(dtype, backend):
     lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
     p = np.array([1.0, -1.0], dtype=dtype)
     grads = [np.array([0.3, -2.0], dtype=dtype), np.array([0.1, 1.0], dtype=dtype)]
@@ -51,11 +60,11 @@ def test_adam_two_steps(dtype, kernel_path):
     m = v = np.zeros(2)
     expected = p.astype(np.float64)
     for t, g in enumerate(grads, start=1):
-        opt.step(p, g)
+        step(backend, opt, p, g)
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g.astype(np.float64) ** 2
-        step = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
-        expected = expected - step * m / (np.sqrt(v) + eps)
+        size = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+        expected = expected - size * m / (np.sqrt(v) + eps)
     np.testing.assert_allclose(p, expected, rtol=1e-6)
     assert p.dtype == dtype and opt.t == 2
     assert not opt.reduce_learning_rate()

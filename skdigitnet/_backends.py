@@ -1,0 +1,112 @@
+"""Compute backends: who does the arithmetic of one fit or one prediction.
+
+A backend is chosen once per fit (``train_stochastic``, ``train_lbfgs``) and once per
+prediction (``predict_layer``) by :func:`choose_backend`, and offers what the training
+loop needs:
+
+- ``workspace(theta, grad, rows)``: the buffers of one fit (a ``_network.Workspace``);
+- ``epoch(batches, order, n_rows)``: the batches of one epoch, as ``(X, Y, weights)``;
+- ``loss_and_gradient(theta, X, Y, sample_weight, alpha, grad, workspace)``: the loss of
+  a batch, its gradient written into ``grad``;
+- ``step(optimizer, params, grad)``: the optimizer's update, in place;
+- ``predict_into(coefs, intercepts, X, layer, chunk_rows, out, check_finite)``: layer
+  ``layer`` of ``X`` into ``out``, chunk by chunk; whether the first layer was finite.
+
+:class:`NumpyBackend` is the reference: numpy and BLAS, readable line by line in
+``_network``, ``_batches`` and ``_optimizers``. The compiled backend (compiled kernels
+and a batch-gathering second thread) lives in ``_compiled``, with ``_kernels`` and
+``_batch_thread``, and is tested against this one; no other module knows about it.
+To add a backend, subclass ``NumpyBackend``, override what it does differently, and
+return it from ``choose_backend``.
+"""
+
+import os
+
+import numpy as np
+
+from . import _network
+
+# Rows per chunk when predicting: bounded memory, and the later layers find a chunk's
+# first product in cache.
+PREDICT_ROWS = 4096
+
+
+class NumpyBackend:
+    """The reference backend (numpy and BLAS)."""
+
+    name = "numpy"
+
+    def __init__(self, arch):
+        self.arch = arch
+
+    def workspace(self, theta, grad, rows):
+        """Buffers for batches of up to ``rows`` rows, views of ``theta`` and ``grad``."""
+        return _network.Workspace(self.arch, theta, grad, rows)
+
+    def epoch(self, batches, order, n_rows):
+        """The ``(X, Y, sample_weight)`` batches of one epoch over ``order[:n_rows]`` (or
+        rows ``0 .. n_rows - 1`` when ``order`` is None). Close it when leaving early."""
+        return batches.epoch(order, n_rows)
+
+    def loss_and_gradient(self, theta, X, Y, sample_weight, alpha, grad, workspace):
+        """See ``_network.loss_and_gradient``."""
+        return _network.loss_and_gradient(self.arch, theta, X, Y, sample_weight, alpha,
+                                          grad, workspace)
+
+    def step(self, optimizer, params, grad):
+        """One update of ``params`` by ``optimizer`` (``_optimizers.SGD`` or ``Adam``)."""
+        optimizer.step(params, grad)
+
+    def predict_into(self, coefs, intercepts, X, layer, chunk_rows, out, check_finite):
+        """See ``_network.predict_into``."""
+        return _network.predict_into(self.arch, coefs, intercepts, X, layer, chunk_rows,
+                                     out, check_finite)
+
+
+def compiled_enabled():
+    """Whether the compiled backend may be used: its compiler importable and not
+    switched off with ``SKDIGITNET_NUMBA=0``."""
+    if os.environ.get("SKDIGITNET_NUMBA", "1") == "0":
+        return False
+    from . import _compiled
+    return _compiled.available()
+
+
+def choose_backend(arch):
+    """The backend for one fit or prediction of ``arch``: compiled when enabled, else
+    numpy (the compiled backend itself falls back to numpy's network math for
+    activations and losses its kernels do not cover)."""
+    if compiled_enabled():
+        from . import _compiled
+        return _compiled.CompiledBackend(arch)
+    return NumpyBackend(arch)
+
+
+def predict_layer(arch, coefs, intercepts, X, layer, chunk_rows=PREDICT_ROWS,
+                  check_finite=False, backend=None):
+    """Activations of layer ``layer`` (1 .. L-1) for ``X``, computed in row chunks.
+
+    Memory beyond the result stays bounded by ``chunk_rows`` rows of each layer (and
+    of ``X`` when integer images are converted). ``check_finite`` raises
+    ``_network.NonFiniteLayer`` when the first layer's sums are not finite (a NaN or
+    infinity in ``X`` always shows there).
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, units[0])
+    backend : backend, optional
+        Default ``choose_backend(arch)``.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, units[layer])
+    """
+    dtype = coefs[0].dtype if X.dtype.kind in "iub" else np.result_type(X.dtype, coefs[0].dtype)
+    out = np.empty((X.shape[0], arch.units[layer]), dtype=dtype)
+    backend = choose_backend(arch) if backend is None else backend
+    with np.errstate(over="ignore", invalid="ignore"):  # check_finite tells instead
+        finite = backend.predict_into(coefs, intercepts, X, layer, chunk_rows, out,
+                                      check_finite)
+    if check_finite and not finite:
+        raise _network.NonFiniteLayer("The first layer's weighted sums are not finite.")
+    return out
