@@ -10,7 +10,6 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
@@ -27,11 +26,18 @@ except ImportError:  # pragma: no cover - older scikit-learn: everything else st
 
 from . import _targets
 from ._activations import ACTIVATIONS, Activation, get_activation
+from ._fit_input import (
+    FitInput, check_stratifiable, dtypes_for, model_dtype, validation_scorer,
+    warn_if_unscaled_pixels,
+)
 from ._fitted import FittedNetwork, fitted_attributes
 from ._backends import predict_layer
-from ._network import Architecture, NonFiniteLayer, forward, init_parameters, pack, unpack
+from ._network import Architecture, NonFiniteLayer, forward, init_parameters, pack
 from ._optimizers import SGD, Adam
-from ._training import StochasticSettings, TrainingRecord, train_lbfgs, train_stochastic
+from ._training import (
+    EpochHooks, LbfgsSettings, StochasticSettings, TrainingData, TrainingRecord, TrainingState,
+    train_lbfgs, train_stochastic,
+)
 from ._validation import (
     BOOLEAN, NONE, RANDOM_STATE, VERBOSE, Interval, Options, Predicate, check_input_features,
     validate_params, validate_with_hints,
@@ -416,52 +422,105 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         features) until training has finished, so a failing call leaves a fitted
         estimator as it was.
         """
+        given = self._validate_fit_input(X, y, sample_weight, validation, classes, incremental)
+        arch, state = self._resolve(given)
+        data = self._training_data(arch, given, state)
+        ctx = self._callback_context(given.X, given.y, sample_weight) if callbacks else None
+        if self.solver == "lbfgs":
+            train_lbfgs(arch, data, LbfgsSettings(self.alpha, self.max_iter, self.max_fun,
+                                                  self.tol, bool(self.verbose)), state)
+        else:
+            hooks = None if ctx is None else self._epoch_hooks(ctx, arch, given, state.record)
+            train_stochastic(arch, data, self._stochastic_settings(given), state, hooks)
+        self._optimizer = state.optimizer  # kept for partial_fit
+        self._set_fitted(FittedNetwork(arch, state.theta, given.classes, given.kind,
+                                       state.record, getattr(self, "feature_names_in_", None)))
+        if ctx is not None:
+            ctx.call_on_fit_task_end(estimator=self, X=given.X, y=given.y,
+                                     metadata={"sample_weight": sample_weight},
+                                     reconstruction_attributes={})
+        return self
+
+    def _validate_fit_input(self, X, y, sample_weight, validation, classes, incremental):
+        """Every input of one fit or partial_fit call, checked: a ``_FitInput``."""
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-        X, y = validate_with_hints(self, X, y, accept_sparse="csr", dtype=_dtypes_for(X),
-                             multi_output=True, reset=first_pass)
+        X, y = validate_with_hints(self, X, y, accept_sparse="csr", dtype=dtypes_for(X),
+                                   multi_output=True, reset=first_pass)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if first_pass:
-            _warn_if_unscaled_pixels(X)
-        validation = self._check_validation_set(X, *validation)
+            warn_if_unscaled_pixels(X)
+        X_val, y_val = self._check_validation_set(X, *validation)
         if classes is None:
             classes = _targets.find_classes(y) if first_pass else self.classes_
         kind = _targets.target_kind(y, classes)
         if not first_pass:
             self._check_continuation(y, kind, incremental)
-        output = _targets.output_activation(self.out_activation, kind)
-        arch = self._architecture(X.shape[1], _targets.n_outputs(kind, output, classes), output)
+        sample_weight = self._sample_weight(sample_weight, y, classes, kind, incremental)
+        early_stopping = self._early_stopping_active(incremental)
+        split = early_stopping and X_val is None
+        if split and kind != "multilabel":
+            check_stratifiable(y)
+        n_val = int(np.ceil(self.validation_fraction * X.shape[0])) if split else 0
+        if split and n_val < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the "
+                "size of your dataset, or pass X_val and y_val to fit.")
+        return FitInput(X, y, sample_weight, classes, kind, X_val, y_val, first_pass,
+                         incremental, early_stopping, split,
+                         self._batch_size_for(X.shape[0] - n_val))
+
+    def _batch_size_for(self, n_samples):
+        """The batch size for ``n_samples`` training rows; None for L-BFGS."""
+        if self.solver == "lbfgs":
+            return None
+        batch_size = min(50, n_samples) if self.batch_size == "auto" else self.batch_size
+        if batch_size > n_samples:
+            warn("Got `batch_size` less than 1 or larger than sample size. "
+                 "It is going to be clipped")
+            batch_size = n_samples
+        return batch_size
+
+    def _resolve(self, given):
+        """The architecture and the starting ``TrainingState``: fresh parameters drawn
+        from ``random_state``, or the fitted ones to continue from."""
+        output = _targets.output_activation(self.out_activation, given.kind)
+        arch = self._architecture(given.X.shape[1],
+                                  _targets.n_outputs(given.kind, output, given.classes), output)
         random_state = check_random_state(self.random_state)
-        if first_pass:
-            dtype = _model_dtype(X.dtype)
-            theta = init_parameters(arch, random_state, dtype)
+        if given.first_pass:
+            theta = init_parameters(arch, random_state, model_dtype(given.X.dtype))
             record = TrainingRecord()
         else:
-            dtype = self.coefs_[0].dtype
             self._check_same_architecture(arch)
-            theta = pack(self.coefs_, self.intercepts_, dtype)
+            theta = pack(self.coefs_, self.intercepts_, self.coefs_[0].dtype)
             record = copy.deepcopy(self._record)
-        sw = self._sample_weight(sample_weight, y, classes, kind, incremental)
-        Y = _targets.encode(y, classes, kind, output, dtype)
-        data = (X, Y, sw)  # X keeps its dtype: batches are converted one at a time
-        target = (classes, kind)
-        ctx = self._callback_context(X, y, sample_weight) if callbacks else None
-        if self.solver == "lbfgs":
-            train_lbfgs(arch, theta, data, self.alpha, self.max_iter, self.max_fun, self.tol,
-                        record, self.verbose)
-            self._optimizer = None
-        else:
-            hooks = None if ctx is None else self._epoch_hooks(ctx, arch, target, record, X, y)
-            self._optimizer = self._fit_stochastic(
-                arch, theta, data, y, target, record, random_state, incremental, validation,
-                hooks)
-        self._set_fitted(FittedNetwork(arch, theta, classes, kind, record,
-                                       getattr(self, "feature_names_in_", None)))
-        if ctx is not None:
-            ctx.call_on_fit_task_end(estimator=self, X=X, y=y,
-                                     metadata={"sample_weight": sample_weight},
-                                     reconstruction_attributes={})
-        return self
+        optimizer = None if self.solver == "lbfgs" else self._optimizer_for(
+            theta, given.incremental)
+        return arch, TrainingState(theta, optimizer, record, random_state)
+
+    def _training_data(self, arch, given, state):
+        """``TrainingData``: targets encoded in the parameters' dtype, the early-stopping
+        split (drawn from the random state after the initial weights, as MLPClassifier
+        does) and the validation scorer. ``X`` keeps its dtype: batches are converted one
+        at a time."""
+        Y = _targets.encode(given.y, given.classes, given.kind, arch.output,
+                            state.theta.dtype)
+        rows, X_val, y_val = None, given.X_val, given.y_val
+        if given.split:
+            rows, val_rows = self._split_validation(given.X.shape[0], given,
+                                                    state.random_state)
+            X_val, y_val = given.X[val_rows], given.y[val_rows]
+        scorer = None
+        if X_val is not None:
+            scorer = validation_scorer(arch, X_val, y_val, given.classes, given.kind)
+        return TrainingData(given.X, Y, given.sample_weight, rows, scorer)
+
+    def _stochastic_settings(self, given):
+        return StochasticSettings(
+            given.batch_size, self.max_iter, self.shuffle, self.alpha, self.tol,
+            self.n_iter_no_change, given.early_stopping, bool(self.verbose),
+            given.incremental)
 
     def _callback_context(self, X, y, sample_weight):
         """The root task of scikit-learn's callback API: one subtask per epoch."""
@@ -471,52 +530,25 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                                    metadata={"sample_weight": sample_weight})
         return ctx
 
-    def _epoch_hooks(self, ctx, arch, target, record, X, y):
-        """``(begin(), end(theta) -> stop)`` for the training loop: each epoch is a
-        callback subtask, and a callback that returns True stops training."""
+    def _epoch_hooks(self, ctx, arch, given, record):
+        """``EpochHooks`` for the training loop: each epoch is a callback subtask, and a
+        callback that returns True stops training."""
         epoch = {}
 
         def attributes(theta):  # a copy of the network as it is after this epoch
-            network = FittedNetwork(arch, theta, *target, record,
+            network = FittedNetwork(arch, theta, given.classes, given.kind, record,
                                     getattr(self, "feature_names_in_", None)).snapshot()
-            return fitted_attributes(network, self._early_stopping_active())
+            return fitted_attributes(network, given.early_stopping)
 
         def begin():
             epoch["ctx"] = ctx.subcontext(task_name="epoch")
-            epoch["ctx"].call_on_fit_task_begin(estimator=self, X=X, y=y)
+            epoch["ctx"].call_on_fit_task_begin(estimator=self, X=given.X, y=given.y)
 
         def end(theta):
             return epoch["ctx"].call_on_fit_task_end(
-                estimator=self, X=X, y=y, reconstruction_attributes=lambda: attributes(theta))
-        return begin, end
-
-    def _fit_stochastic(self, arch, theta, data, y, target, record, random_state,
-                        incremental, validation, hooks=None):
-        """Run the stochastic solver; returns the optimizer, kept for partial_fit."""
-        X = data[0]
-        stop_on_validation = self._early_stopping_active(incremental)
-        X_val, y_val = validation
-        rows = None
-        if X_val is None and stop_on_validation:
-            rows, val_rows = self._split_validation(X.shape[0], y, target, random_state)
-            X_val, y_val = X[val_rows], y[val_rows]
-        if X_val is not None and record.validation_scores is None:
-            record.validation_scores = []
-        n_samples = X.shape[0] if rows is None else len(rows)
-        batch_size = min(50, n_samples) if self.batch_size == "auto" else self.batch_size
-        if batch_size > n_samples:
-            warn("Got `batch_size` less than 1 or larger than sample size. "
-                          "It is going to be clipped")
-            batch_size = n_samples
-        settings = StochasticSettings(
-            batch_size, self.max_iter, self.shuffle, self.alpha, self.tol,
-            self.n_iter_no_change, stop_on_validation, bool(self.verbose))
-        optimizer = self._optimizer_for(theta, incremental)
-        scorer = None if X_val is None else _validation_scorer(arch, X_val, y_val, target)
-        train_stochastic(arch, theta, data, settings, optimizer, record, random_state,
-                         validation=scorer, incremental=incremental, rows=rows,
-                         epoch_hooks=hooks)
-        return optimizer
+                estimator=self, X=given.X, y=given.y,
+                reconstruction_attributes=lambda: attributes(theta))
+        return EpochHooks(begin, end)
 
     def _check_validation_set(self, X, X_val, y_val):
         """``(X_val, y_val)`` validated against the training ``X``, or ``(None, None)``.
@@ -545,19 +577,11 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                 "give one label per validation sample.")
         return X_val, y_val
 
-    def _split_validation(self, n_samples, y, target, random_state):
+    def _split_validation(self, n_samples, given, random_state):
         """Row indices (train, validation) of a ``validation_fraction`` split, stratified
         by class (plain for multilabel y); indices, so ``X`` is never copied whole."""
         # MLPClassifier stratifies binary y only; we stratify every single-label y.
-        stratify = None if target[1] == "multilabel" else y
-        if stratify is not None:
-            _check_stratifiable(y)
-        n_val = int(np.ceil(self.validation_fraction * n_samples))
-        if n_val < 2:
-            raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' or the "
-                "size of your dataset, or pass X_val and y_val to fit."
-            )
+        stratify = None if given.kind == "multilabel" else given.y
         return train_test_split(np.arange(n_samples), random_state=random_state,
                                 test_size=self.validation_fraction, stratify=stratify)
 
@@ -643,7 +667,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
     # --------------------------------------------------------------- predicting
     def _validate_X(self, X, ensure_all_finite=True):
         """Validated ``X`` for a fitted network; small integer images are kept as they are."""
-        return validate_with_hints(self, X, accept_sparse="csr", reset=False, dtype=_dtypes_for(X),
+        return validate_with_hints(self, X, accept_sparse="csr", reset=False, dtype=dtypes_for(X),
                              ensure_all_finite=ensure_all_finite)
 
     def _layer(self, X, layer=None):
@@ -799,62 +823,6 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         tags.classifier_tags.multi_label = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-
-_SMALL_INTS = (np.uint8, np.int8, np.uint16, np.int16)
-
-
-def _check_stratifiable(y):
-    """Raise, naming them, if some classes have too few members for a stratified split."""
-    labels, counts = np.unique(y, return_counts=True)
-    few = labels[counts < 2]
-    if few.size:
-        raise ValueError(
-            f"The least populated classes in y have only {counts.min()} member, which is "
-            "too few to split off a stratified validation set for early stopping. Classes "
-            f"with too few members are: {[str(c) for c in few]}. Add samples of those "
-            "classes, pass X_val and y_val to fit, or set early_stopping=False.")
-
-
-def _warn_if_unscaled_pixels(X):
-    """Warn when ``X`` holds integer pixel values far outside [0, 1] (8-bit images, as
-    ``load_mnist`` returns them): the network trains poorly on them."""
-    if X.dtype.kind not in "iu":
-        return
-    values = X.data if sparse.issparse(X) else X
-    if values.size == 0 or values.min() < 0 or values.max() <= 10:
-        return
-    top = values.max().item()
-    warn(f"X holds integer pixel values up to {top} ({X.dtype}), far outside [0, 1]; the "
-         "network trains poorly on unscaled pixels. Scale X to [0, 1] first (for 8-bit "
-         f"images, X / {255 if top > 16 else top}), or put DigitNormalizer() before the "
-         "classifier in a pipeline, which scales any image.")
-
-
-def _dtypes_for(X):
-    """What validation may keep: integer images of up to 16 bits stay as they are (a
-    float copy of 60,000 MNIST images would take 188 MB); the rest becomes float."""
-    dtype = getattr(X, "dtype", None)
-    if dtype is not None and any(dtype == t for t in _SMALL_INTS):
-        return None
-    return (np.float64, np.float32)
-
-
-def _model_dtype(dtype):
-    """float32 weights for float32 data and for 8/16-bit integers (exact in float32);
-    float64 otherwise."""
-    return np.float64 if dtype == np.float64 else np.float32
-
-
-def _validation_scorer(arch, X_val, y_val, target):
-    """A callable ``theta -> accuracy on (X_val, y_val)``."""
-    y_val, (classes, kind) = np.asarray(y_val), target
-
-    def score(theta):
-        coefs, intercepts = unpack(theta, arch.units)
-        P = predict_layer(arch, coefs, intercepts, X_val, len(arch.units) - 1)
-        return float(accuracy_score(y_val, _targets.decode(P, classes, kind)))
-    return score
 
 
 def _format_summary(name, arch):

@@ -25,7 +25,6 @@ installing pays the compilation (a few seconds per dtype).
 """
 
 import math
-import os
 
 import numpy as np
 

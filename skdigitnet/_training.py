@@ -39,9 +39,41 @@ class TrainingRecord:
     best_theta: np.ndarray = None
 
 
+@dataclass
+class TrainingData:
+    """What a training loop reads: ``X`` (n_samples, n_features) dense of any real dtype
+    or CSR, ``Y`` (n_samples, n_outputs) in the parameters' dtype, ``sample_weight``
+    (n_samples,) or None; ``rows`` (an index array) restricts training to those rows, so
+    an early-stopping split costs no copy of ``X``; ``validation`` is None or a callable
+    ``theta -> score`` (higher is better), called after every epoch."""
+
+    X: object
+    Y: np.ndarray
+    sample_weight: np.ndarray = None
+    rows: np.ndarray = None
+    validation: object = None
+
+    @property
+    def n_samples(self):
+        """Rows trained on."""
+        return self.Y.shape[0] if self.rows is None else len(self.rows)
+
+
+@dataclass
+class TrainingState:
+    """What training changes: ``theta`` (n_parameters,) in place, the optimizer's state
+    (None for L-BFGS), the record, and the random state that shuffles."""
+
+    theta: np.ndarray
+    optimizer: object
+    record: TrainingRecord
+    random_state: np.random.RandomState
+
+
 @dataclass(frozen=True)
 class StochasticSettings:
-    """The estimator parameters the stochastic loop uses."""
+    """The estimator parameters the stochastic loop uses; ``incremental`` is one epoch
+    of ``partial_fit``."""
 
     batch_size: int
     max_iter: int
@@ -51,6 +83,27 @@ class StochasticSettings:
     n_iter_no_change: float
     stop_on_validation: bool
     verbose: bool
+    incremental: bool = False
+
+
+@dataclass(frozen=True)
+class LbfgsSettings:
+    """The estimator parameters L-BFGS uses."""
+
+    alpha: float
+    max_iter: int
+    max_fun: int
+    tol: float
+    verbose: bool
+
+
+@dataclass(frozen=True)
+class EpochHooks:
+    """Called around every epoch: ``begin()``, then ``end(theta)``, which returns True to
+    stop training (scikit-learn's callbacks)."""
+
+    begin: object
+    end: object
 
 
 def train_step(backend, batch, alpha, optimizer, workspace):
@@ -116,48 +169,48 @@ def plateau_action(record, settings, optimizer):
     return True
 
 
-def train_stochastic(arch, theta, data, settings, optimizer, record, random_state,
-                     validation=None, incremental=False, rows=None, epoch_hooks=None):
-    """Train ``theta`` in place for up to ``settings.max_iter`` epochs (one if incremental).
+def train_stochastic(arch, data, settings, state, hooks=None):
+    """Train ``state.theta`` in place for up to ``settings.max_iter`` epochs (one if
+    incremental), on ``data`` (a ``TrainingData``), with ``hooks`` (``EpochHooks`` or
+    None) around every epoch.
 
-    ``rows`` (an index array) restricts training to those rows of ``data``, so an
-    early-stopping split costs no copy of ``X``. ``validation`` is None or a callable
-    ``theta -> score`` (higher is better). ``epoch_hooks`` is None or a pair of
-    callables ``(begin(), end(theta) -> stop)`` called around every epoch. Stops on a plateau, on divergence (keeping the
-    last finite parameters), or on Ctrl-C (keeping the parameters of the last completed
-    epoch, with a warning).
+    Stops on a plateau, on divergence (keeping the last finite parameters), or on Ctrl-C
+    (keeping the parameters of the last completed epoch, with a warning). With early
+    stopping, ends on the parameters of the best validation score.
     """
-    n_samples = data[1].shape[0] if rows is None else len(rows)
+    theta, record = state.theta, state.record
     backend = choose_backend(arch)  # once per fit
     workspace = backend.workspace(theta, np.empty_like(theta), settings.batch_size)
-    batches = Batches(data, settings.batch_size, theta.dtype)
+    batches = Batches((data.X, data.Y, data.sample_weight), settings.batch_size, theta.dtype)
     epoch_start = theta.copy()
-    order = rows
+    n_samples, order = data.n_samples, data.rows
     if settings.shuffle and order is None:
         order = np.arange(n_samples)
     record.n_iter = 0
+    if data.validation is not None and record.validation_scores is None:
+        record.validation_scores = []
 
     def epochs(order):
-        for _ in range(1 if incremental else settings.max_iter):
+        for _ in range(1 if settings.incremental else settings.max_iter):
             tic = time.perf_counter()
             epoch_start[...] = theta
-            if epoch_hooks is not None:
-                epoch_hooks[0]()
+            if hooks is not None:
+                hooks.begin()
             if settings.shuffle:
-                order = order[random_state.permutation(n_samples)]
-            loss = run_epoch(backend, batches, order, n_samples, settings, optimizer,
+                order = order[state.random_state.permutation(n_samples)]
+            loss = run_epoch(backend, batches, order, n_samples, settings, state.optimizer,
                              workspace)
             if not (np.isfinite(loss) and np.isfinite(theta).all()):
                 theta[...] = epoch_start
                 _warn_diverged(record.n_iter + 1, loss)
                 return
-            stop = _end_epoch(record, theta, loss, validation, settings, optimizer, n_samples,
-                              tic)
-            if epoch_hooks is not None and epoch_hooks[1](theta):
+            stop = _end_epoch(record, theta, loss, data.validation, settings,
+                              state.optimizer, n_samples, tic)
+            if hooks is not None and hooks.end(theta):
                 return  # a callback asked to stop
             if stop:
                 return
-        if not incremental:
+        if not settings.incremental:
             warn(
                 f"Stochastic Optimizer: Maximum iterations ({settings.max_iter}) "
                 "reached and the optimization hasn't converged yet.",
@@ -208,9 +261,13 @@ def _warn_diverged(epoch, loss):
     )
 
 
-def train_lbfgs(arch, theta, data, alpha, max_iter, max_fun, tol, record, verbose=False):
-    """Minimise the loss over ``theta`` (updated in place) with scipy's L-BFGS-B."""
-    X, Y, sample_weight = data
+def train_lbfgs(arch, data, settings, state):
+    """Minimise the loss over ``state.theta`` (updated in place) with scipy's L-BFGS-B, on
+    every row of ``data`` (a ``TrainingData``) at every step."""
+    X, Y, sample_weight = data.X, data.Y, data.sample_weight
+    theta, record = state.theta, state.record
+    alpha, max_iter, max_fun, tol = (settings.alpha, settings.max_iter, settings.max_fun,
+                                     settings.tol)
     if X.dtype != theta.dtype:  # L-BFGS takes every row at every step: convert once
         X = X.astype(theta.dtype)
     grad = np.empty_like(theta)
@@ -234,7 +291,7 @@ def train_lbfgs(arch, theta, data, alpha, max_iter, max_fun, tol, record, verbos
             "learning_rate": None, "seconds": time.perf_counter() - tic[0],
         })
         tic[0] = time.perf_counter()
-        if verbose:
+        if settings.verbose:
             print(f"Iteration {len(record.loss_curve)}, loss = {loss:.8f}")
 
     try:
