@@ -36,13 +36,19 @@ except ImportError:  # pragma: no cover - exercised when numba is absent
     numba = None
 
 from ._activations import ELU, Identity, LeakyReLU, Logistic, ReLU, Tanh
+from ._network import parameter_offsets
 
 # Activation codes and their one parameter (slope or alpha).
 _IDENTITY, _LOGISTIC, _TANH, _RELU, _LEAKY, _ELU = range(6)
 _CODES = {Identity: _IDENTITY, Logistic: _LOGISTIC, Tanh: _TANH, ReLU: _RELU,
           LeakyReLU: _LEAKY, ELU: _ELU}
-_OUTPUTS = {("softmax", "log_loss"): 0, ("logistic", "log_loss"): 1,
-            ("softmax", "squared_error"): 2, ("logistic", "squared_error"): 3}
+# Output activation and loss pairs, by name (Plan.meta's last entry). Numba freezes
+# these module constants into the compiled code.
+SOFTMAX_LOG_LOSS, LOGISTIC_LOG_LOSS, SOFTMAX_SQUARED_ERROR, LOGISTIC_SQUARED_ERROR = range(4)
+_OUTPUTS = {("softmax", "log_loss"): SOFTMAX_LOG_LOSS,
+            ("logistic", "log_loss"): LOGISTIC_LOG_LOSS,
+            ("softmax", "squared_error"): SOFTMAX_SQUARED_ERROR,
+            ("logistic", "squared_error"): LOGISTIC_SQUARED_ERROR}
 
 # No 'nnan'/'ninf': NaN and infinity must propagate so that divergence is seen.
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
@@ -66,26 +72,19 @@ class Plan:
 
     def __init__(self, arch, codes):
         units = list(arch.units)
-        coef_start, start = [], 0
-        for fan_in, fan_out in zip(units[:-1], units[1:]):
-            coef_start.append(start)
-            start += fan_in * fan_out
-        int_start = []
-        for fan_out in units[1:]:
-            int_start.append(start)
-            start += fan_out
+        coef_start, int_start = parameter_offsets(units)
         self.meta = np.array(units + coef_start + int_start + [c for c, _ in codes]
                              + [_OUTPUTS[arch.output, arch.loss]], dtype=np.int64)
         self.params = {t: np.array([p for _, p in codes], dtype=t)
                        for t in (np.float32, np.float64)}
         self.n_weights = arch.n_weights
-        self.work_per_row = sum(units[1:]) + 2 * max(units[1:]) + 2
         self.eps = {t: float(np.finfo(t).eps) for t in (np.float32, np.float64)}
 
     def scratch(self, rows, dtype):
-        """Scratch for batches or chunks of up to ``rows`` rows: the kernels work on at
-        most ``_CHUNK`` rows at a time."""
-        return np.empty(self.work_per_row * min(rows, _CHUNK), dtype)
+        """Scratch for batches or chunks of up to ``rows`` rows, laid out by ``_layout``:
+        the kernels work on at most ``_CHUNK`` rows at a time."""
+        offset, _ = _layout(self.meta, min(rows, _CHUNK))
+        return np.empty(offset[-1], dtype)
 
     def hidden_and_output(self, Z, Y, sw, theta, grad, D, work):
         """From the first layer's product ``Z = X @ W0`` (n, units[1]): the rest of the
@@ -104,7 +103,7 @@ class Plan:
     def predict(self, Z, theta, out, layer, work):
         """Layer ``layer`` (1 .. L-1) into ``out`` (n, units[layer]) from the first
         layer's product ``Z = X @ W0`` (n, units[1]), all in ``theta``'s dtype; ``work``
-        holds ``work_per_row * min(n, _CHUNK)`` entries. Returns whether the first
+        is ``scratch(n, dtype)``. Returns whether the first
         layer's sums were all finite."""
         return _predict(Z, theta, self.meta, self.params[theta.dtype.type], work, out, layer)
 
@@ -310,10 +309,11 @@ def _hidden_and_output(Z, Y, sw, theta, grad, meta, params, D, work, eps):
 
     Inside, a layer is held feature-major, ``(units, n)``, so every loop runs along the
     batch: long, contiguous and vectorised, where rows of 16 or 10 would not be.
-    ``work`` is scratch of at least ``Plan.work_per_row * min(n, _CHUNK)`` entries,
+    ``work`` is scratch laid out by ``_layout`` for ``min(n, _CHUNK)`` rows (``Plan.scratch``),
     ``params`` the hidden activations' parameters in Z's dtype, ``eps`` the dtype's
     machine epsilon, which clips probabilities inside the logarithm.
     """
+    _check_scratch(meta, work, Z.shape[0])
     L = (meta.shape[0] + 3) // 4
     for i in range(meta[L + 1], grad.shape[0]):  # W0's gradient comes from BLAS later
         grad[i] = 0
@@ -334,17 +334,37 @@ def _unpack_meta(meta):
             meta[3 * L - 2: 4 * L - 4], meta[4 * L - 4])
 
 
+# The scratch ``work`` of the row kernels, for n rows, in this order: layers 1 .. L-1
+# as (units, n) blocks; two (width, n) blocks for the backward pass (``delta`` and
+# ``below``, width the widest layer); two (n,) rows for the softmax (``top``, ``total``).
+# ``_layout`` is the only statement of it; ``scratch_size`` and the entry checks use it.
+_DELTA, _BELOW, _TOP, _TOTAL, _END = range(5)  # offset[L + k] for these k
+
+
 @_jit
 def _layout(meta, n):
-    """Where layers 1 .. L-1 of ``n`` rows sit in ``work``, as ``(units, n)`` blocks:
-    ``offset[i]`` is layer i's start, ``offset[L]`` their end; and the widest layer."""
+    """Offsets into ``work`` for ``n`` rows: ``offset[i]`` is layer i's start (i = 1 ..
+    L-1), ``offset[L + _DELTA]`` .. ``offset[L + _END]`` the blocks after the layers;
+    and the widest layer."""
     L = (meta.shape[0] + 3) // 4  # meta holds L + 2 (L - 1) + (L - 2) + 1 entries
-    offset = np.zeros(L + 1, np.int64)
+    offset = np.zeros(L + 5, np.int64)
     width = 0
     for i in range(1, L):
         offset[i + 1] = offset[i] + meta[i] * n
         width = max(width, meta[i])
+    offset[L + _BELOW] = offset[L + _DELTA] + width * n
+    offset[L + _TOP] = offset[L + _BELOW] + width * n
+    offset[L + _TOTAL] = offset[L + _TOP] + n
+    offset[L + _END] = offset[L + _TOTAL] + n
     return offset, width
+
+
+@_jit
+def _check_scratch(meta, work, n):
+    """Numba does not check bounds: refuse scratch too small for ``n`` rows."""
+    L = (meta.shape[0] + 3) // 4
+    if work.shape[0] < _layout(meta, min(n, _CHUNK))[0][L + _END]:
+        raise ValueError("skdigitnet internal error: kernel scratch too small")
 
 
 @_jit
@@ -358,9 +378,8 @@ def _forward_rows(Z, theta, meta, params, work, stop):
     zero = np.zeros(1, Z.dtype)[0]
     one = zero + 1
     offset, width = _layout(meta, n)
-    end = offset[L]
-    top = work[end + 2 * width * n: end + 2 * width * n + n]
-    total = work[end + 2 * width * n + n: end + 2 * width * n + 2 * n]
+    top = work[offset[L + _TOP]: offset[L + _TOTAL]]
+    total = work[offset[L + _TOTAL]: offset[L + _END]]
 
     # layer 1: the transposed product plus bias, then the activation; ``bad`` turns
     # NaN at the first sum that is not finite (inf * 0 and NaN * 0 are NaN)
@@ -409,7 +428,7 @@ def _forward_rows(Z, theta, meta, params, work, stop):
     # the output activation
     n_out = units[L - 1]
     P = work[offset[L - 1]: offset[L]].reshape((n_out, n))
-    if output == 0 or output == 2:  # softmax, shifted by each row's maximum
+    if output == SOFTMAX_LOG_LOSS or output == SOFTMAX_SQUARED_ERROR:  # shifted by row max
         for r in range(n):
             top[r] = P[0, r]
             total[r] = 0
@@ -442,6 +461,7 @@ def _predict(Z, theta, meta, params, work, out, layer):
     """Layer ``layer`` (1 .. L-1) for the rows of Z (n, units[1]) = ``X @ W0``, into
     ``out`` (n, units[layer]), ``_CHUNK`` rows at a time; ``work`` as for
     ``_hidden_and_output``. Returns whether the first layer's sums were all finite."""
+    _check_scratch(meta, work, Z.shape[0])
     finite = True
     for start in range(0, Z.shape[0], _CHUNK):
         stop = min(start + _CHUNK, Z.shape[0])
@@ -465,9 +485,8 @@ def _rows(Z, Y, sw, theta, grad, meta, params, D, work, eps):
     weighted = sw.shape[0] > 0
     # work: layers 1 .. L-1 as (units, n) blocks, then two delta blocks and two rows
     offset, width = _layout(meta, n)
-    end = offset[L]
-    delta = work[end: end + width * n]
-    below = work[end + width * n: end + 2 * width * n]
+    delta = work[offset[L + _DELTA]: offset[L + _BELOW]]
+    below = work[offset[L + _BELOW]: offset[L + _TOP]]
     _forward_rows(Z, theta, meta, params, work, L - 1)
 
     # the loss and the output delta
@@ -481,10 +500,10 @@ def _rows(Z, Y, sw, theta, grad, meta, params, D, work, eps):
         for j in range(n_out):
             p, y = P[j, r], Y[r, j]
             E[j, r] = p - y
-            if output == 0:
+            if output == SOFTMAX_LOG_LOSS:
                 if y != 0:
                     row_loss -= y * math.log(max(p, eps))
-            elif output == 1:
+            elif output == LOGISTIC_LOG_LOSS:
                 p = min(max(p, eps), 1 - eps)
                 if y != 0:
                     row_loss -= y * math.log(p)
@@ -493,10 +512,10 @@ def _rows(Z, Y, sw, theta, grad, meta, params, D, work, eps):
             else:
                 row_loss += 0.5 * (p - y) * (p - y)
                 dot += (p - y) * p
-        if output == 2:  # squared error through the softmax Jacobian
+        if output == SOFTMAX_SQUARED_ERROR:  # through the softmax Jacobian
             for j in range(n_out):
                 E[j, r] = (E[j, r] - dot) * P[j, r]
-        elif output == 3:  # ... and through the logistic derivative
+        elif output == LOGISTIC_SQUARED_ERROR:  # ... through the logistic derivative
             for j in range(n_out):
                 E[j, r] = E[j, r] * P[j, r] * (one - P[j, r])
         loss += w * row_loss

@@ -51,15 +51,26 @@ def count_parameters(units):
     return sum(fan_in * fan_out + fan_out for fan_in, fan_out in pairwise(units))
 
 
-def unpack(theta, units):
-    """Views of ``theta`` as ``(coefs, intercepts)``; see the module docstring for shapes."""
-    coefs, intercepts, start = [], [], 0
+def parameter_offsets(units):
+    """Where each weight matrix and each bias vector starts in ``theta``: two lists of
+    ``len(units) - 1`` ints (every weight matrix first, then every bias vector)."""
+    coef_starts, intercept_starts, start = [], [], 0
     for fan_in, fan_out in pairwise(units):
-        coefs.append(theta[start : start + fan_in * fan_out].reshape(fan_in, fan_out))
+        coef_starts.append(start)
         start += fan_in * fan_out
     for fan_out in units[1:]:
-        intercepts.append(theta[start : start + fan_out])
+        intercept_starts.append(start)
         start += fan_out
+    return coef_starts, intercept_starts
+
+
+def unpack(theta, units):
+    """Views of ``theta`` as ``(coefs, intercepts)``; see the module docstring for shapes."""
+    coef_starts, intercept_starts = parameter_offsets(units)
+    coefs = [theta[start : start + fan_in * fan_out].reshape(fan_in, fan_out)
+             for start, (fan_in, fan_out) in zip(coef_starts, pairwise(units))]
+    intercepts = [theta[start : start + fan_out]
+                  for start, fan_out in zip(intercept_starts, units[1:])]
     return coefs, intercepts
 
 

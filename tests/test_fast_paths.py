@@ -401,3 +401,38 @@ def test_one_blas_thread_is_scoped():
         inside = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
     after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
     assert set(inside) <= {1} and after == before
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", COMPILED, ids=str)
+def test_compiled_activations_are_the_activation_objects(act, dtype):
+    """The kernels' activation and derivative code against each built-in's ``__call__``
+    and ``derivative`` (``_activations.py``), where they are defined: they cannot drift."""
+    activation = get_activation(act)
+    code, param = _kernels._activation_code(activation)
+    z = np.concatenate([np.linspace(-8, 8, 2001), [0.0, -0.0, 1e-30, -1e-30, 30, -30]])
+    z = z.astype(dtype)
+    one, param = dtype(1), dtype(param)
+    a = z.copy()
+    _kernels._activate(code, param, a, one)
+    expected_a = activation(z.copy())
+    tol = 8 * np.finfo(dtype).eps  # the kernels' exp is within 2 ulp; tanh, expm1 libm's
+    np.testing.assert_allclose(a, expected_a, rtol=tol, atol=tol)
+    d = np.linspace(-2, 2, z.size).astype(dtype)
+    expected_d = d * activation.derivative(z, expected_a)
+    _kernels._times_derivative(code, param, a, d, one)
+    np.testing.assert_allclose(d, expected_d, rtol=tol, atol=tol)
+
+
+@needs_numba
+def test_kernel_scratch_is_checked(rng):
+    """Numba does not check bounds: scratch too small for the rows is refused."""
+    arch = Architecture((6, 5, 4, 3), (get_activation("relu"),) * 2, "softmax", "log_loss")
+    plan = _kernels.plan(arch)
+    theta = init_parameters(arch, rng, np.float64)
+    Z = rng.normal(size=(40, 5))
+    out = np.empty((40, 3))
+    assert plan.predict(Z, theta, out, 3, plan.scratch(40, np.float64))
+    with pytest.raises(ValueError, match="kernel scratch too small"):
+        plan.predict(Z, theta, out, 3, plan.scratch(39, np.float64))
