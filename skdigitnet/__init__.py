@@ -4,6 +4,7 @@ first-class scikit-learn estimator."""
 from ._activations import ACTIVATIONS, Activation, get_activation, register_activation
 from ._classifier import DigitMLPClassifier
 from ._datasets import load_digits, load_mnist
+from ._io import read_image
 from ._plotting import ActivationsDisplay, LossCurveDisplay, WeightImagesDisplay
 from ._persistence import load_model, save_model
 from ._preprocessing import DigitNormalizer, normalize_images
@@ -25,6 +26,7 @@ __all__ = [
     "load_mnist",
     "load_model",
     "normalize_images",
+    "read_image",
     "register_activation",
     "save_model",
     "__version__",

@@ -106,7 +106,8 @@ def load_model(path):
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable skdigitnet model file: {exc}") from exc
+        reason = ("not a NumPy .npz archive" if "pickle" in str(exc) else str(exc))
+        raise ValueError(f"{path} is not a readable skdigitnet model file: {reason}") from exc
     config = _read_config(arrays, path)
     units = _check_units(config, path)
     _check_classes(arrays["classes"], units, config["target_kind"], path)

@@ -225,3 +225,11 @@ def test_version_1_files_still_load(tmp_path, data):
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     assert loaded.loss_curve_ == clf.loss_curve_ and loaded.best_loss_ == min(clf.loss_curve_)
     assert loaded.history_ == []
+
+
+def test_a_text_file_is_not_a_model(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a model\n")
+    with pytest.raises(ValueError, match=r"notes.txt is not a readable skdigitnet model file: "
+                                         r"not a NumPy .npz archive$"):
+        load_model(path)
