@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from ._kernels import _jit, numba
+from ._kernel_math import _jit, numba
 
 if numba is not None:
     from llvmlite import ir

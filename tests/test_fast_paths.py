@@ -14,7 +14,7 @@ from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 
 from skdigitnet import DigitMLPClassifier
-from skdigitnet import _backends, _batch_thread, _compiled, _kernels
+from skdigitnet import _backends, _batch_thread, _compiled, _kernel_math, _kernels
 from skdigitnet._activations import ELU, LeakyReLU, get_activation
 from skdigitnet._backends import NumpyBackend, choose_backend, predict_layer
 from skdigitnet._batches import Batches, iter_batches
@@ -223,11 +223,11 @@ def test_kernels_propagate_nan_and_infinity(rng):
 def test_compiled_exp_is_accurate_and_keeps_special_values(dtype, lo, hi, ulps):
     x = np.linspace(lo, hi, 100_001).astype(dtype)
     v = x.copy()
-    _kernels._exp(v)
+    _kernel_math._exp(v)
     ref = np.exp(x.astype(np.float64)).astype(dtype).astype(np.float64)
     assert np.abs(v / ref - 1).max() <= ulps * np.finfo(dtype).eps
     special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1000.0, -1000.0], dtype)
-    _kernels._exp(special)
+    _kernel_math._exp(special)
     np.testing.assert_array_equal(special, [np.nan, np.inf, 0.0, 1.0, 1.0, np.inf, 0.0])
 
 
@@ -410,18 +410,18 @@ def test_compiled_activations_are_the_activation_objects(act, dtype):
     """The kernels' activation and derivative code against each built-in's ``__call__``
     and ``derivative`` (``_activations.py``), where they are defined: they cannot drift."""
     activation = get_activation(act)
-    code, param = _kernels._activation_code(activation)
+    code, param = _kernel_math._activation_code(activation)
     z = np.concatenate([np.linspace(-8, 8, 2001), [0.0, -0.0, 1e-30, -1e-30, 30, -30]])
     z = z.astype(dtype)
     one, param = dtype(1), dtype(param)
     a = z.copy()
-    _kernels._activate(code, param, a, one)
+    _kernel_math._activate(code, param, a, one)
     expected_a = activation(z.copy())
     tol = 8 * np.finfo(dtype).eps  # the kernels' exp is within 2 ulp; tanh, expm1 libm's
     np.testing.assert_allclose(a, expected_a, rtol=tol, atol=tol)
     d = np.linspace(-2, 2, z.size).astype(dtype)
     expected_d = d * activation.derivative(z, expected_a)
-    _kernels._times_derivative(code, param, a, d, one)
+    _kernel_math._times_derivative(code, param, a, d, one)
     np.testing.assert_allclose(d, expected_d, rtol=tol, atol=tol)
 
 

@@ -1,0 +1,200 @@
+"""The elementwise pieces of the compiled kernels: ``exp``, the activations, their
+derivatives.
+
+- ``_exp`` / ``_exp32``: a vectorisable ``exp`` (polynomial on a reduced argument,
+  scaled by exponent bits), float64 within 1 ulp and float32 within 2 ulp of numpy's;
+- ``_activate`` / ``_times_derivative``: the built-in hidden activations
+  (``_activations.py``) and their derivatives from the activation's output, by code.
+  ``tests/test_fast_paths.py`` checks them against each built-in's ``__call__`` and
+  ``derivative``, so the two definitions cannot drift apart.
+
+``_kernels`` builds the network's row loops from these.
+"""
+
+import math
+
+import numpy as np
+
+try:  # an optional dependency: the 'fast' extra
+    import numba
+    from llvmlite import ir
+    from numba.extending import intrinsic
+except ImportError:  # pragma: no cover - exercised when numba is absent
+    numba = None
+
+from ._activations import ELU, Identity, LeakyReLU, Logistic, ReLU, Tanh
+
+# Activation codes and their one parameter (slope or alpha).
+_IDENTITY, _LOGISTIC, _TANH, _RELU, _LEAKY, _ELU = range(6)
+_CODES = {Identity: _IDENTITY, Logistic: _LOGISTIC, Tanh: _TANH, ReLU: _RELU,
+          LeakyReLU: _LEAKY, ELU: _ELU}
+
+# No 'nnan'/'ninf': NaN and infinity must propagate so that divergence is seen.
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+
+
+def _activation_code(activation):
+    code = _CODES.get(type(activation))
+    if code is None:
+        return None
+    param = {_LEAKY: "negative_slope", _ELU: "alpha"}.get(code)
+    return code, (float(getattr(activation, param)) if param else 0.0)
+
+
+def _jit(function=None, fastmath=_FASTMATH):
+    if function is None:
+        return lambda f: _jit(f, fastmath)
+    if numba is None:
+        return function
+    return numba.njit(cache=True, nogil=True, fastmath=fastmath, error_model="numpy")(function)
+
+
+# exp for whole arrays, vectorised: x = n ln2 + f with |f| <= ln2 / 2, exp(f) by its
+# Taylor polynomial (degree 13 in float64: truncation below 1e-17), then times 2**n,
+# built from exponent bits in two halves, 2**(n // 2) * 2**(n - n // 2), so that both
+# factors are normal numbers even where 2**n alone is not (exp(709.5) is finite, 2**1024
+# is not; exp(-745) is subnormal). libm's exp is scalar; a table of 2**n would need a
+# gather, which is slower than two integer shifts.
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(14))
+_TAYLOR_32 = tuple(np.float32(c) for c in _TAYLOR[:8])
+
+if numba is not None:
+    def _bitcast(to_type, to_ir, width):
+        """An intrinsic reading an integer's low ``width`` bits as a float."""
+        def codegen(context, builder, signature, args):
+            bits = ir.IntType(width)
+            value = args[0]
+            if value.type.width > bits.width:
+                value = builder.trunc(value, bits)
+            return builder.bitcast(value, to_ir)
+
+        @intrinsic
+        def cast(typingctx, x):
+            return to_type(x), codegen
+        return cast
+
+    _float64_from_bits = _bitcast(numba.types.float64, ir.DoubleType(), 64)
+    _float32_from_bits = _bitcast(numba.types.float32, ir.FloatType(), 32)
+else:  # pragma: no cover
+    _float64_from_bits = _float32_from_bits = None
+
+
+@_jit(fastmath={"contract"})  # no reassociation: it would undo the ln2 split
+def _exp(v):
+    """``v = exp(v)`` elementwise on a 1-D array, in place; NaN stays NaN."""
+    if v.itemsize == 4:
+        return _exp32(v)
+    c = _TAYLOR
+    for r in range(v.shape[0]):
+        x = np.float64(v[r])
+        if x < -746.0:  # exp is 0 (and -inf gives 0, not NaN)
+            x = -746.0
+        if x > 710.0:  # exp is inf
+            x = 710.0
+        n = np.floor(x * 1.4426950408889634 + 0.5)
+        f = (x - n * _LN2_HI) - n * _LN2_LO
+        p = c[13]
+        p = p * f + c[12]
+        p = p * f + c[11]
+        p = p * f + c[10]
+        p = p * f + c[9]
+        p = p * f + c[8]
+        p = p * f + c[7]
+        p = p * f + c[6]
+        p = p * f + c[5]
+        p = p * f + c[4]
+        p = p * f + c[3]
+        p = p * f + c[2]
+        p = p * f + c[1]
+        p = p * f + c[0]
+        k = np.int64(n) if n == n else np.int64(0)  # NaN: any k will do, p is NaN
+        half = k >> 1
+        v[r] = (p * _float64_from_bits((half + 1023) << 52)
+                * _float64_from_bits((k - half + 1023) << 52))
+
+
+@_jit(fastmath={"contract"})
+def _exp32(v):
+    """``_exp`` in float32 arithmetic (16 lanes, not 8): degree 7, within 2 ulp for
+    normal results; results below the smallest normal float32 may come out as 0."""
+    c = _TAYLOR_32
+    lo, hi = np.float32(-104.0), np.float32(89.0)
+    log2e, half = np.float32(1.4426950408889634), np.float32(0.5)
+    ln2_hi, ln2_lo = np.float32(0.693145751953125), np.float32(1.428606765330187e-06)
+    for r in range(v.shape[0]):
+        x = v[r]
+        if x < lo:
+            x = lo
+        if x > hi:
+            x = hi
+        n = np.floor(x * log2e + half)
+        f = (x - n * ln2_hi) - n * ln2_lo
+        p = c[7]
+        p = p * f + c[6]
+        p = p * f + c[5]
+        p = p * f + c[4]
+        p = p * f + c[3]
+        p = p * f + c[2]
+        p = p * f + c[1]
+        p = p * f + c[0]
+        k = np.int32(n) if n == n else np.int32(0)
+        h = k >> 1
+        v[r] = (p * _float32_from_bits((h + np.int32(127)) << np.int32(23))
+                * _float32_from_bits((k - h + np.int32(127)) << np.int32(23)))
+
+
+@_jit
+def _activate(code, param, v, one):
+    """Apply the hidden activation ``code`` to the 1-D array ``v`` in place."""
+    if code == _RELU:
+        for r in range(v.shape[0]):
+            if v[r] <= 0:  # NaN stays NaN
+                v[r] = 0
+    elif code == _LOGISTIC:
+        _logistic(v, one)
+    elif code == _TANH:
+        for r in range(v.shape[0]):
+            v[r] = math.tanh(v[r])
+    elif code == _LEAKY:
+        for r in range(v.shape[0]):
+            if v[r] <= 0:
+                v[r] = v[r] * param
+    elif code == _ELU:
+        for r in range(v.shape[0]):
+            if v[r] <= 0:
+                v[r] = param * math.expm1(v[r])
+
+
+@_jit
+def _logistic(v, one):
+    """``v = 1 / (1 + exp(-v))`` in place."""
+    for r in range(v.shape[0]):
+        v[r] = -v[r]
+    _exp(v)
+    for r in range(v.shape[0]):
+        v[r] = one / (one + v[r])
+
+
+@_jit
+def _times_derivative(code, param, a, d, one):
+    """Multiply ``d`` in place by dσ/dz, computed from the activation ``a`` (1-D both)."""
+    if code == _RELU:
+        for r in range(d.shape[0]):
+            if not a[r] > 0:
+                d[r] = 0
+    elif code == _LOGISTIC:
+        for r in range(d.shape[0]):
+            d[r] = d[r] * (a[r] * (one - a[r]))
+    elif code == _TANH:
+        for r in range(d.shape[0]):
+            d[r] = d[r] * (one - a[r] * a[r])
+    elif code == _LEAKY:
+        for r in range(d.shape[0]):
+            if not a[r] > 0:
+                d[r] = d[r] * param
+    elif code == _ELU:
+        for r in range(d.shape[0]):
+            if not a[r] > 0:
+                d[r] = d[r] * (a[r] + param)
