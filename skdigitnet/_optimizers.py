@@ -3,6 +3,11 @@
 They update parameters and keep their own state; they neither print nor decide when
 training stops (the training loop does). ``params`` and ``grad`` are ndarrays of shape
 ``(n_parameters,)``; every update is in place.
+
+To add an optimizer: a class here with ``step(params, grad)``, ``epoch_end(n_samples_seen)``,
+``reduce_learning_rate()`` and a ``learning_rate`` attribute, chosen by
+``DigitMLPClassifier._optimizer_for``. Backends call ``step`` (the compiled backend has
+its own code for SGD and Adam only).
 """
 
 import math
