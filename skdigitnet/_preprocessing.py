@@ -4,17 +4,16 @@ MNIST was made this way: each digit was fitted into a 20x20 box keeping its aspe
 ratio (anti-aliased), then placed in a 28x28 field so that its centre of mass sits at
 the centre. The same steps, per image:
 
-1. ink: rescale to [0, 1] with the paper at 0 (the paper is the more common value at
-   the border, or as ``polarity`` says);
-2. crop to the pixels with ink above ``threshold``;
-3. resample the crop so its longer side is ``box_size`` pixels (a triangle filter as
-   wide as the scale factor, so shrinking averages instead of aliasing);
-4. paste it into a ``size x size`` field with its centre of mass at the centre;
-5. deskew (unless ``deskew=False``): shear rows so the digit's principal axis is
+1. ink (``_ink.py``): the paper at 0 and the digit's strongest ink at 1, cropped to the
+   digit's ink above ``threshold``. On a photographed or scanned sheet this also removes
+   uneven lighting, sensor noise, specks away from the digit and JPEG artefacts; on a
+   clean image it is the plain rescaling ``(image - paper) / (ink - paper)``;
+2. geometry (``_geometry.py``): resample the crop so its longer side is ``box_size``
+   pixels, paste it into a ``size x size`` field with its centre of mass at the centre,
+   and deskew (unless ``deskew=False``): shear rows so the digit's principal axis is
    vertical (image moments), and centre again.
 """
 
-import functools
 import warnings
 from numbers import Integral, Real
 
@@ -22,12 +21,16 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array
 
+from ._geometry import centre_of_mass, fit_to_field, resample_matrix  # noqa: F401
+from ._ink import dtype_scale, extract_ink
 from ._validation import (
     BOOLEAN, NONE, Interval, Options, Predicate, check_input_features, validate_params,
     validate_with_hints,
 )
+from ._warnings import stacklevel
 
 POLARITIES = ("auto", "light_on_dark", "dark_on_light")
+LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def _is_shape(value):
@@ -42,112 +45,18 @@ def default_image_shape(n_pixels):
     return (side, side) if side * side == n_pixels else (1, n_pixels)
 
 
-@functools.lru_cache(maxsize=256)
-def resample_matrix(n_in, n_out):
-    """Matrix (n_out, n_in) that resamples a line of ``n_in`` pixels to ``n_out``.
-
-    Each output pixel averages the input under a triangle filter centred on it, as wide
-    as one output pixel measured in input pixels (at least one input pixel), so
-    enlarging interpolates linearly and shrinking averages: anti-aliased both ways. Rows
-    sum to one, so intensities are preserved.
-    """
-    scale = n_in / n_out
-    support = max(scale, 1.0)
-    centres = (np.arange(n_out) + 0.5) * scale - 0.5  # output centres in input coordinates
-    offsets = np.arange(n_in)[np.newaxis, :] - centres[:, np.newaxis]
-    weights = np.clip(1.0 - np.abs(offsets) / support, 0.0, None)
-    weights /= weights.sum(axis=1, keepdims=True)
-    return weights
-
-
-def to_ink(image, polarity="auto"):
-    """The image rescaled to [0, 1] with paper at 0 and the strongest ink at 1.
-
-    ``polarity='auto'`` takes the paper to be the median of the border pixels (the
-    median of the whole image for images under 3x3). Returns None for a blank image
-    (one value everywhere).
-    """
-    lo, hi = float(image.min()), float(image.max())
-    if not hi > lo:
-        return None
-    if polarity == "auto":
-        border = image if min(image.shape) < 3 else np.concatenate(
-            [image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
-        paper = float(np.median(border))
-        polarity = "light_on_dark" if paper - lo <= hi - paper else "dark_on_light"
-    ink = (image - lo) if polarity == "light_on_dark" else (hi - image)
-    return ink / (hi - lo)
-
-
-def centre_of_mass(ink):
-    """(row, column) centre of mass of a 2-D ``ink`` array with a positive sum."""
-    total = ink.sum()
-    rows = ink.sum(axis=1) @ np.arange(ink.shape[0]) / total
-    cols = ink.sum(axis=0) @ np.arange(ink.shape[1]) / total
-    return rows, cols
-
-
-def paste_centred(ink, size):
-    """A ``size x size`` field with ``ink`` pasted so its centre of mass is central
-    (to the nearest pixel); ink that would fall outside the field is cut off."""
-    field = np.zeros((size, size))
-    r, c = centre_of_mass(ink)
-    top = int(round((size - 1) / 2 - r))
-    left = int(round((size - 1) / 2 - c))
-    h, w = ink.shape
-    r0, c0 = max(top, 0), max(left, 0)
-    r1, c1 = min(top + h, size), min(left + w, size)
-    if r1 > r0 and c1 > c0:
-        field[r0:r1, c0:c1] = ink[r0 - top : r1 - top, c0 - left : c1 - left]
-    return field
-
-
-def deskew(ink):
-    """Shear rows so the ink's principal axis is vertical (second image moments).
-
-    Row ``y`` is read at ``x + skew * (y - cy)`` with ``skew = mu11 / mu02``, with linear
-    interpolation between pixels and paper beyond the edges.
-    """
-    h, w = ink.shape
-    total = ink.sum()
-    cy, cx = centre_of_mass(ink)
-    dy = np.arange(h) - cy
-    dx = np.arange(w) - cx
-    mu02 = (dy * dy) @ ink.sum(axis=1) / total
-    if mu02 <= 1e-12:
-        return ink
-    skew = dy @ ink @ dx / total / mu02
-    xs = np.arange(w)[np.newaxis, :] + skew * dy[:, np.newaxis]  # where each output reads
-    x0 = np.floor(xs).astype(int)
-    frac = xs - x0
-    padded = np.pad(ink, ((0, 0), (1, 2)))  # paper on both sides
-    rows = np.arange(h)[:, np.newaxis]
-    left = padded[rows, np.clip(x0 + 1, 0, w + 2)]
-    right = padded[rows, np.clip(x0 + 2, 0, w + 2)]
-    return (1 - frac) * left + frac * right
-
-
 def normalize_image(image, polarity="auto", threshold=0.1, box_size=20, size=28,
-                    deskew_=False):
-    """One 2-D image -> a ``size x size`` float64 array in [0, 1], or None if blank."""
-    ink = to_ink(np.asarray(image, dtype=np.float64), polarity)
-    if ink is None:
-        return None
-    rows = np.flatnonzero((ink > threshold).any(axis=1))
-    cols = np.flatnonzero((ink > threshold).any(axis=0))
-    if rows.size == 0:
-        return None
-    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    h, w = crop.shape
-    scale = box_size / max(h, w)
-    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
-    resized = resample_matrix(h, new_h) @ crop @ resample_matrix(w, new_w).T
-    field = paste_centred(np.clip(resized, 0.0, 1.0), size)
-    if deskew_:
-        field = deskew(field)
-        if field.sum() > 0:
-            field = paste_centred(field, size)
-    return field
+                    deskew_=False, full_scale=None):
+    """One 2-D image -> a ``size x size`` float64 array in [0, 1], or None if blank.
+
+    ``full_scale``: the grey level of full contrast, by default from ``image``'s dtype.
+    """
+    image = np.asarray(image)
+    if full_scale is None:
+        full_scale = dtype_scale(image.dtype)
+    crop = extract_ink(image.astype(np.float64, copy=False), polarity, threshold,
+                       full_scale)
+    return None if crop is None else fit_to_field(crop, box_size, size, deskew_)
 
 
 def normalize_images(images, *, polarity="auto", threshold=0.1, box_size=20, size=28,
@@ -156,9 +65,15 @@ def normalize_images(images, *, polarity="auto", threshold=0.1, box_size=20, siz
 
     Parameters
     ----------
-    images : iterable of array-like of shape (h, w) or (h, w, 3 or 4)
-        Greyscale or RGB(A) images, each of its own size. Colour is turned to grey by
-        luminance (0.299 R + 0.587 G + 0.114 B); alpha is ignored.
+    images : iterable of array-like of shape (h, w), (h, w, 2), (h, w, 3) or (h, w, 4)
+        Grey, grey+alpha, RGB or RGBA images, each of its own size. Colour is turned to
+        grey by luminance (0.299 R + 0.587 G + 0.114 B). Transparent pixels are paper,
+        whatever their colour (an HTML canvas stores them as black): when the opaque
+        pixels cover less than half the image they are the ink, drawn on the opposite
+        extreme (white behind dark ink, black behind light ink); otherwise they are a
+        sheet whose median grey fills the transparent parts. Alpha is on the colour's
+        scale: the dtype's maximum for integers (255 for uint8), 1 for floats up to 1
+        (as ``skdigitnet._io.read_image`` gives), else 255.
     polarity, threshold, box_size, size, deskew
         As in :class:`DigitNormalizer`.
     dtype : dtype, default=np.float32
@@ -166,30 +81,68 @@ def normalize_images(images, *, polarity="auto", threshold=0.1, box_size=20, siz
     Returns
     -------
     ndarray of shape (n_images, size * size)
-        Blank images give rows of zeros (with a warning).
+        Blank images (no ink standing out of the paper and its noise) give rows of
+        zeros, with a warning.
+
+    Raises
+    ------
+    ValueError
+        If an image is not of one of the shapes above.
     """
     out, blank = [], 0
     for image in images:
         image = np.asarray(image)
-        if image.ndim == 3 and image.shape[2] in (3, 4):
-            image = image[..., :3] @ np.array([0.299, 0.587, 0.114])
+        full_scale = dtype_scale(image.dtype)
+        if image.ndim == 3 and image.shape[2] in (2, 4):
+            image = composite_alpha(image)
+        elif image.ndim == 3 and image.shape[2] == 3:
+            image = image @ LUMA
         if image.ndim != 2:
             raise ValueError(
-                f"Each image must be 2-D (h, w) or colour (h, w, 3 or 4); got shape "
-                f"{image.shape}.")
+                f"Each image must be 2-D (h, w) or have 2, 3 or 4 channels (grey+alpha, "
+                f"RGB, RGBA) on a third axis; got shape {image.shape}.")
         image = check_array(image, ensure_2d=True, dtype=np.float64, input_name="image")
-        field = normalize_image(image, polarity, threshold, box_size, size, deskew)
+        field = normalize_image(image, polarity, threshold, box_size, size, deskew,
+                                full_scale)
         blank += field is None
         out.append(np.zeros(size * size) if field is None else field.ravel())
     _warn_blank(blank, len(out))
     return np.asarray(out, dtype=dtype).reshape(len(out), size * size)
 
 
+def composite_alpha(image):
+    """Grey ``(h, w)`` from grey+alpha ``(h, w, 2)`` or RGBA ``(h, w, 4)``.
+
+    Transparent pixels are paper. When the opaque pixels cover less than half the image
+    they are the ink, and the paper is the opposite extreme of their mean grey (white
+    behind dark ink, black behind light ink); otherwise they are a sheet, and the paper
+    is their median grey. Alpha is on the colour's scale: the dtype's maximum for
+    integers, 1 for floats up to 1, else 255.
+    """
+    colour, alpha = image[..., :-1].astype(np.float64), image[..., -1].astype(np.float64)
+    grey = colour @ LUMA if colour.shape[-1] == 3 else colour[..., 0]
+    if np.issubdtype(image.dtype, np.integer):
+        full = float(np.iinfo(image.dtype).max)
+    else:
+        full = 1.0 if float(np.max(image, initial=0.0)) <= 1 else 255.0
+    a = np.clip(alpha / full, 0.0, 1.0)
+    if a.min() >= 1:
+        return grey
+    weight = a.sum()
+    if weight < 0.5 * a.size:
+        ink_grey = (a * grey).sum() / weight if weight > 0 else 0.0
+        paper = 0.0 if ink_grey > full / 2 else full
+    else:
+        paper = float(np.median(grey[a >= 0.5]))
+    return a * grey + (1 - a) * paper
+
+
 def _warn_blank(blank, total):
     if blank:
         warnings.warn(
-            f"{blank} of {total} image(s) are blank (no ink above the threshold); they are "
-            "returned as all-zero images.", UserWarning)
+            f"{blank} of {total} image(s) are blank (no ink standing out of the paper and "
+            "its noise); they are returned as all-zero images.", UserWarning,
+            stacklevel=stacklevel())
 
 
 class DigitNormalizer(TransformerMixin, BaseEstimator):
@@ -200,6 +153,15 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
     1, cropped to its ink, resampled (anti-aliased) so its longer side fills a
     ``box_size`` box, and pasted into a ``size x size`` field with its centre of mass at
     the centre — the way MNIST itself was made — optionally deskewed.
+
+    Photographs and scans work too. The paper is a smooth surface fitted under the ink,
+    so uneven lighting is not ink; the noise is measured on the paper, and ink counts
+    only where it stands clear of it; the digit is its heaviest connected stroke with
+    the strokes and dots near it, so specks of dirt elsewhere neither widen the crop
+    nor appear in the output; what is left of the paper reads 0. An image with nothing
+    standing clear of its paper and noise (blank paper, noise alone, a lighting
+    gradient alone) is blank. Clean images (MNIST, the bundled digits, drawings) have
+    flat noiseless paper, and for them all this reduces to the plain rescaling.
 
     Parameters
     ----------
@@ -215,8 +177,9 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
         then centre it again. It makes digits easier to learn: the default network's
         MNIST test accuracy rises by about 1 %.
     threshold : float, default=0.1
-        Ink (on the 0..1 scale) above which a pixel counts when cropping; fainter
-        specks at the edges of a scan do not widen the crop.
+        Ink (on the 0..1 scale) above which a pixel counts when cropping, so a faint
+        haze at the edges of a scan does not widen the crop. On a noisy image, ink must
+        also stand four noise deviations clear of the paper.
     box_size : int, default=20
         The longer side of the digit after resampling.
     size : int, default=28

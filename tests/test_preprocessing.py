@@ -1,5 +1,9 @@
 """DigitNormalizer: MNIST-style 28x28 images from any digit image."""
 
+import importlib.util
+import io
+import pathlib
+import re
 import warnings
 
 import numpy as np
@@ -13,7 +17,9 @@ from sklearn.utils.estimator_checks import (
     check_transformer_get_feature_names_out_pandas, parametrize_with_checks,
 )
 
+import skdigitnet
 from skdigitnet import DigitMLPClassifier, DigitNormalizer, normalize_images
+from skdigitnet._ink import extract_ink
 from skdigitnet._preprocessing import centre_of_mass, resample_matrix
 
 
@@ -56,8 +62,9 @@ def test_dark_ink_on_light_paper_gives_the_same_image(polarity):
     got = DigitNormalizer(image_shape=(40, 30), polarity=polarity).fit_transform(
         dark_on_light.reshape(1, -1))
     np.testing.assert_allclose(got, ref, atol=1e-6)
-    wrong = DigitNormalizer(image_shape=(40, 30), polarity="light_on_dark").fit_transform(
-        dark_on_light.reshape(1, -1))
+    with pytest.warns(UserWarning, match="are blank"):  # the wrong way round: no ink
+        wrong = DigitNormalizer(image_shape=(40, 30), polarity="light_on_dark").fit_transform(
+            dark_on_light.reshape(1, -1))
     assert not np.allclose(wrong, ref)
 
 
@@ -158,3 +165,209 @@ def test_checks_outside_check_estimator(check):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*are blank")
         check("DigitNormalizer", DigitNormalizer())
+
+
+# --- photographs, scans and transparent images ----------------------------------------
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def photos():
+    """``benchmarks/bench_photos.py``, whose ``make_photo`` photographs any digit image."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_photos", ROOT / "benchmarks" / "bench_photos.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def plain_ink(image, threshold=0.1):
+    """The ink as the normaliser found it before photographs: min/max rescaling with the
+    border median deciding the polarity, cropped to the ink above ``threshold``."""
+    lo, hi = image.min(), image.max()
+    border = np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
+    paper = np.median(border)
+    ink = (image - lo if paper - lo <= hi - paper else hi - image) / (hi - lo)
+    rows = np.flatnonzero((ink > threshold).any(axis=1))
+    cols = np.flatnonzero((ink > threshold).any(axis=0))
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def sheet(h=96, w=128, paper=210.0):
+    return np.full((h, w), paper)
+
+
+def ink_rows_cols(field, threshold=0.05):
+    field = field.reshape(28, 28)
+    return (np.flatnonzero((field > threshold).any(axis=1)),
+            np.flatnonzero((field > threshold).any(axis=0)))
+
+
+def corr(a, b):
+    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
+def test_clean_images_keep_the_plain_rescaling():
+    """Flat noiseless paper: the ink is exactly the plain rescaling, for the 1,797
+    bundled 8x8 digits, both polarities of a drawing and a 28x28 digit."""
+    for image in load_digits().data.reshape(-1, 8, 8):
+        np.testing.assert_array_equal(extract_ink(image), plain_ink(image))
+    drawing = bar_image(h=60, w=50, top=10, left=20, height=30, width=4).astype(float)
+    big = np.kron(load_digits().data[5].reshape(8, 8), np.ones((4, 4)))  # 32x32
+    for image in (drawing, 255 - drawing, big, 16 - big):
+        np.testing.assert_array_equal(extract_ink(image), plain_ink(image))
+
+
+def test_photographed_digits_normalise_like_the_clean_ones(photos):
+    """Bundled digits (as 28x28 images) photographed: noise, lighting, specks, JPEG,
+    transparent PNG. A network trained on the clean digits reads the photographs almost
+    as well as the clean test digits."""
+    from sklearn.model_selection import train_test_split
+
+    X, y = skdigitnet.load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=300, stratify=y, random_state=0)
+    kinds = list(photos.CONDITIONS)
+    shots = [photos.make_photo(d.reshape(28, 28), np.random.default_rng(i),
+                               kinds[i % len(kinds)], canvas=(96, 128))
+             for i, d in enumerate(X_test)]
+    got = normalize_images(shots)
+    clean = normalize_images(list(X_test.reshape(-1, 28, 28)))
+    r = np.array([corr(a, b) for a, b in zip(got, clean)])
+    assert np.median(r) > 0.92 and np.quantile(r, 0.1) > 0.8
+    net = DigitMLPClassifier(random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net.fit(X_train, y_train)
+    clean_accuracy = net.score(clean, y_test)
+    # 300 test images: one standard error of an accuracy near 0.95 is about 0.013
+    assert net.score(got, y_test) >= clean_accuracy - 0.06
+    assert clean_accuracy > 0.9
+
+
+def test_a_speck_far_from_the_digit_does_not_widen_the_crop():
+    rng = np.random.default_rng(0)
+    clean = sheet()
+    clean[30:70, 60:66] = 40  # the digit: a bar
+    specked = clean.copy()
+    specked[5:8, 5:8] = 30  # a dark speck in a corner
+    noisy = np.clip(specked + rng.normal(0, 6, specked.shape), 0, 255)
+    ref, got, got_noisy = normalize_images([clean, specked, noisy])
+    np.testing.assert_allclose(got, ref, atol=1e-12)
+    rows, cols = ink_rows_cols(got_noisy)
+    assert rows.size == 20 and cols.size <= 6  # the bar's 20:3 box, no speck
+    # the parts of a broken digit and a dotted stroke are kept
+    broken = clean.copy()
+    broken[74:80, 60:66] = 40  # a second piece of the stroke, 4 pixels below
+    for top in range(30, 70, 9):
+        broken[top : top + 5, 51:56] = 40  # a dotted stroke beside it, dots as wide as it
+    assert extract_ink(broken).shape == (50, 15)
+    broken[5:8, 5:8] = 30  # and still no speck
+    assert extract_ink(np.clip(broken + rng.normal(0, 6, broken.shape), 0, 255)).shape \
+        == (50, 15)
+
+
+def test_a_lighting_gradient_alone_is_not_ink():
+    rng = np.random.default_rng(1)
+    ys, xs = np.mgrid[:96:1.0, :128:1.0]
+    linear = 60 * xs / 127
+    radial = 60 * ((ys - 30) ** 2 + (xs - 90) ** 2) / (66**2 + 90**2)
+    digit = sheet()
+    digit[24:72, 40:88] -= 10 * np.kron(load_digits().data[2].reshape(8, 8), np.ones((6, 6)))
+    ref = normalize_images([digit])[0]
+    for light in (linear, radial, linear / 2 + radial / 2):
+        blank_sheets = [sheet() - light, np.round(sheet() - light),
+                        sheet() - light + rng.normal(0, 4, light.shape)]
+        with pytest.warns(UserWarning, match=r"3 of 3 image\(s\) are blank"):
+            assert not normalize_images(blank_sheets).any()
+        lit = np.clip(digit - light + rng.normal(0, 4, light.shape), 0, 255)
+        assert corr(normalize_images([lit])[0], ref) > 0.95
+
+
+def test_thin_strokes_survive():
+    """A one-pixel line, clean and in noise, is the digit (and fills the box)."""
+    rng = np.random.default_rng(2)
+    image = sheet()
+    image[20:80, 50] = 60
+    image[79, 50:70] = 60  # an L of one-pixel strokes
+    noisy = np.clip(image + rng.normal(0, 8, image.shape), 0, 255).astype(np.uint8)
+    clean_out, noisy_out = normalize_images([image, noisy], deskew=False)
+    for out in (clean_out, noisy_out):
+        rows, cols = ink_rows_cols(out, threshold=0.2)
+        assert rows.size >= 19 and 6 <= cols.size <= 9
+    assert corr(clean_out, noisy_out) > 0.9
+
+
+@pytest.mark.parametrize("sigma", [0.0, 3.0, 10.0])
+def test_blank_and_noise_only_images_are_blank(sigma):
+    """Nothing standing clear of the paper and its noise is no digit: flat paper, noise
+    alone, noise through JPEG."""
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    noise = np.clip(sheet() + rng.normal(0, sigma, (96, 128)), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="JPEG", quality=60)
+    jpeg = np.asarray(Image.open(buffer))
+    with pytest.warns(UserWarning, match=r"2 of 2 image\(s\) are blank \(no ink standing"):
+        out = normalize_images([noise, jpeg])
+    assert out.shape == (2, 784) and not out.any()
+    with pytest.warns(UserWarning, match=r"1 of 1 image\(s\) are blank"):
+        assert not DigitNormalizer(image_shape=(96, 128)).fit_transform(
+            noise.reshape(1, -1)).any()
+
+
+def test_transparent_images_read_their_ink():
+    """Alpha: transparent pixels are paper whatever their colour."""
+    alpha = np.zeros((40, 30))
+    alpha[5:25, 8:14] = 1.0
+    alpha[25, 8:14] = 128 / 255  # an anti-aliased edge
+    ref = normalize_images([alpha])[0]
+    black = np.zeros((40, 30, 4), dtype=np.uint8)  # black ink, transparent black around
+    black[..., 3] = np.round(255 * alpha)
+    white = black.copy()
+    white[..., :3] = 255  # white ink on transparent white
+    red = black.copy()
+    red[..., 0] = 200  # coloured ink
+    float_rgba = black / np.float32(255)  # as skdigitnet._io.read_image returns it
+    grey_alpha = black[..., [0, 3]]  # (h, w, 2)
+    got = normalize_images([black, white, red, float_rgba, grey_alpha])
+    np.testing.assert_allclose(got, np.tile(ref, (5, 1)), atol=1e-6)
+    # an opaque image: alpha changes nothing; a sheet with transparent margins: the
+    # margins take the sheet's colour
+    rgb = np.repeat((255 - 255 * alpha).astype(np.uint8)[..., None], 3, axis=2)
+    opaque = np.dstack([rgb, np.full((40, 30), 255, np.uint8)])
+    margins = opaque.copy()
+    margins[:, :3, 3] = 0
+    got = normalize_images([rgb, opaque, margins])
+    np.testing.assert_allclose(got, np.tile(ref, (3, 1)), atol=1e-6)
+    with pytest.warns(UserWarning, match=r"1 of 1 image\(s\) are blank"):
+        normalize_images([np.zeros((8, 8, 4), dtype=np.uint8)])
+
+
+def test_image_shape_errors_name_the_accepted_shapes():
+    message = ("Each image must be 2-D (h, w) or have 2, 3 or 4 channels (grey+alpha, RGB, "
+               "RGBA) on a third axis; got shape (5, 5, 5).")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        normalize_images([np.zeros((5, 5, 5))])
+    with pytest.raises(ValueError, match=re.escape("got shape (2, 2, 2, 2).")):
+        normalize_images([np.zeros((2, 2, 2, 2))])
+    with pytest.raises(ValueError, match=re.escape(
+            "The 'threshold' parameter of DigitNormalizer must be a float in the range "
+            "[0.0, 1.0). Got 1.0 instead.")):
+        DigitNormalizer(threshold=1.0).fit(load_digits().data[:2])
+
+
+def test_photo_generator_is_deterministic_and_checks_its_kind(photos):
+    digit = load_digits().data[0].reshape(8, 8)
+    for kind in photos.CONDITIONS:
+        a = photos.make_photo(digit, np.random.default_rng(5), kind)
+        b = photos.make_photo(digit, np.random.default_rng(5), kind)
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == np.uint8 and a.ndim == (3 if kind == "png" else 2)
+        assert 96 <= min(a.shape[:2]) and max(a.shape[:2]) <= 400
+    with pytest.raises(ValueError, match=re.escape(
+            "kind must be one of ['all', 'gradient', 'jpeg', 'noise', 'png', 'specks']; "
+            "got 'blur'.")):
+        photos.make_photo(digit, np.random.default_rng(0), "blur")
