@@ -6,6 +6,8 @@ from ._classifier import DigitMLPClassifier
 from ._datasets import load_digits, load_mnist
 from ._io import read_image
 from ._plotting import ActivationsDisplay, LossCurveDisplay, WeightImagesDisplay
+from ._playground import serve
+from ._playground_api import load_pretrained
 from ._persistence import load_model, save_model
 from ._preprocessing import DigitNormalizer, normalize_images
 from ._validation import InvalidParameterError
@@ -25,9 +27,11 @@ __all__ = [
     "load_digits",
     "load_mnist",
     "load_model",
+    "load_pretrained",
     "normalize_images",
     "read_image",
     "register_activation",
     "save_model",
+    "serve",
     "__version__",
 ]

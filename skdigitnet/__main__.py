@@ -5,6 +5,7 @@
     python -m skdigitnet train ...       train, save the model and (with matplotlib) pictures
     python -m skdigitnet predict ...     read digit images, print the digit and probabilities
     python -m skdigitnet inspect ...     pictures of a saved model (needs matplotlib)
+    python -m skdigitnet serve ...       the playground: draw a digit in the browser
 
 Options are parsed once. The shared ones may come before or after the command: they are
 declared with ``default=SUPPRESS`` on the top-level parser and on every subcommand that
@@ -20,7 +21,7 @@ import textwrap
 
 from . import __version__
 from ._activations import ACTIVATIONS
-from ._cli import CommandError, inspect, predict, report_error, run_demo, train
+from ._cli import CommandError, inspect, predict, report_error, run_demo, run_serve, train
 
 PROG = "python -m skdigitnet"
 EPOCHS = {"demo": 200, "train": 30}
@@ -29,7 +30,8 @@ DEFAULTS = {"activation": "relu", "hidden": (16, 16), "random_state": 0, "quiet"
 #: Options of the network and its training, by destination: demo and train only.
 NETWORK_OPTIONS = {"activation": "--activation", "hidden": "--hidden", "max_iter": "--epochs",
                    "random_state": "--random-state", "quiet": "--quiet"}
-COMMANDS = {"demo": run_demo, "train": train, "predict": predict, "inspect": inspect}
+COMMANDS = {"demo": run_demo, "train": train, "predict": predict, "inspect": inspect,
+            "serve": run_serve}
 EPILOG = """\
 Options shown under "options of every command" and "network options" may come before or
 after the command: '--epochs 5 train' is 'train --epochs 5'. Network options apply to
@@ -118,10 +120,19 @@ COMMAND_HELP = {
     "predict": ("read digit images with a saved network",
                 ("Print, for each image, its digit, the probability and all ten "
                  "probabilities. Blank and unreadable images get one line each on stderr; "
-                 "the others are still predicted.")),
+                 "the others are still predicted. A first argument ending in .npz is the "
+                 "model file; without one, the model that ships with skdigitnet "
+                 "(784-16-16-10 trained on MNIST) reads them.")),
     "inspect": ("draw the pictures of a saved network",
                 ("Print the network and save weights.png, loss.png and (with --image) "
                  "activations.png. Needs matplotlib: pip install \"skdigitnet[plot]\".")),
+    "serve": ("draw a digit in the browser and watch the network read it",
+              ("Serve the playground on this machine and print its URL: draw a digit, see "
+               "the 28x28 image the network gets, every neuron light up and the answer; "
+               "click a neuron for its weights; break the network on a copy. Uses MODEL, "
+               "or with --train a network trained now (on MNIST when --data-home or "
+               "SKDIGITNET_DATA holds it, else on the bundled digits), or else the model "
+               "that ships with skdigitnet. Ctrl-C stops it.")),
 }
 
 
@@ -136,7 +147,7 @@ def _parser():
             "scikit-learn's bundled digits, normalised to MNIST-style 28x28 images, and "
             "reports.", 88))
     parser.add_argument("--version", action="version", version=f"skdigitnet {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{demo,train,predict,inspect}")
+    commands = parser.add_subparsers(dest="command", metavar="{demo,train,predict,inspect,serve}")
     sub = {name: commands.add_parser(
         name, help=summary, description=textwrap.fill(description, 88), epilog=EPILOG,
         parents=[common, network] if name in EPOCHS else [common],
@@ -144,6 +155,7 @@ def _parser():
         for name, (summary, description) in COMMAND_HELP.items()}
     _train_options(sub["train"])
     _model_options(sub["predict"], sub["inspect"])
+    _serve_options(sub["serve"])
     return parser, sub
 
 
@@ -157,12 +169,43 @@ def _train_options(train):
 
 
 def _model_options(predict, inspect):
-    for command in (predict, inspect):
-        command.add_argument("model", help="a model file saved by 'train' (model.npz)")
-    predict.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...) of digits, "
-                         "any size, dark ink on light paper or the reverse")
+    inspect.add_argument("model", help="a model file saved by 'train' (model.npz)")
+    predict.usage = f"{predict.prog} [options] [MODEL.npz] IMAGE [IMAGE ...]"
+    predict.add_argument("images", nargs="+", metavar="IMAGE",
+                         help="image files (PNG, JPEG, ...) of digits, any size, dark ink on "
+                         "light paper or the reverse; a first argument ending in .npz is a "
+                         "model file saved by 'train' (default: the shipped model)")
     inspect.add_argument("--out", default=".", help="folder for the PNG files (default: .)")
     inspect.add_argument("--image", help="an image file to show passing through the network")
+
+
+def _serve_options(serve):
+    serve.add_argument("model", nargs="?", metavar="MODEL", help="a model file saved by "
+                       "'train' (default: the model that ships with skdigitnet)")
+    serve.add_argument("--port", type=int, default=8765,
+                       help="port to listen on (default: 8765; 0 picks a free one)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: "
+                       "127.0.0.1, this machine only)")
+    serve.add_argument("--open", action="store_true", help="open the page in a browser")
+    serve.add_argument("--train", action="store_true", help="train a network first")
+    serve.add_argument("--data-home", help="with --train: the folder of the MNIST IDX files")
+
+
+def _check_serve(args, command):
+    if args.train and args.model is not None:
+        command.error("give a MODEL file or --train, not both")
+    if args.data_home is not None and not args.train:
+        command.error("--data-home applies to serve --train only")
+    if not 0 <= args.port <= 65535:
+        command.error(f"--port must be from 0 to 65535; got {args.port}")
+
+
+def _split_model(args, command):
+    """``predict [MODEL.npz] IMAGE ...``: a first argument ending in .npz is the model."""
+    first = args.images[0]
+    args.model = args.images.pop(0) if first.lower().endswith(".npz") else None
+    if not args.images:
+        command.error(f"give image files after the model file {first}")
 
 
 def parse(argv):
@@ -170,13 +213,17 @@ def parse(argv):
     parser, commands = _parser()
     args = parser.parse_args(argv)
     args.command = args.command or "demo"
-    if args.command in ("predict", "inspect"):
+    if args.command in ("predict", "inspect", "serve"):
         given = [flag for dest, flag in NETWORK_OPTIONS.items() if dest in vars(args)]
         if given:
             verb = "applies" if len(given) == 1 else "apply"
             parser.error(f"{', '.join(given)} {verb} to demo and train, not to {args.command}")
     if args.command == "train" and args.data_home is not None and args.data != "mnist":
         commands["train"].error("--data-home applies to --data mnist only")
+    if args.command == "predict":
+        _split_model(args, commands["predict"])
+    if args.command == "serve":
+        _check_serve(args, commands["serve"])
     for dest, value in {**DEFAULTS, "max_iter": EPOCHS.get(args.command)}.items():
         vars(args).setdefault(dest, value)
     return args

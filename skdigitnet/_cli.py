@@ -1,4 +1,4 @@
-"""The commands behind ``python -m skdigitnet``: demo, train, predict and inspect.
+"""The commands behind ``python -m skdigitnet``: demo, train, predict, inspect and serve.
 
 Each command takes the parsed options (see ``__main__.py``) and returns an exit status:
 0 when everything asked for was done, 1 when some of it was not (a blank image, a picture
@@ -7,6 +7,7 @@ that could not be drawn). User errors are raised as ``CommandError``, ``ValueErr
 Results go to stdout; progress and per-file problems go to stderr.
 """
 
+import argparse
 import os
 import shlex
 import sys
@@ -22,9 +23,10 @@ from sklearn.model_selection import train_test_split
 
 from . import __version__
 from ._classifier import DigitMLPClassifier
-from ._datasets import load_digits, load_mnist
+from ._datasets import MNIST_FILES, find_idx, load_digits, load_mnist
 from ._io import read_image
 from ._persistence import load_model, save_model
+from ._playground_api import load_pretrained
 from ._preprocessing import DigitNormalizer, normalize_images
 
 #: How to get the optional plotting dependency.
@@ -246,7 +248,7 @@ def predict(args):
     Unreadable files (status 2) and blank images (status 1) get one line each on stderr;
     the other images are still predicted.
     """
-    clf = _model(args.model)
+    clf = load_pretrained() if args.model is None else _model(args.model)
     status = 0
     for path in args.images:
         try:
@@ -286,3 +288,41 @@ def inspect(args):
     for path in draw_pictures(clf, out, sample):
         print(f"wrote {path}")
     return status
+
+
+def _mnist_here(args):
+    """Whether ``serve --train`` should train on MNIST: --data-home given (its files
+    must be there), or SKDIGITNET_DATA naming a folder that holds them. Never a download."""
+    if args.data_home is not None:
+        return True
+    folder = os.environ.get("SKDIGITNET_DATA")
+    return folder is not None and all(find_idx(folder, stem) for stem in MNIST_FILES.values())
+
+
+def _train_to_serve(args):
+    """``serve --train``: the seed network (784-16-16-10) trained now, and its score."""
+    data = "mnist" if _mnist_here(args) else "digits"
+    where = "MNIST" if data == "mnist" else "the bundled digits"
+    _say(f"training 784-16-16-10 on {where} (serve --train)")
+    training = argparse.Namespace(**{**vars(args), "data": data})
+    X, X_test, y, y_test = _training_data(training)
+    clf = DigitMLPClassifier(max_iter=200, random_state=args.random_state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    _say(f"trained: {clf.score(X_test, y_test):.2%} test accuracy after {clf.n_iter_} epochs")
+    return clf
+
+
+def run_serve(args):
+    """The ``serve`` command: the playground on ``--host``:``--port`` until Ctrl-C."""
+    from ._playground import serve
+    from sklearn.pipeline import make_pipeline
+    if args.train:
+        clf = _train_to_serve(args)
+    else:
+        clf = None if args.model is None else _model(args.model)
+    if not args.deskew:  # the drawing is normalised as the model's training images were
+        clf = make_pipeline(DigitNormalizer(deskew=False), clf or load_pretrained())
+    serve(clf, host=args.host, port=args.port, open_browser=args.open)
+    return 0

@@ -1,0 +1,189 @@
+"""Checking the playground's requests: each bad one raises :class:`ApiError`.
+
+Every check runs before any work is done, and every message is one line that says what
+was wrong and what is expected; the server answers it as ``{"error": message}`` with the
+error's 4xx status. Nothing from a request is ever executed or used as a path.
+"""
+
+import json
+from numbers import Integral, Real
+
+import numpy as np
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_SIDE = 1024
+MAX_WEIGHT_SCALE = 10.0
+MODES = {"L": 1, "RGBA": 4}
+PREDICT_FIELDS = ("width", "height", "pixels", "mode", "break", "neuron")
+BREAK_FIELDS = ("disabled", "biases", "weight_scale")
+_JSON_TYPES = {str: "a string", bool: "a boolean", type(None): "null", list: "a list",
+               dict: "an object"}
+
+
+class ApiError(Exception):
+    """A bad request: ``status`` (4xx) and a one-line ``message``."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def parse_json(body):
+    """The request body (bytes) as a JSON object; NaN and Infinity are refused."""
+    def refuse(constant):
+        raise ApiError(400, f"the body is not valid JSON: {constant} is not a JSON number")
+    try:
+        value = json.loads(body.decode("utf-8"), parse_constant=refuse)
+    except UnicodeDecodeError:
+        raise ApiError(400, "the body is not valid JSON: it is not UTF-8 text") from None
+    except RecursionError:
+        raise ApiError(400, "the body is not valid JSON: it is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
+        raise ApiError(400, f"the body is not valid JSON: {_cut(str(exc), 120)}") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, 'the body must be a JSON object like {"width": 28, "height": 28, '
+                            '"pixels": [...]}')
+    return value
+
+
+def _cut(text, limit=40):
+    """``text`` cut to ``limit`` characters, for messages."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _shown(value):
+    """``value`` as JSON, cut to 40 characters, for messages."""
+    return _cut(json.dumps(value))
+
+
+def _kind(value):
+    """A JSON value's kind, for messages: 'a string', 'a boolean', 'null', ..."""
+    return _JSON_TYPES.get(type(value), "a number")
+
+
+def _side(value, name):
+    """``value`` as a positive int, else ApiError 400 (too large is the caller's 413)."""
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+        raise ApiError(400, f'"{name}" must be a whole number from 1 to {MAX_SIDE}; got '
+                            f"{_shown(value)}")
+    return int(value)
+
+
+def _check_fields(request, allowed, where=""):
+    unknown = [key for key in request if key not in allowed]
+    if unknown:
+        raise ApiError(400, f'unknown field "{where}{_cut(unknown[0])}"; the fields are '
+                            f"{', '.join(allowed)}")
+
+
+def parse_image(request):
+    """The image of a predict request: ndarray (h, w) or (h, w, 4) of float64 in [0, 1]
+    (the pixels divided by 255)."""
+    for name in ("width", "height", "pixels"):
+        if name not in request:
+            raise ApiError(400, f'missing field "{name}"')
+    width, height = _side(request["width"], "width"), _side(request["height"], "height")
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise ApiError(413, f"the image is {width}x{height} pixels; the limit is "
+                            f"{MAX_SIDE}x{MAX_SIDE}")
+    mode = request.get("mode", "L")
+    if mode not in MODES:
+        raise ApiError(400, '"mode" must be "L" (width*height grey values) or "RGBA" '
+                            f"(4*width*height values); got {_shown(mode)}")
+    pixels = request["pixels"]
+    if not isinstance(pixels, list):
+        raise ApiError(400, f'"pixels" must be a list of numbers; got {_kind(pixels)}')
+    needed = width * height * MODES[mode]
+    if len(pixels) != needed:
+        raise ApiError(400, f'"pixels" has {len(pixels)} values; a {width}x{height} {mode} '
+                            f"image needs {needed}")
+    odd = set(map(type, pixels)) - {int, float}
+    if odd:
+        kind = min(_JSON_TYPES.get(t, t.__name__) for t in odd)
+        raise ApiError(400, f'"pixels" must hold numbers only; found {kind}')
+    array = np.asarray(pixels)  # huge integers make an object array, refused below
+    if array.dtype.kind not in "iuf" or array.min() < 0 or array.max() > 255:
+        raise ApiError(400, '"pixels" must be numbers from 0 to 255')
+    shape = (height, width) if mode == "L" else (height, width, 4)
+    return (array / 255.0).reshape(shape)  # in [0, 1]: alpha's scale is never in doubt
+
+
+def parse_break(value, hidden_sizes):
+    """The "break" field: (disabled [(layer, index)], keep biases, weight scale)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ApiError(400, f'"break" must be an object; got {_kind(value)}')
+    _check_fields(value, BREAK_FIELDS, "break.")
+    disabled = value.get("disabled", [])
+    if not isinstance(disabled, list):
+        raise ApiError(400, f'"break.disabled" must be a list of [layer, index] pairs; got '
+                            f"{_kind(disabled)}")
+    for pair in disabled:
+        if not is_neuron(pair, hidden_sizes):
+            raise ApiError(400, '"break.disabled" must hold [layer, index] pairs of hidden '
+                                f"neurons ({neuron_ranges(hidden_sizes)}); got "
+                                f"{_shown(pair)}")
+    pairs = [(int(layer), int(index)) for layer, index in disabled]
+    biases = value.get("biases", True)
+    if not isinstance(biases, bool):
+        raise ApiError(400, f'"break.biases" must be true or false; got {_shown(biases)}')
+    scale = value.get("weight_scale", 1.0)
+    if (not isinstance(scale, Real) or isinstance(scale, bool)
+            or not 0 <= scale <= MAX_WEIGHT_SCALE):
+        raise ApiError(400, f'"break.weight_scale" must be a number from 0 to '
+                            f"{MAX_WEIGHT_SCALE:g}; got {_shown(scale)}")
+    return sorted(set(pairs)), biases, float(scale)
+
+
+def neuron_ranges(hidden_sizes):
+    """The hidden neurons' numbering in words: 'layer 0 to 1, index 0 to 15'."""
+    if len(set(hidden_sizes)) == 1:
+        return f"layer 0 to {len(hidden_sizes) - 1}, index 0 to {hidden_sizes[0] - 1}"
+    return "; ".join(f"layer {k}: index 0 to {n - 1}" for k, n in enumerate(hidden_sizes))
+
+
+def is_neuron(pair, hidden_sizes):
+    """Whether ``pair`` is ``[layer, index]`` of a hidden neuron (JSON ints)."""
+    return (isinstance(pair, list) and len(pair) == 2
+            and all(isinstance(v, Integral) and not isinstance(v, bool) for v in pair)
+            and 0 <= pair[0] < len(hidden_sizes) and 0 <= pair[1] < hidden_sizes[pair[0]])
+
+
+def parse_neuron(pair, hidden_sizes, name="neuron"):
+    """A ``[layer, index]`` pair naming a hidden neuron, as a tuple of ints."""
+    if not is_neuron(pair, hidden_sizes):
+        raise ApiError(400, f'"{name}" must be [layer, index] of a hidden neuron '
+                            f"({neuron_ranges(hidden_sizes)}); got {_shown(pair)}")
+    return int(pair[0]), int(pair[1])
+
+
+def parse_predict(body, hidden_sizes):
+    """A ``POST /api/predict`` body: (image, break or None, neuron or None).
+
+    ``break`` is ``(disabled, biases, weight_scale)`` as :func:`parse_break` gives it;
+    ``neuron`` a ``(layer, index)`` pair whose contributions the reply should include.
+    """
+    request = parse_json(body)
+    _check_fields(request, PREDICT_FIELDS)
+    image = parse_image(request)
+    broken = parse_break(request.get("break"), hidden_sizes)
+    neuron = request.get("neuron")
+    if neuron is not None:
+        neuron = parse_neuron(neuron, hidden_sizes)
+    return image, broken, neuron
+
+
+def parse_query(query, hidden_sizes):
+    """The ``layer`` and ``index`` of ``GET /api/neuron?layer=L&index=J`` (``query`` as
+    ``urllib.parse.parse_qs`` gives it)."""
+    usage = "/api/neuron takes a hidden neuron's layer and index, e.g. ?layer=0&index=3"
+    if sorted(query) != ["index", "layer"] or any(len(v) != 1 for v in query.values()):
+        raise ApiError(400, usage)
+    layer, index = query["layer"][0], query["index"][0]
+    if not all(t.isascii() and t.isdigit() and len(t) < 6 for t in (layer, index)):
+        raise ApiError(400, f"{usage}; got layer={layer[:20]!r}, index={index[:20]!r}")
+    if not is_neuron([int(layer), int(index)], hidden_sizes):
+        raise ApiError(404, f"no hidden neuron layer={layer}, index={index}; this network "
+                            f"has {neuron_ranges(hidden_sizes)}")
+    return int(layer), int(index)

@@ -1,0 +1,242 @@
+"""The playground's web server: the page and its JSON API on 127.0.0.1.
+
+The standard library's ``ThreadingHTTPServer``, with limits: a body of at most
+``MAX_BODY_BYTES`` (refused before it is read), ``TIMEOUT`` seconds for each read from a
+client, at most ``MAX_CLIENTS`` connections handled at once, and on loopback only
+requests that name this server in their ``Host`` header (so a web page elsewhere cannot
+reach it through DNS rebinding). Every error is a 4xx or 5xx reply with one line of JSON,
+``{"error": "..."}``. The page's files are read from the package once, at start, and
+only those are served. Nothing in a request is executed or used as a file name.
+"""
+
+import ipaddress
+import json
+import socket
+import sys
+import threading
+import time
+import traceback
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
+from urllib.parse import parse_qs, urlsplit
+
+from ._playground_requests import MAX_BODY_BYTES, ApiError
+
+DEFAULT_PORT = 8765
+TIMEOUT = 10
+MAX_CLIENTS = 32
+_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
+          ".js": "text/javascript; charset=utf-8"}
+_PAGES = {"/": "playground.html", "/playground.css": "playground.css",
+          "/playground.js": "playground.js"}
+_ROUTES = {"/api/model": "GET", "/api/neuron": "GET", "/api/predict": "POST",
+           **{path: "GET" for path in _PAGES}}
+_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-cache",
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                                       "base-uri 'none'; form-action 'none'"}
+
+
+def _static_files():
+    """The page's files: URL path -> (bytes, content type)."""
+    folder = files("skdigitnet").joinpath("static")
+    return {path: (folder.joinpath(name).read_bytes(), _TYPES[name[name.rindex("."):]])
+            for path, name in _PAGES.items()}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One connection: GET the page, the model and a neuron; POST a drawing."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "skdigitnet-playground"
+    timeout = TIMEOUT
+
+    def do_GET(self):
+        self._answer("GET")
+
+    def do_POST(self):
+        self._answer("POST")
+
+    def _other(self):
+        self._answer(self.command)
+
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _other
+
+    def setup(self):
+        self.timeout = self.server.client_timeout
+        super().setup()
+        # headers and body go out in two writes: without this, Nagle's algorithm and the
+        # client's delayed ACK hold the body back for 40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _answer(self, method):
+        self._unread = (0, 0)  # bytes of a refused body to read and drop, and for how long
+        try:
+            self._send(200, *self._route(method))
+        except ApiError as exc:
+            self._error(exc.status, exc.message)
+            self._discard(*self._unread)
+        except TimeoutError:
+            self._error(408, f"the body did not arrive within {self.timeout:g} s")
+        except Exception as exc:  # noqa: BLE001 - a reply, never a dead connection
+            self._error(500, f"internal error: {type(exc).__name__}; see the server's log")
+            sys.stderr.write(f"skdigitnet playground: {self.command} {self.path[:80]}: ")
+            traceback.print_exc()
+
+    def _route(self, method):
+        url = urlsplit(self.path)
+        self._check_host()
+        if url.path not in _ROUTES:
+            raise ApiError(404, f"no such path: {url.path[:80]}; the page is at / and the "
+                                "API at /api/model, /api/neuron and /api/predict")
+        if method != _ROUTES[url.path]:
+            raise ApiError(405, f"{method} is not allowed on {url.path}; use "
+                                f"{_ROUTES[url.path]}")
+        playground = self.server.playground
+        if url.path in _PAGES:
+            return self.server.static[url.path]
+        if url.path == "/api/model":
+            return self._json(playground.describe())
+        if url.path == "/api/neuron":
+            return self._json(playground.neuron(parse_qs(url.query, keep_blank_values=True)))
+        return self._json(playground.predict(self._body()))
+
+    def _check_host(self):
+        allowed = self.server.hosts
+        if allowed is not None and self.headers.get("Host", "") not in allowed:
+            raise ApiError(403, f"unexpected Host header {self.headers.get('Host', '')[:80]!r};"
+                                f" open {self.server.url}")
+
+    def _body(self):
+        """The request body, after checking its type and announced length."""
+        if "Transfer-Encoding" in self.headers or "Content-Length" not in self.headers:
+            self._unread = (1 << 16, 0.1)  # unknown: whatever comes at once
+            raise ApiError(411, "send the body with a Content-Length header")
+        text = self.headers["Content-Length"]
+        if not (text.isascii() and text.isdigit()):
+            raise ApiError(400, f"Content-Length must be a whole number; got {text[:40]!r}")
+        if int(text) > MAX_BODY_BYTES or self.headers.get_content_type() != "application/json":
+            self._unread = (int(text), 2.0)  # never parsed
+            if int(text) > MAX_BODY_BYTES:
+                raise ApiError(413, f"the body has {int(text):,} bytes; the limit is "
+                                    f"{MAX_BODY_BYTES:,}")
+            raise ApiError(415, "send the body as JSON, with Content-Type: application/json")
+        body = self.rfile.read(int(text))
+        if len(body) < int(text):
+            raise ApiError(400, f"the body ended after {len(body)} of {int(text)} bytes")
+        return body
+
+    def _discard(self, n, seconds):
+        """Read and drop up to ``n`` bytes of a refused body, for at most ``seconds``, so
+        that a client still sending it reads the reply instead of a reset connection."""
+        deadline = time.monotonic() + seconds
+        try:
+            self.connection.settimeout(seconds)
+            while n > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read1(min(n, 1 << 16))
+                if not chunk:
+                    break
+                n -= len(chunk)
+        except OSError:
+            pass
+
+    @staticmethod
+    def _json(value):
+        return json.dumps(value, separators=(",", ":")).encode(), "application/json"
+
+    def _error(self, status, message):
+        """A 4xx or 5xx reply; then the connection closes (a body may be left unread)."""
+        self.close_connection = True
+        self._send(status, *self._json({"error": message}))
+
+    def _send(self, status, body, content_type):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in _HEADERS.items():
+            self.send_header(name, value)
+        if status == 405:
+            self.send_header("Allow", _ROUTES[urlsplit(self.path).path])
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (bad request line, headers too long, unknown method)
+        as one line of JSON too."""
+        if self.request_version == "HTTP/0.9":  # never spoken here: reply with headers
+            self.request_version = "HTTP/1.0"
+        status = HTTPStatus(code)
+        self._error(code, f"{status.phrase.lower()}: {message or status.description}")
+
+    def log_message(self, format, *args):
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+
+class PlaygroundServer(ThreadingHTTPServer):
+    """The HTTP server: a :class:`Playground`, its page, and at most ``MAX_CLIENTS``
+    connections at a time (each handled by its own daemon thread)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, playground, host="127.0.0.1", port=DEFAULT_PORT, verbose=False,
+                 timeout=TIMEOUT):
+        self._open, self._lock = set(), threading.Lock()  # before bind: it may fail
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        try:
+            super().__init__((host, port), _Handler)
+        except OSError as exc:
+            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose "
+                          "another port (0 picks a free one)") from None
+        self.playground, self.verbose, self.client_timeout = playground, verbose, timeout
+        self.static = _static_files()
+        self.port = self.server_address[1]
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{self.port}/"
+        self.hosts = _loopback_hosts(host, self.port)
+        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(timeout=TIMEOUT):
+            self.shutdown_request(request)  # every slot busy for TIMEOUT s: drop it
+            return
+        with self._lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._lock:
+                self._open.discard(request)
+            self._slots.release()
+
+    def server_close(self):
+        """Stop listening, and end the connections still open (a browser keeps some)."""
+        super().server_close()
+        with self._lock:
+            for request in self._open:
+                try:
+                    request.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def _loopback_hosts(host, port):
+    """The Host headers accepted when serving on loopback; None (any) otherwise."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return None
+    names = {"127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host}
+    return names | {f"{name}:{port}" for name in names}
