@@ -167,7 +167,7 @@ def test_every_command_has_help(command, capsys):
     status, out, _ = _run(capsys, *command, "--help")
     assert status == 0
     assert "usage: python -m skdigitnet" in out
-    assert "{demo,train,predict,inspect}" in out if not command else command[0] in out
+    assert "{demo,train,predict,inspect,serve}" in out if not command else command[0] in out
     assert "Exit status: 0 done" in out
     description = out.split("\n\n")[1]
     assert len(description.split()) > 10, description  # a sentence saying what it does
@@ -497,6 +497,7 @@ def test_readme_blocks_that_name_no_extra_run_without_the_extras(tmp_path):
     ("plot_hidden_features.py", "hidden2_0"),
     ("plot_what_the_network_learned.py", "neighbour correlation median"),
     ("plot_distributed_grid_search.py", "same scores as the local run: True"),
+    ("plot_photographed_digits.py", "with DigitNormalizer"),
 ])
 def test_examples_run(script, expected):
     done = subprocess.run([sys.executable, str(ROOT / "examples" / script)], cwd=ROOT,
