@@ -250,6 +250,7 @@ def test_batch_pipeline_gathers_what_plain_indexing_gathers(X_dtype, rng):
 def test_backend_is_chosen_by_numba_and_the_switch(monkeypatch):
     """Built-in activations get kernels; a user's activation, GELU or a network with no
     hidden layer keep numpy's math; SKDIGITNET_NUMBA=0 gives the numpy backend."""
+    monkeypatch.delenv("SKDIGITNET_NUMBA", raising=False)  # the default: on when available
     relu = get_activation("relu")
     supported = Architecture((4, 3, 2), (relu,), "softmax", "log_loss")
     assert (_kernels.plan(supported) is not None) == _compiled.available()
