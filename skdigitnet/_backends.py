@@ -5,6 +5,9 @@ prediction (``predict_layer``) by :func:`choose_backend`, and offers what the tr
 loop needs:
 
 - ``workspace(theta, grad, rows)``: the buffers of one fit (a ``_network.Workspace``);
+- ``run_epoch(batches, order, n_rows, alpha, optimizer, workspace)``: one epoch of
+  minibatch steps, returning its mean loss (by default: ``epoch``, then
+  ``loss_and_gradient`` and ``step`` per batch);
 - ``epoch(batches, order, n_rows)``: the batches of one epoch, as ``(X, Y, weights)``;
 - ``loss_and_gradient(theta, X, Y, sample_weight, alpha, grad, workspace)``: the loss of
   a batch, its gradient written into ``grad``;
@@ -21,6 +24,7 @@ return it from ``choose_backend``.
 """
 
 import os
+from contextlib import closing
 
 import numpy as np
 
@@ -47,6 +51,20 @@ class NumpyBackend:
         """The ``(X, Y, sample_weight)`` batches of one epoch over ``order[:n_rows]`` (or
         rows ``0 .. n_rows - 1`` when ``order`` is None). Close it when leaving early."""
         return batches.epoch(order, n_rows)
+
+    def run_epoch(self, batches, order, n_rows, alpha, optimizer, workspace):
+        """One pass over ``order[:n_rows]`` (rows ``0 .. n_rows - 1`` when ``order`` is
+        None) in batches, one optimizer step each; returns the weighted mean batch loss."""
+        total = weight_sum = 0.0
+        with closing(self.epoch(batches, order, n_rows)) as epoch:
+            for X, Y, sw in epoch:
+                theta, grad = workspace.theta, workspace.grad
+                loss = self.loss_and_gradient(theta, X, Y, sw, alpha, grad, workspace)
+                self.step(optimizer, theta, grad)
+                weight = Y.shape[0] if sw is None else sw.sum()
+                total += loss * weight
+                weight_sum += weight
+        return total / weight_sum if weight_sum > 0 else 0.0
 
     def loss_and_gradient(self, theta, X, Y, sample_weight, alpha, grad, workspace):
         """See ``_network.loss_and_gradient``."""

@@ -1,11 +1,12 @@
-"""The batch-gathering thread of a training epoch (with the compiled kernels only).
+"""The second thread of a training epoch (with the compiled kernels only).
 
 Gathering a shuffled batch (200 random rows of X, 627 kB for MNIST in float32) is
-bound by memory bandwidth, and one core reaches only part of it. ``BatchPipeline``
-therefore gathers the next batches on a second thread while the first computes; the
-thread runs one compiled loop for the whole epoch, without the GIL, and the two hand
-batches over through flags read and written atomically (small llvmlite intrinsics:
-numba has no atomics of its own).
+bound by memory bandwidth, and the two first-layer products of a batch are most of an
+epoch's arithmetic. ``BatchPipeline`` gathers the next batch on a second thread and,
+when it trains a whole epoch (``train_epoch``), that thread also computes its rows of
+both products while the trainer computes the others. Both sides run one compiled loop
+for the whole epoch, without the GIL, and hand over through flags read and written
+atomically (small llvmlite intrinsics: numba has no atomics of its own).
 """
 
 import os
@@ -14,6 +15,7 @@ import threading
 import numpy as np
 
 from ._kernel_math import _jit, numba
+from ._kernels import _adam_step, _finish_gradient, _hidden_and_output, _sgd_step
 
 if numba is not None:
     from llvmlite import ir
@@ -21,6 +23,19 @@ if numba is not None:
     from numba.extending import intrinsic
 
 _SLOTS = 2  # batches in flight: one being used, one being gathered
+# ``flags``: per slot 1 when it holds a batch ready for training, 0 when free to fill;
+# then the stop request; a failure report from the thread; and four counters of
+# batches: weights ready for the forward product, the thread's forward share done,
+# the first layer's delta ready for the weight gradient, the thread's gradient share
+# done. Written with release and read with acquire ordering.
+_STOP, _FAILED, _FWD_READY, _FWD_DONE, _BACK_READY, _BACK_DONE = range(_SLOTS, _SLOTS + 6)
+_N_FLAGS = _SLOTS + 6
+# The optimizer, in ``_train_epoch``.
+_ADAM, _MOMENTUM, _NESTEROV = range(3)
+# The trainer computes the first ``m * _MAIN_SHARE // 16`` rows of each batch's two
+# first-layer products, the thread the rest: the thread also gathers the batches.
+# A constant, so that results never depend on timing.
+_MAIN_SHARE = 8
 
 
 def pipeline_applies(X, order):
@@ -38,65 +53,111 @@ def pipeline_applies(X, order):
 class BatchPipeline:
     """Gather the rows ``X[order[start:stop]]`` of every batch on a second thread.
 
-    ``ring`` (_SLOTS, batch_size, n_features) in the training dtype holds the batches.
-    With ``forward=(W0, Z)`` (the first weight matrix and the buffer for ``X @ W0``) the
-    thread also computes the second half of each batch's ``X @ W0`` on the rows it just
-    gathered (in its own cache) while the trainer computes the first half: see
-    ``start_forward``. ``flags`` holds: per slot 1 when it holds a batch ready for
-    training, 0 when free to fill; then the stop request; then the number of batches
-    whose weights are ready for the forward product, and of those done. Use as::
+    ``ring`` (_SLOTS, batch_size, n_features) in the training dtype holds the batches;
+    ``flags`` the hand-over state (see ``_FLAGS``). Two ways to use it, once per fit::
 
-        pipeline = BatchPipeline(X, batch_size, dtype)   # once per fit
-        for batch in pipeline.epoch(order):               # each epoch
-            ...                                           # batch is valid until the next
+        pipeline = BatchPipeline(X, batch_size, dtype)
+        for batch in pipeline.epoch(order):     # gathering only; the caller trains
+            ...                                 # batch is valid until the next
+        pipeline.train_epoch(order, ...)        # a whole epoch in compiled code
+
+    ``train_epoch`` runs the epoch's training loop in one compiled call
+    (``_train_epoch``) while the thread gathers batches and computes its share of both
+    first-layer products (``_fused_worker``): no Python runs between batches.
     """
 
-    def __init__(self, X, batch_size, dtype, forward=None):
+    def __init__(self, X, batch_size, dtype):
         self.X, self.batch_size = X, batch_size
         self.ring = np.empty((_SLOTS, batch_size, X.shape[1]), dtype)
-        self.flags = np.zeros(_SLOTS + 3, np.int64)
-        if forward is None:
-            forward = (np.zeros((X.shape[1], 0), dtype), np.zeros((batch_size, 0), dtype))
-        self.W0, self.Z = forward
-        self.current, self._batch = None, 0
+        self.flags = np.zeros(_N_FLAGS, np.int64)
+        self._share = None  # the thread's half of the weight gradient, when training
 
     def epoch(self, order):
         """Yield ``X[rows]`` for each batch of ``order`` (cast to the ring's dtype)."""
         flags, n, size = self.flags, order.shape[0], self.batch_size
         flags[:] = 0
-        worker = threading.Thread(
-            target=_gather_epoch, args=(self.X, order, size, self.ring, flags, self.W0,
-                                        self.Z), name="skdigitnet-batches", daemon=True)
-        worker.start()
+        worker = self._start(_gather_epoch, (self.X, order, size, self.ring, flags))
         try:
             for b, start in enumerate(range(0, n, size)):
                 slot = b % _SLOTS
                 self._wait(worker, slot, 1)
-                self.current, self._batch = self.ring[slot, : min(size, n - start)], b
-                yield self.current
-                self.current = None
-                self.start_forward()  # in case the batch was not used for a step
-                self._wait(worker, _SLOTS + 2, b + 1)
+                yield self.ring[slot, : min(size, n - start)]
                 _store(flags, slot, 0)
         finally:
-            self.current = None
-            _store(flags, _SLOTS, 1)  # stop the gatherer, whatever happened here
-            worker.join()
+            self._stop(worker)
 
-    def start_forward(self):
-        """The weights are current: let the thread compute its half of the batch's
-        ``X @ W0``; returns the number of first rows the caller computes itself."""
-        _store(self.flags, _SLOTS + 1, self._batch + 1)
-        return self.current.shape[0] // 2 if self.current is not None else 0
+    def train_epoch(self, order, Y, sample_weight, theta, grad, W0, grad_W0, Z, D, plan,
+                    work, alpha, step):
+        """One epoch of minibatch training over ``X[order]``, in place on ``theta``.
 
-    def wait_forward(self):
-        """Wait until the thread's half of ``X @ W0`` is in ``Z``."""
-        _wait_for(self.flags, _SLOTS + 2, self._batch + 1, 1 << 62)
+        ``Y`` (n_samples, n_outputs) and ``sample_weight`` (n_samples,) or None are
+        indexed by ``order`` like ``X``; ``W0`` and ``grad_W0`` are the first weight
+        matrix's views of ``theta`` and ``grad``; ``Z`` and ``D`` (batch_size, units[1])
+        the first layer's buffers; ``plan`` and ``work`` the kernels' plan and scratch;
+        ``step`` the optimizer's view from ``optimizer_step``.
+        Returns (sum of batch loss times batch weight, sum of batch weights).
+        """
+        dtype = theta.dtype
+        if self._share is None or self._share.shape != grad_W0.shape:
+            self._share = np.empty(grad_W0.shape, dtype)
+        flags = self.flags
+        flags[:] = 0
+        worker = self._start(_fused_worker, (self.X, order, self.batch_size, self.ring, flags,
+                                             W0, Z, D, self._share))
+        # one dtype for every array: each other combination would compile anew
+        sw = np.empty(0, dtype) if sample_weight is None else np.asarray(sample_weight, dtype)
+        y = np.empty((self.batch_size, Y.shape[1]), dtype)
+        w = np.empty(self.batch_size if sample_weight is not None else 0, dtype)
+        code, state_1, state_2, hyper = step
+        try:
+            result = _train_epoch(order, self.batch_size, self.ring, flags, Y, sw, y, w,
+                                  theta, grad, W0, grad_W0, Z, D, self._share, plan.meta,
+                                  plan.params[dtype.type], work, plan.eps[dtype.type],
+                                  plan.n_weights, float(alpha), code, state_1, state_2,
+                                  hyper)
+        finally:
+            self._stop(worker)
+        if result[2] != 0:
+            raise RuntimeError("the batch-gathering thread stopped early")
+        return result[0], result[1]
+
+    def _start(self, target, args):
+        def run():
+            try:
+                target(*args)
+            except BaseException:  # pragma: no cover - a compiled loop cannot fail here
+                _store(self.flags, _FAILED, 1)
+                _store(self.flags, _STOP, 1)  # the trainer waits no longer
+                raise
+        worker = threading.Thread(target=run, name="skdigitnet-batches", daemon=True)
+        worker.start()
+        return worker
+
+    def _stop(self, worker):
+        _store(self.flags, _STOP, 1)  # stop the gatherer, whatever happened here
+        worker.join()
 
     def _wait(self, worker, index, value):
         while not _wait_for(self.flags, index, value, 1_000_000):
             if not worker.is_alive():  # pragma: no cover - cannot happen
                 raise RuntimeError("the batch-gathering thread stopped early")
+
+
+def optimizer_step(optimizer, n_steps):
+    """The compiled loop's view of ``optimizer`` (``_optimizers.SGD`` or ``Adam``) for
+    the next ``n_steps`` steps: ``(code, state_1, state_2, hyper)``; None for other optimizers.
+    Adam's step sizes are counted here, one per step, as ``Adam.step`` counts them."""
+    from ._optimizers import SGD, Adam
+    if isinstance(optimizer, Adam):
+        sizes = [optimizer.next_step_size() for _ in range(n_steps)]
+        hyper = np.array([float(optimizer.beta_1), float(optimizer.beta_2),
+                          float(optimizer.epsilon), *sizes])
+        return _ADAM, optimizer.m, optimizer.v, hyper
+    if isinstance(optimizer, SGD):
+        hyper = np.array([float(optimizer.learning_rate), float(optimizer.momentum)])
+        code = _NESTEROV if optimizer.nesterov else _MOMENTUM
+        return code, optimizer.velocity, optimizer.velocity[:0], hyper
+    return None
 
 
 if numba is not None:
@@ -148,31 +209,73 @@ def _store(flags, slot, value):
 
 
 @_jit
-def _gather_epoch(X, order, batch_size, ring, flags, W0, Z):
-    """The gathering thread: fill free slots with the epoch's batches, in order, and
-    compute the second half of each batch's ``X @ W0`` when W0 has columns."""
-    n, slots = order.shape[0], ring.shape[0]
-    stop_flag, ready, done = slots, slots + 1, slots + 2
-    for b, start in enumerate(range(0, n, batch_size)):
-        slot = b % slots
-        if not _wait_or_stop(flags, slot, 0, stop_flag):  # the trainer uses this slot
-            return
-        m = min(batch_size, n - start)
-        batch = ring[slot]
-        for r in range(m):
-            src, dst = X[order[start + r]], batch[r]
-            for k in range(src.shape[0]):
-                dst[k] = src[k]
-        _store_release(flags, slot, 1)
-        if W0.shape[1] > 0:
-            if not _wait_or_stop(flags, ready, b + 1, stop_flag):
-                return
-            np.dot(batch[m // 2: m], W0, Z[m // 2: m])
-        _store_release(flags, done, b + 1)
+def _gather(X, order, start, m, batch):
+    """``batch[:m] = X[order[start:start + m]]``, cast to ``batch``'s dtype."""
+    for r in range(m):
+        src, dst = X[order[start + r]], batch[r]
+        for k in range(src.shape[0]):
+            dst[k] = src[k]
 
 
 @_jit
-def _wait_or_stop(flags, index, value, stop_flag):
+def _gather_epoch(X, order, batch_size, ring, flags):
+    """The gathering thread of ``BatchPipeline.epoch``: fill free slots with the
+    epoch's batches, in order."""
+    n, slots = order.shape[0], ring.shape[0]
+    for b, start in enumerate(range(0, n, batch_size)):
+        slot = b % slots
+        if not _wait_or_stop(flags, slot, 0):  # the trainer uses this slot
+            return
+        _gather(X, order, start, min(batch_size, n - start), ring[slot])
+        _store_release(flags, slot, 1)
+
+
+@_jit
+def _main_rows(m):
+    """Rows of a batch of ``m`` whose first-layer products the trainer computes."""
+    return m * _MAIN_SHARE // 16
+
+
+@_jit
+def _fused_worker(X, order, batch_size, ring, flags, W0, Z, D, share):
+    """The thread of ``BatchPipeline.train_epoch``: gather each batch, then compute its
+    rows of the batch's ``X @ W0`` (into Z) once the weights are ready, gather the next
+    batch while the trainer works through the small layers, and compute its rows' part
+    of the weight gradient ``X.T @ D`` (into ``share``) once the delta is ready."""
+    n, slots = order.shape[0], ring.shape[0]
+    n_batches = (n + batch_size - 1) // batch_size
+    if n_batches == 0 or not _wait_or_stop(flags, 0, 0):
+        return
+    _gather(X, order, 0, min(batch_size, n), ring[0])
+    _store_release(flags, 0, 1)
+    for b in range(n_batches):
+        start = b * batch_size
+        m = min(batch_size, n - start)
+        h = _main_rows(m)
+        batch = ring[b % slots]
+        if not _wait_or_stop(flags, _FWD_READY, b + 1):
+            return
+        if h < m:
+            np.dot(batch[h:m], W0, Z[h:m])
+        _store_release(flags, _FWD_DONE, b + 1)
+        if b + 1 < n_batches:  # the next batch, while the trainer is busy
+            following = (b + 1) % slots
+            if not _wait_or_stop(flags, following, 0):
+                return
+            _gather(X, order, start + batch_size, min(batch_size, n - start - batch_size),
+                    ring[following])
+            _store_release(flags, following, 1)
+        if not _wait_or_stop(flags, _BACK_READY, b + 1):
+            return
+        if h < m:
+            np.dot(batch[h:m].T, D[h:m], share)
+        else:
+            share[...] = 0
+        _store_release(flags, _BACK_DONE, b + 1)
+
+
+@_jit
+def _wait_or_stop(flags, index, value):
     """Spin until ``flags[index]`` reaches ``value`` (exactly 0 for a slot); False when
     asked to stop."""
     spins = 0
@@ -180,8 +283,79 @@ def _wait_or_stop(flags, index, value, stop_flag):
         current = _load_acquire(flags, index)
         if current == value or (value > 0 and current > value):
             return True
-        if _load_acquire(flags, stop_flag) != 0:
+        if _load_acquire(flags, _STOP) != 0:
             return False
         spins += 1
         if spins > 100:
             _sched_yield()
+
+
+@_jit
+def _train_epoch(order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0, grad_W0, Z,
+                 D, share, meta, params, work, eps, n_weights, alpha, code, state_1, state_2,
+                 hyper):
+    """The trainer's side of ``BatchPipeline.train_epoch``: for each batch, the
+    first-layer product (its rows; the thread computes the rest), the small layers,
+    loss and backward pass (``_kernels._hidden_and_output``), the weight gradient (its
+    rows, plus the thread's share), the L2 term and mean, and the optimizer's step,
+    exactly as ``CompiledBackend.loss_and_gradient`` and ``step`` do for one batch.
+
+    ``y`` and ``w`` are buffers for a batch's targets and weights (``w`` empty when
+    ``sw`` is). ``code`` names the optimizer; ``state_1`` and ``state_2`` are Adam's m and
+    v, or SGD's velocity and an empty array; ``hyper`` holds beta_1, beta_2, epsilon and then one step size
+    per batch (Adam), or the learning rate and momentum (SGD). Returns (sum of batch
+    losses times batch weights, sum of batch weights, 1 if the thread stopped early).
+    """
+    n, slots = order.shape[0], ring.shape[0]
+    n_batches = (n + batch_size - 1) // batch_size
+    weighted = sw.shape[0] > 0
+    dt = theta.dtype.type
+    adam = np.empty(4, theta.dtype)
+    sgd = np.empty(2, theta.dtype)
+    if code != _ADAM:
+        sgd[0], sgd[1] = dt(hyper[0]), dt(hyper[1])
+    total = weight_total = 0.0
+    for b in range(n_batches):
+        start = b * batch_size
+        m = min(batch_size, n - start)
+        h = _main_rows(m)
+        slot = b % slots
+        if not _wait_or_stop(flags, slot, 1) or _load_acquire(flags, _FAILED) != 0:
+            return total, weight_total, 1
+        x = ring[slot]
+        _store_release(flags, _FWD_READY, b + 1)  # the weights are current
+        for r in range(m):
+            src = order[start + r]
+            for j in range(Y.shape[1]):
+                y[r, j] = Y[src, j]
+        weight = float(m)
+        if weighted:
+            weight = 0.0
+            for r in range(m):
+                w[r] = sw[order[start + r]]
+                weight += w[r]
+        if h > 0:
+            np.dot(x[:h], W0, Z[:h])
+        if not _wait_or_stop(flags, _FWD_DONE, b + 1):
+            return total, weight_total, 1
+        data_loss = _hidden_and_output(Z[:m], y[:m], w[:m] if weighted else w, theta, grad,
+                                       meta, params, D[:m], work, eps)
+        _store_release(flags, _BACK_READY, b + 1)
+        if h > 0:
+            np.dot(x[:h].T, D[:h], grad_W0)
+        else:
+            grad_W0[...] = 0
+        if not _wait_or_stop(flags, _BACK_DONE, b + 1):
+            return total, weight_total, 1
+        grad_W0 += share
+        squares = _finish_gradient(theta, grad, n_weights, alpha, 1.0 / weight)
+        total += (data_loss + 0.5 * alpha * squares) / weight * weight
+        weight_total += weight
+        if code == _ADAM:
+            adam[0], adam[1], adam[2], adam[3] = (dt(hyper[3 + b]), dt(hyper[0]),
+                                                  dt(hyper[1]), dt(hyper[2]))
+            _adam_step(theta, grad, state_1, state_2, adam)
+        else:
+            _sgd_step(theta, grad, state_1, sgd, code == _NESTEROV)
+        _store_release(flags, slot, 0)  # the slot is free for the batch after next
+    return total, weight_total, 0

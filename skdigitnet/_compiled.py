@@ -1,11 +1,14 @@
 """The compiled backend: numba kernels for the small work, a second thread for batches.
 
-Per batch, BLAS computes the two large first-layer products and one compiled call
-(``_kernels``) does everything else: the later layers, the output, the loss, the
-backward pass through the small layers, the bias sums and the L2 term; the optimizer's
-update is one more compiled call. Shuffled batches of a dense ``X`` are gathered on a
-second thread (``_batch_thread.BatchPipeline``), which also computes half of each
-batch's first product. Prediction is one BLAS product and one compiled call per chunk.
+A shuffled epoch on dense ``X`` (the usual fit) is one compiled call
+(``_batch_thread.BatchPipeline.train_epoch``): per batch, the two first-layer products
+(``X @ W0`` and ``X.T @ delta``) are split by rows between this thread and a second
+one, which also gathers the batches; one kernel (``_kernels``) does everything else:
+the later layers, the output, the loss, the backward pass through the small layers,
+the bias sums and the L2 term; then the optimizer's update. No Python runs between
+batches. Other epochs (no shuffle, sparse ``X``, one CPU, L-BFGS's full batch) take
+the generic loop with the same kernels per batch. Prediction is one BLAS product and
+one compiled call per chunk.
 
 Chosen once per fit or prediction by ``_backends.choose_backend``; the numpy backend
 (``_backends.NumpyBackend``) is the reference it is tested against. Architectures the
@@ -45,16 +48,36 @@ class CompiledBackend(NumpyBackend):
             self._no_weights = np.empty(0, theta.dtype)
         return ws
 
+    def run_epoch(self, batches, order, n_rows, alpha, optimizer, workspace):
+        """With a plan, the SGD or Adam optimizer and a shuffled dense X: the whole epoch
+        in one compiled call while a second thread gathers the batches and shares the
+        first-layer products (``_batch_thread``); otherwise the generic loop."""
+        if not self._fuses(batches, order, optimizer):
+            return super().run_epoch(batches, order, n_rows, alpha, optimizer, workspace)
+        pipeline = self._pipeline_for(batches)
+        n_batches = -(-n_rows // batches.batch_size)
+        ws = workspace
+        total, weight_sum = pipeline.train_epoch(
+            order[:n_rows], batches.Y, batches.sample_weight, ws.theta, ws.grad, ws.coefs[0],
+            ws.grad_coefs[0], ws.layers[0], ws.deltas[0], self.plan, self._work, alpha,
+            _batch_thread.optimizer_step(optimizer, n_batches))
+        return total / weight_sum if weight_sum > 0 else 0.0
+
+    def _fuses(self, batches, order, optimizer):
+        return (self.plan is not None and isinstance(optimizer, (SGD, Adam))
+                and self._ws is not None and _batch_thread.pipeline_applies(batches.X, order))
+
+    def _pipeline_for(self, batches):
+        if self._pipeline is None:
+            self._pipeline = _batch_thread.BatchPipeline(batches.X, batches.batch_size,
+                                                         batches.dtype)
+        return self._pipeline
+
     def epoch(self, batches, order, n_rows):
         if not _batch_thread.pipeline_applies(batches.X, order):
             yield from batches.epoch(order, n_rows)
             return
-        if self._pipeline is None:
-            ws = self._ws if self.plan is not None else None
-            forward = None if ws is None else (ws.coefs[0], ws.layers[0])  # shares X @ W0
-            self._pipeline = _batch_thread.BatchPipeline(batches.X, batches.batch_size,
-                                                         batches.dtype, forward)
-        gathered = self._pipeline.epoch(order[:n_rows])
+        gathered = self._pipeline_for(batches).epoch(order[:n_rows])
         try:
             for rows, x in zip(iter_batches(order, n_rows, batches.batch_size), gathered):
                 yield (x, *batches.take_targets(rows))
@@ -65,14 +88,7 @@ class CompiledBackend(NumpyBackend):
         if self.plan is None:
             return super().loss_and_gradient(theta, X, Y, sample_weight, alpha, grad, ws)
         n = X.shape[0]
-        Z = ws.layers[0][:n]
-        pipeline = self._pipeline
-        if pipeline is not None and X is pipeline.current:  # half each, on two threads
-            h = pipeline.start_forward()
-            np.matmul(X[:h], ws.coefs[0], out=Z[:h])
-            pipeline.wait_forward()
-        else:
-            Z = matmul(X, ws.coefs[0], Z)
+        Z = matmul(X, ws.coefs[0], ws.layers[0][:n])
         D = ws.deltas[0][:n]
         sw = self._no_weights if sample_weight is None else sample_weight
         data_loss = self.plan.hidden_and_output(Z, Y, sw, theta, grad, D, self._work)

@@ -7,7 +7,6 @@ vector ``theta`` (n_parameters,), which it updates in place.
 """
 
 import time
-from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,24 +105,9 @@ class EpochHooks:
     end: object
 
 
-def train_step(backend, batch, alpha, optimizer, workspace):
-    """One optimizer step on one batch; returns (batch loss, batch weight)."""
-    X, Y, sw = batch
-    theta, grad = workspace.theta, workspace.grad
-    loss = backend.loss_and_gradient(theta, X, Y, sw, alpha, grad, workspace)
-    backend.step(optimizer, theta, grad)
-    return loss, (Y.shape[0] if sw is None else sw.sum())
-
-
 def run_epoch(backend, batches, order, n_rows, settings, optimizer, workspace):
     """One pass over the data in batches; returns the weighted mean batch loss."""
-    total = weight_sum = 0.0
-    with closing(backend.epoch(batches, order, n_rows)) as epoch:
-        for batch in epoch:
-            loss, weight = train_step(backend, batch, settings.alpha, optimizer, workspace)
-            total += loss * weight
-            weight_sum += weight
-    return total / weight_sum if weight_sum > 0 else 0.0
+    return backend.run_epoch(batches, order, n_rows, settings.alpha, optimizer, workspace)
 
 
 def update_stopping(record, loss, score, settings):

@@ -247,6 +247,62 @@ def test_batch_pipeline_gathers_what_plain_indexing_gathers(X_dtype, rng):
     assert not [t for t in threading.enumerate() if t.name == "skdigitnet-batches"]
 
 
+@needs_numba
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("optimizer, weighted, X_kind, batch_size", [
+    ("adam", False, "float", 16), ("adam", True, "uint8", 7), ("sgd", False, "uint8", 1),
+    ("nesterov", True, "float", 50), ("adam", False, "float", 200)])
+def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighted, X_kind,
+                                                       batch_size, rng):
+    """``CompiledBackend.run_epoch`` trains a shuffled epoch in one compiled call, the
+    thread computing part of both first-layer products: the same steps as the generic
+    loop over ``loss_and_gradient`` and ``step`` (batches of 1 and a last short batch
+    included), up to the split of the weight gradient's sum over the batch."""
+    from skdigitnet._optimizers import SGD, Adam
+
+    arch = Architecture((30, 9, 6, 4), (get_activation("relu"), get_activation("tanh")),
+                        "softmax", "log_loss")
+    n = 103
+    X = rng.randint(0, 3, size=(n, 30)).astype(np.uint8)  # small: no scaling needed
+    X = X if X_kind == "uint8" else (X / 2).astype(dtype)
+    Y = np.eye(4, dtype=dtype)[rng.randint(4, size=n)]
+    sw = rng.uniform(0.5, 2.0, size=n).astype(dtype) if weighted else None
+    order = rng.permutation(n)
+    theta0 = init_parameters(arch, rng, dtype)
+    results = []
+    for fused in (False, True):
+        backend = _compiled.CompiledBackend(arch)
+        theta = theta0.copy()
+        ws = backend.workspace(theta, np.empty_like(theta), batch_size)
+        batches = Batches((X, Y, sw), batch_size, dtype)
+        # Adam's epsilon well above rounding: m / sqrt(v) of a gradient near zero would
+        # turn a rounding difference into a whole step
+        opt = (Adam(theta.size, dtype, 0.01, epsilon=1e-3) if optimizer == "adam" else
+               SGD(theta.size, dtype, 0.05, momentum=0.9, nesterov=optimizer == "nesterov"))
+        if not fused:  # the generic loop, as the numpy backend runs it
+            backend._fuses = lambda *args: False
+        with one_blas_thread(), flush_denormals():
+            losses = [backend.run_epoch(batches, order, n, 1e-3, opt, ws) for _ in range(2)]
+        # the compiled epoch ran (its share of the weight gradient exists) or did not
+        assert (getattr(backend._pipeline, "_share", None) is not None) == fused
+        results.append((losses, theta, opt))
+    (loss_a, theta_a, opt_a), (loss_b, theta_b, opt_b) = results
+    # two epochs of up to 103 steps on sums of up to 200 rows: compare like sums whose
+    # errors compound through the steps
+    steps = 2 * -(-n // batch_size)
+    for a, b in zip(loss_a, loss_b):
+        assert_close_scalar(b, a, dtype=dtype, n_terms=max(batch_size, 30), depth=steps)
+    assert_allclose_sums(theta_b, theta_a, dtype=dtype, n_terms=max(batch_size, 30),
+                         depth=steps, scale=np.abs(theta_a).max())
+    if optimizer == "adam":
+        assert opt_b.t == opt_a.t == steps
+        assert opt_b.learning_rate == opt_a.learning_rate
+        assert np.abs(opt_b.m).max() > 0  # the optimizer's own state was updated
+    else:
+        assert np.abs(opt_b.velocity).max() > 0
+    assert not [t for t in threading.enumerate() if t.name == "skdigitnet-batches"]
+
+
 def test_backend_is_chosen_by_numba_and_the_switch(monkeypatch):
     """Built-in activations get kernels; a user's activation, GELU or a network with no
     hidden layer keep numpy's math; SKDIGITNET_NUMBA=0 gives the numpy backend."""
