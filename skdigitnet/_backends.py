@@ -81,20 +81,37 @@ class NumpyBackend:
                                      out, check_finite)
 
 
-def compiled_enabled():
-    """Whether the compiled backend may be used: its compiler importable and not
-    switched off with ``SKDIGITNET_NUMBA=0``."""
-    if os.environ.get("SKDIGITNET_NUMBA", "1") == "0":
+# Fits and predictions on fewer input values (rows x features) than this run on numpy
+# (unless SKDIGITNET_NUMBA=1): loading the compiled kernels costs a process about half
+# a second (and compiling them, once per machine, some seconds), more than they save
+# on data this small. 2**22 values: 5,350 MNIST images; the bundled digits are 115,008.
+COMPILED_MIN_VALUES = 1 << 22
+
+
+def compiled_enabled(n_values=None):
+    """Whether the compiled backend is used for work on ``n_values`` input values: its
+    compiler importable, and ``SKDIGITNET_NUMBA`` ``1`` (always), or unset or ``auto``
+    and ``n_values`` unknown or at least ``COMPILED_MIN_VALUES``; ``0`` switches it off."""
+    switch = os.environ.get("SKDIGITNET_NUMBA", "auto")
+    if switch == "0":
+        return False
+    if switch != "1" and n_values is not None and n_values < COMPILED_MIN_VALUES:
         return False
     from . import _compiled
     return _compiled.available()
 
 
-def choose_backend(arch):
-    """The backend for one fit or prediction of ``arch``: compiled when enabled, else
-    numpy (the compiled backend itself falls back to numpy's network math for
-    activations and losses its kernels do not cover)."""
-    if compiled_enabled():
+def input_values(X):
+    """The number of input values of ``X``: rows x features, or stored values if sparse."""
+    return X.nnz if hasattr(X, "nnz") else X.shape[0] * X.shape[1]
+
+
+def choose_backend(arch, n_values=None):
+    """The backend for one fit or prediction of ``arch`` on ``n_values`` input values:
+    compiled when ``compiled_enabled(n_values)``, else numpy (the compiled backend itself
+    falls back to numpy's network math for activations and losses its kernels do not
+    cover)."""
+    if compiled_enabled(n_values):
         from . import _compiled
         return _compiled.CompiledBackend(arch)
     return NumpyBackend(arch)
@@ -113,7 +130,7 @@ def predict_layer(arch, coefs, intercepts, X, layer, chunk_rows=PREDICT_ROWS,
     ----------
     X : ndarray or sparse matrix of shape (n_samples, units[0])
     backend : backend, optional
-        Default ``choose_backend(arch)``.
+        Default ``choose_backend(arch, input_values(X))``.
 
     Returns
     -------
@@ -121,7 +138,7 @@ def predict_layer(arch, coefs, intercepts, X, layer, chunk_rows=PREDICT_ROWS,
     """
     dtype = coefs[0].dtype if X.dtype.kind in "iub" else np.result_type(X.dtype, coefs[0].dtype)
     out = np.empty((X.shape[0], arch.units[layer]), dtype=dtype)
-    backend = choose_backend(arch) if backend is None else backend
+    backend = choose_backend(arch, input_values(X)) if backend is None else backend
     with np.errstate(over="ignore", invalid="ignore"):  # check_finite tells instead
         finite = backend.predict_into(coefs, intercepts, X, layer, chunk_rows, out,
                                       check_finite)

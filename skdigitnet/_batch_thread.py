@@ -15,7 +15,7 @@ import threading
 import numpy as np
 
 from ._kernel_math import _jit, numba
-from ._kernels import _adam_step, _finish_gradient, _hidden_and_output, _sgd_step
+from ._kernels import _CHUNK, _adam_step, _check_scratch, _finish_gradient, _rows, _sgd_step
 
 if numba is not None:
     from llvmlite import ir
@@ -208,6 +208,11 @@ def _store(flags, slot, value):
 
 
 
+# Integer arguments of compiled calls, as int64: a constant passed as is would be typed
+# as that literal value, and each call with another one compile its own copy.
+_I = np.int64
+
+
 @_jit
 def _gather(X, order, start, m, batch):
     """``batch[:m] = X[order[start:start + m]]``, cast to ``batch``'s dtype."""
@@ -224,7 +229,7 @@ def _gather_epoch(X, order, batch_size, ring, flags):
     n, slots = order.shape[0], ring.shape[0]
     for b, start in enumerate(range(0, n, batch_size)):
         slot = b % slots
-        if not _wait_or_stop(flags, slot, 0):  # the trainer uses this slot
+        if not _wait_or_stop(flags, slot, _I(0)):  # the trainer uses this slot
             return
         _gather(X, order, start, min(batch_size, n - start), ring[slot])
         _store_release(flags, slot, 1)
@@ -244,28 +249,28 @@ def _fused_worker(X, order, batch_size, ring, flags, W0, Z, D, share):
     of the weight gradient ``X.T @ D`` (into ``share``) once the delta is ready."""
     n, slots = order.shape[0], ring.shape[0]
     n_batches = (n + batch_size - 1) // batch_size
-    if n_batches == 0 or not _wait_or_stop(flags, 0, 0):
+    if n_batches == 0 or not _wait_or_stop(flags, _I(0), _I(0)):
         return
-    _gather(X, order, 0, min(batch_size, n), ring[0])
+    _gather(X, order, _I(0), min(batch_size, n), ring[0])
     _store_release(flags, 0, 1)
     for b in range(n_batches):
         start = b * batch_size
         m = min(batch_size, n - start)
         h = _main_rows(m)
         batch = ring[b % slots]
-        if not _wait_or_stop(flags, _FWD_READY, b + 1):
+        if not _wait_or_stop(flags, _I(_FWD_READY), b + 1):
             return
         if h < m:
             np.dot(batch[h:m], W0, Z[h:m])
         _store_release(flags, _FWD_DONE, b + 1)
         if b + 1 < n_batches:  # the next batch, while the trainer is busy
             following = (b + 1) % slots
-            if not _wait_or_stop(flags, following, 0):
+            if not _wait_or_stop(flags, following, _I(0)):
                 return
             _gather(X, order, start + batch_size, min(batch_size, n - start - batch_size),
                     ring[following])
             _store_release(flags, following, 1)
-        if not _wait_or_stop(flags, _BACK_READY, b + 1):
+        if not _wait_or_stop(flags, _I(_BACK_READY), b + 1):
             return
         if h < m:
             np.dot(batch[h:m].T, D[h:m], share)
@@ -309,6 +314,8 @@ def _train_epoch(order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0, g
     n, slots = order.shape[0], ring.shape[0]
     n_batches = (n + batch_size - 1) // batch_size
     weighted = sw.shape[0] > 0
+    _check_scratch(meta, work, min(batch_size, n))
+    L = (meta.shape[0] + 3) // 4  # see _kernels.Plan
     dt = theta.dtype.type
     adam = np.empty(4, theta.dtype)
     sgd = np.empty(2, theta.dtype)
@@ -320,7 +327,7 @@ def _train_epoch(order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0, g
         m = min(batch_size, n - start)
         h = _main_rows(m)
         slot = b % slots
-        if not _wait_or_stop(flags, slot, 1) or _load_acquire(flags, _FAILED) != 0:
+        if not _wait_or_stop(flags, slot, _I(1)) or _load_acquire(flags, _FAILED) != 0:
             return total, weight_total, 1
         x = ring[slot]
         _store_release(flags, _FWD_READY, b + 1)  # the weights are current
@@ -336,16 +343,23 @@ def _train_epoch(order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0, g
                 weight += w[r]
         if h > 0:
             np.dot(x[:h], W0, Z[:h])
-        if not _wait_or_stop(flags, _FWD_DONE, b + 1):
+        if not _wait_or_stop(flags, _I(_FWD_DONE), b + 1):
             return total, weight_total, 1
-        data_loss = _hidden_and_output(Z[:m], y[:m], w[:m] if weighted else w, theta, grad,
-                                       meta, params, D[:m], work, eps)
+        # _kernels._hidden_and_output, unrolled here: one level of compiled calls less
+        # compiles in a third less time
+        for i in range(meta[L + 1], grad.shape[0]):  # W0's gradient comes below
+            grad[i] = 0
+        data_loss = 0.0
+        for c in range(0, m, _CHUNK):
+            rows = slice(c, min(c + _CHUNK, m))
+            data_loss += _rows(Z[rows], y[rows], w[rows] if weighted else w, theta, grad,
+                               meta, params, D[rows], work, eps)
         _store_release(flags, _BACK_READY, b + 1)
         if h > 0:
             np.dot(x[:h].T, D[:h], grad_W0)
         else:
             grad_W0[...] = 0
-        if not _wait_or_stop(flags, _BACK_DONE, b + 1):
+        if not _wait_or_stop(flags, _I(_BACK_DONE), b + 1):
             return total, weight_total, 1
         grad_W0 += share
         squares = _finish_gradient(theta, grad, n_weights, alpha, 1.0 / weight)

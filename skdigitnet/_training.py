@@ -163,7 +163,7 @@ def train_stochastic(arch, data, settings, state, hooks=None):
     stopping, ends on the parameters of the best validation score.
     """
     theta, record = state.theta, state.record
-    backend = choose_backend(arch)  # once per fit
+    backend = choose_backend(arch, data.n_samples * data.X.shape[1])  # once per fit
     workspace = backend.workspace(theta, np.empty_like(theta), settings.batch_size)
     batches = Batches((data.X, data.Y, data.sample_weight), settings.batch_size, theta.dtype)
     epoch_start = theta.copy()
@@ -255,7 +255,7 @@ def train_lbfgs(arch, data, settings, state):
     if X.dtype != theta.dtype:  # L-BFGS takes every row at every step: convert once
         X = X.astype(theta.dtype)
     grad = np.empty_like(theta)
-    backend = choose_backend(arch)  # once per fit
+    backend = choose_backend(arch, data.n_samples * data.X.shape[1])  # once per fit
     workspace = backend.workspace(theta, grad, X.shape[0])
     last_good = theta.copy()
     tic = [time.perf_counter()]
