@@ -45,6 +45,11 @@ def pipeline_applies(X, order):
         return False
     if not isinstance(X, np.ndarray) or X.dtype.kind not in "uif" or not X.flags.c_contiguous:
         return False
+    return second_cpu()
+
+
+def second_cpu():
+    """Whether this process may run on more than one CPU."""
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(
         os.cpu_count() or 1)
     return len(cpus) > 1

@@ -16,9 +16,12 @@ kernels do not cover (gelu, swish, softplus or custom activations) keep numpy's 
 math here, with compiled optimizer steps.
 """
 
+import threading
+
 import numpy as np
 
 from . import _batch_thread, _kernels
+from ._compute import one_blas_thread
 from ._backends import NumpyBackend
 from ._batches import iter_batches
 from ._network import chunks, matmul, pack
@@ -113,16 +116,46 @@ class CompiledBackend(NumpyBackend):
             super().step(optimizer, params, grad)
 
     def predict_into(self, coefs, intercepts, X, layer, chunk_rows, out, check_finite):
+        """Chunk by chunk: one BLAS product and one compiled call each; with four chunks
+        or more of a dense ``X``, two threads take alternate chunks, each on one BLAS
+        thread (the chunks are independent: the result does not depend on the split)."""
         if self.plan is None:
             return super().predict_into(coefs, intercepts, X, layer, chunk_rows, out,
                                         check_finite)
         chunk_rows = min(chunk_rows, _kernels.PREDICT_ROWS)
-        rows_max = min(chunk_rows, X.shape[0])
         theta = pack(coefs, intercepts, out.dtype)
-        first = np.empty((rows_max, coefs[0].shape[1]), out.dtype)
-        work = self.plan.scratch(rows_max, out.dtype)
-        finite = True
-        for rows, chunk in chunks(X, chunk_rows, out.dtype):
-            Z = matmul(chunk, coefs[0], first[: chunk.shape[0]])
-            finite &= self.plan.predict(Z, theta, out[rows], layer, work)
-        return finite
+        starts = range(0, X.shape[0], chunk_rows)
+        threads = 2 if (len(starts) >= 4 and isinstance(X, np.ndarray)
+                        and _batch_thread.second_cpu()) else 1
+        finite, failed = [True] * threads, []
+
+        def run(part):
+            rows_max = min(chunk_rows, X.shape[0])
+            first = np.empty((rows_max, coefs[0].shape[1]), out.dtype)
+            work = self.plan.scratch(rows_max, out.dtype)
+            with np.errstate(over="ignore", invalid="ignore"):  # per thread
+                for start in starts[part::threads]:
+                    rows = slice(start, min(start + chunk_rows, X.shape[0]))
+                    chunk = X[rows] if X.dtype.kind not in "iub" else X[rows].astype(out.dtype)
+                    Z = matmul(chunk, coefs[0], first[: chunk.shape[0]])
+                    finite[part] &= self.plan.predict(Z, theta, out[rows], layer, work)
+
+        if threads == 1:
+            run(0)
+            return finite[0]
+
+        def second():
+            try:
+                run(1)
+            except BaseException as error:  # pragma: no cover - re-raised below
+                failed.append(error)
+        with one_blas_thread():
+            helper = threading.Thread(target=second, name="skdigitnet-predict", daemon=True)
+            helper.start()
+            try:
+                run(0)
+            finally:
+                helper.join()
+        if failed:  # pragma: no cover - a product or kernel cannot fail here
+            raise failed[0]
+        return all(finite)

@@ -314,6 +314,34 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
     assert not [t for t in threading.enumerate() if t.name == "skdigitnet-batches"]
 
 
+@needs_numba
+@pytest.mark.parametrize("X_dtype", [np.float32, np.float64, np.uint8])
+def test_compiled_prediction_on_two_threads_equals_one_chunk_at_a_time(X_dtype, rng):
+    """With four chunks or more, two threads take alternate chunks: every row comes out
+    as the numpy backend computes it, and a non-finite row is found in either thread's
+    chunks."""
+    arch = Architecture((20, 8, 6, 3), (get_activation("relu"), get_activation("logistic")),
+                        "softmax", "log_loss")
+    coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
+    X = (rng.uniform(size=(4 * _kernels.PREDICT_ROWS + 77, 20)) * 3).astype(X_dtype)
+    backend = _compiled.CompiledBackend(arch)
+    threads_seen = []
+    real_predict = backend.plan.predict
+    backend.plan.predict = lambda *a: threads_seen.append(threading.current_thread().name) \
+        or real_predict(*a)
+    got = predict_layer(arch, coefs, intercepts, X, 3, backend=backend)
+    assert {"skdigitnet-predict"} < set(threads_seen)  # the second thread took chunks
+    want = predict_layer(arch, coefs, intercepts, X, 3, backend=NumpyBackend(arch))
+    assert_allclose_sums(got, want, dtype=got.dtype, n_terms=20, depth=3)
+    if X_dtype != np.uint8:
+        for row in (5, _kernels.PREDICT_ROWS + 5):  # a chunk of each thread
+            bad = X.copy()
+            bad[row, 3] = np.nan
+            with pytest.raises(NonFiniteLayer):
+                predict_layer(arch, coefs, intercepts, bad, 1, check_finite=True,
+                              backend=_compiled.CompiledBackend(arch))
+
+
 def test_backend_is_chosen_by_numba_and_the_switch(monkeypatch):
     """Built-in activations get kernels; a user's activation, GELU or a network with no
     hidden layer keep numpy's math; SKDIGITNET_NUMBA=0 gives the numpy backend."""
