@@ -15,7 +15,10 @@ import threading
 import numpy as np
 
 from ._kernel_math import _jit, numba
-from ._kernels import _CHUNK, _adam_step, _check_scratch, _finish_gradient, _rows, _sgd_step
+from ._kernels import (
+    _CHUNK, _adam_step, _backward_rows, _check_scratch, _finish_gradient, _forward_rows,
+    _sgd_step,
+)
 
 if numba is not None:
     from llvmlite import ir
@@ -357,8 +360,9 @@ def _train_epoch(order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0, g
         data_loss = 0.0
         for c in range(0, m, _CHUNK):
             rows = slice(c, min(c + _CHUNK, m))
-            data_loss += _rows(Z[rows], y[rows], w[rows] if weighted else w, theta, grad,
-                               meta, params, D[rows], work, eps)
+            _forward_rows(Z[rows], theta, meta, params, work, L - 1)
+            data_loss += _backward_rows(y[rows], w[rows] if weighted else w, theta, grad,
+                                        meta, params, D[rows], work, eps)
         _store_release(flags, _BACK_READY, b + 1)
         if h > 0:
             np.dot(x[:h].T, D[:h], grad_W0)

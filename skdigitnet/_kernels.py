@@ -6,7 +6,8 @@ output, the loss, the bias sums, the optimizer), each costing more in call overh
 than in arithmetic. Here those small parts are fused into three compiled loops:
 
 - ``_hidden_and_output``: everything between the first layer's product ``X @ W0`` and
-  the product ``X.T @ delta0`` of the backward pass, one row at a time;
+  the product ``X.T @ delta0`` of the backward pass, a chunk of rows at a time
+  (``_forward_rows``, then ``_backward_rows``);
 - ``_finish_gradient``: the L2 term and the mean, returning ``||W||²``;
 - ``_adam_step`` / ``_sgd_step``: one pass over the parameters.
 
@@ -143,8 +144,9 @@ def _hidden_and_output(Z, Y, sw, theta, grad, meta, params, D, work, eps):
     weighted = sw.shape[0] > 0
     for start in range(0, Z.shape[0], _CHUNK):
         rows = slice(start, min(start + _CHUNK, Z.shape[0]))
-        loss += _rows(Z[rows], Y[rows], sw[rows] if weighted else sw, theta, grad, meta,
-                      params, D[rows], work, eps)
+        _forward_rows(Z[rows], theta, meta, params, work, L - 1)
+        loss += _backward_rows(Y[rows], sw[rows] if weighted else sw, theta, grad, meta,
+                               params, D[rows], work, eps)
     return loss
 
 
@@ -298,18 +300,20 @@ def _predict(Z, theta, meta, params, work, out, layer):
 
 
 @_jit
-def _rows(Z, Y, sw, theta, grad, meta, params, D, work, eps):
-    """``_hidden_and_output`` for a few rows, adding to ``grad`` (zeroed by the caller)."""
+def _backward_rows(Y, sw, theta, grad, meta, params, D, work, eps):
+    """``_hidden_and_output`` for a few rows after ``_forward_rows`` put their layers in
+    ``work``: returns their loss, adds to ``grad`` (zeroed by the caller). Two calls,
+    not one calling the other: each level of compiled calls compiles everything below
+    it once more."""
     L, units, coef_start, int_start, codes, output = _unpack_meta(meta)
-    n, n_out = Z.shape[0], units[L - 1]
-    zero = np.zeros(1, Z.dtype)[0]
+    n, n_out = D.shape[0], units[L - 1]
+    zero = np.zeros(1, D.dtype)[0]
     one = zero + 1
     weighted = sw.shape[0] > 0
     # work: layers 1 .. L-1 as (units, n) blocks, then two delta blocks and two rows
     offset, width = _layout(meta, n)
     delta = work[offset[L + _DELTA]: offset[L + _BELOW]]
     below = work[offset[L + _BELOW]: offset[L + _TOP]]
-    _forward_rows(Z, theta, meta, params, work, L - 1)
 
     # the loss and the output delta
     P = work[offset[L - 1]: offset[L]].reshape((n_out, n))
