@@ -139,7 +139,7 @@ def make_photo(digit, rng, kind="all", canvas=None):
     canvas = random_canvas(rng) if canvas is None else tuple(canvas)
     ink = place_digit(digit, rng, canvas)
     if spec.get("rgba"):
-        photo = np.zeros(canvas + (4,), dtype=np.uint8)
+        photo = np.zeros((*canvas, 4), dtype=np.uint8)
         photo[..., 3] = np.round(255 * ink)
         return photo
     paper, pen = rng.uniform(0.72, 0.92), rng.uniform(0.04, 0.3)

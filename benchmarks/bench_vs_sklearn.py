@@ -100,7 +100,7 @@ def fit_rows(data, epochs, repeats, settle):
     for label, params in [("adam / relu", dict(solver="adam", activation="relu")),
                           ("sgd / logistic", dict(solver="sgd", activation="logistic",
                                                   learning_rate_init=0.1))]:
-        res = alternate(repeats, lambda w, r: timed_fit(
+        res = alternate(repeats, lambda w, r, params=params: timed_fit(
             w, X, y, Xt, yt, settle, max_iter=epochs, random_state=r, **params))
         t = {w: median(v[0] for v in res[w]) for w in res}
         a = {w: median(v[1] for v in res[w]) for w in res}
@@ -179,8 +179,8 @@ def time_to_accuracy_rows(raw, data, repeats, settle, target=0.97):
                 accuracy[which].append(clf.score(Xt_normal, yt))
     t = {w: median(v) for w, v in seconds.items()}
     a = {w: median(v) for w, v in accuracy.items()}
-    return [(f"time to {target:.0%} test accuracy, s (ours: defaults, DigitNormalizer "
-             "included; theirs: whole default fit)", t["sklearn"], t["skdigitnet"],
+    return [((f"time to {target:.0%} test accuracy, s (ours: defaults, DigitNormalizer "
+              "included; theirs: whole default fit)"), t["sklearn"], t["skdigitnet"],
              "<= 0.35"),
             ("test accuracy reached (theirs: after the whole default fit)", a["sklearn"],
              a["skdigitnet"], f">= {target:.2f} (ours)")]
@@ -196,7 +196,7 @@ def lbfgs_rows(data, repeats, settle):
 
 
 def predict_rows(data, repeats):
-    X, y, Xt, yt = data
+    X, y, Xt, _ = data
     models = {w: make(w, max_iter=1, random_state=0) for w in ("sklearn", "skdigitnet")}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -245,8 +245,8 @@ def peak_mb(which, what, dtype, data_dir, rows=0):
     task = dict(which=which, what=what, dtype=dtype, rows=rows)
     code = CHILD.format(root=str(ROOT), bench=str(Path(__file__).parent), data=data_dir,
                         task=task)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", code],  # noqa: S603 - our own child script
+                          capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -272,9 +272,9 @@ def machine():
                 break
     except OSError:
         pass
-    import sklearn
-
     from importlib.metadata import version
+
+    import sklearn
 
     from skdigitnet._backends import compiled_enabled
     kernels = f"numba {version('numba')}" if compiled_enabled() else "off (numpy only)"

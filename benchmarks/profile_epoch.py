@@ -1,10 +1,17 @@
-"""Where an epoch's time goes: the training loop with parts replaced by no-ops.
+"""Where an epoch's time goes, and how far it is from the floor.
 
-One epoch of 784-16-16-10 on MNIST (float32, batch 200, adam), timed as it is, without the
-optimizer step, without gathering batches (the same buffers reused, on one thread), and
-without both; medians of alternated runs. With the compiled kernels the full loop gathers
-on a second thread, which also computes half of each batch's first product, so the
-"without gather" rows lose that thread's help as well as the gather.
+One epoch of 784-16-16-10 on MNIST (float32, adam, relu), at batch 200 and at batch 50
+(``batch_size='auto'``), timed three ways, then its parts alone on one thread:
+
+- the compiled epoch, as a fit runs it: one compiled call per epoch, a second thread
+  gathering batches and computing its rows of both first-layer products;
+- the batch-by-batch loop with the same kernels (what runs without a shuffle);
+- the numpy backend (``SKDIGITNET_NUMBA=0``), the reference;
+- parts: the two first-layer products of every batch (one BLAS thread), gathering every
+  batch, and the rest of a step (the small layers, loss, backward pass and Adam).
+
+The parts add up to the work of an epoch on one core; half of the products plus the
+rest is the floor of the split the compiled epoch uses on two cores.
 
     python benchmarks/profile_epoch.py [--data FOLDER] [--repeats 7]
 """
@@ -22,37 +29,15 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist"
 
 
-class NoStep:
-    """An optimizer that leaves the parameters alone."""
-
-    learning_rate = 0.0
-
-    def step(self, params, grad):
-        pass
-
-
-class SameBatch:
-    """Batches without the gather: the first batch's buffers, every time."""
-
-    X = None  # nothing for a backend's own gathering to gather
-
-    def __init__(self, batches, rows):
-        self.batch = tuple(np.copy(a) for a in batches.take(rows)[:2]) + (None,)
-
-    def epoch(self, order, n_rows):
-        for _ in range(0, n_rows, len(self.batch[0])):
-            yield self.batch
-
-
-def main(argv=None):
+def main(argv=None):  # noqa: PLR0915 - one table, its variants side by side
     from skdigitnet import load_mnist
     from skdigitnet._activations import get_activation
-    from skdigitnet._compute import flush_denormals, one_blas_thread
-    from skdigitnet._backends import choose_backend
+    from skdigitnet._backends import NumpyBackend
     from skdigitnet._batches import Batches
+    from skdigitnet._compiled import CompiledBackend
+    from skdigitnet._compute import flush_denormals, one_blas_thread
     from skdigitnet._network import Architecture, init_parameters
     from skdigitnet._optimizers import Adam
-    from skdigitnet._training import StochasticSettings, run_epoch
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
@@ -61,29 +46,91 @@ def main(argv=None):
     X, y = load_mnist(args.data, return_X_y=True)
     X = (X / np.float32(255)).astype(np.float32)
     Y = np.eye(10, dtype=np.float32)[y]
+    n = len(X)
     relu = get_activation("relu")
     arch = Architecture((784, 16, 16, 10), (relu, relu), "softmax", "log_loss")
-    settings = StochasticSettings(200, 1, True, 1e-4, 1e-4, 10, False, False)
-    same = SameBatch(Batches((X, Y, None), 200, np.float32), np.arange(200))
-    variants = {"full loop": (None, True), "without Adam": (None, False),
-                "without gather": (same, True), "neither": (same, False)}
-    times = {name: [] for name in variants}
-    for r in range(args.repeats):
-        for name, (source, adam) in variants.items():
+
+    def epoch(backend_class, batch, fused=True):
+        def run(order):
             theta = init_parameters(arch, np.random.RandomState(0), np.float32)
-            backend = choose_backend(arch)  # as in a fit: one backend, one workspace
-            workspace = backend.workspace(theta, np.empty_like(theta), 200)
-            if source is not same:
-                source = Batches((X, Y, None), 200, np.float32)
-            optimizer = Adam(theta.size, np.float32) if adam else NoStep()
-            order = np.random.RandomState(r).permutation(len(X))
+            backend = backend_class(arch)
+            if not fused:
+                backend._fuses = lambda *a: False
+            ws = backend.workspace(theta, np.empty_like(theta), batch)
+            batches = Batches((X, Y, None), batch, np.float32)
+            optimizer = Adam(theta.size, np.float32)
             with one_blas_thread(), flush_denormals():
                 tic = time.perf_counter()
-                run_epoch(backend, source, order, len(X), settings, optimizer, workspace)
-                times[name].append(time.perf_counter() - tic)
-    print("| epoch loop, batch 200 | ms per epoch (median) |\n|---|---:|")
-    for name, values in times.items():
-        print(f"| {name} | {1e3 * median(values):.0f} |")
+                backend.run_epoch(batches, order, n, 1e-4, optimizer, ws)
+                return time.perf_counter() - tic
+        return run
+
+    def products(batch):
+        def run(order):
+            W = np.random.RandomState(0).normal(size=(784, 16)).astype(np.float32)
+            x, Z, D, G = (np.empty((batch, 784), np.float32), np.empty((batch, 16), np.float32),
+                          np.ones((batch, 16), np.float32), np.empty((784, 16), np.float32))
+            x[...] = X[order[:batch]]
+            with one_blas_thread():
+                tic = time.perf_counter()
+                for _ in range(0, n, batch):
+                    np.matmul(x, W, out=Z)
+                    np.matmul(x.T, D, out=G)
+                return time.perf_counter() - tic
+        return run
+
+    def gather(batch):
+        def run(order):
+            x = np.empty((batch, 784), np.float32)
+            tic = time.perf_counter()
+            for start in range(0, n, batch):
+                np.take(X, order[start:start + batch], axis=0, out=x, mode="clip")
+            return time.perf_counter() - tic
+        return run
+
+    def rest(batch):
+        def run(order):
+            from skdigitnet import _kernels
+            theta = init_parameters(arch, np.random.RandomState(0), np.float32)
+            grad = np.empty_like(theta)
+            plan = _kernels.plan(arch)
+            Z = np.random.RandomState(1).normal(size=(batch, 16)).astype(np.float32)
+            D = np.empty((batch, 16), np.float32)
+            work = plan.scratch(batch, np.float32)
+            sw = np.empty(0, np.float32)
+            optimizer = Adam(theta.size, np.float32)
+            with flush_denormals():
+                tic = time.perf_counter()
+                for start in range(0, n, batch):
+                    plan.hidden_and_output(Z, Y[order[start:start + batch]], sw, theta, grad,
+                                           D, work)
+                    plan.finish_gradient(theta, grad, 1e-4, 1.0 / batch)
+                    _kernels.adam_step(theta, grad, optimizer.m, optimizer.v, 1e-3, 0.9,
+                                       0.999, 1e-8)
+                return time.perf_counter() - tic
+        return run
+
+    for batch in (200, 50):
+        variants = {
+            "compiled epoch (as fit runs it, two threads)": epoch(CompiledBackend, batch),
+            "batch-by-batch loop, same kernels": epoch(CompiledBackend, batch, fused=False),
+            "numpy backend (the reference)": epoch(NumpyBackend, batch),
+            "part: both first-layer products, one thread": products(batch),
+            "part: gathering the batches, one thread": gather(batch),
+            "part: the rest of each step (with Python calls)": rest(batch),
+        }
+        times = {name: [] for name in variants}
+        for r in range(args.repeats):
+            order = np.random.RandomState(r).permutation(n)
+            for name, run in variants.items():
+                times[name].append(run(order))
+        ms = {name: 1e3 * median(values) for name, values in times.items()}
+        print(f"\n| epoch, batch {batch} | ms (median of {args.repeats}) |\n|---|---:|")
+        for name, value in ms.items():
+            print(f"| {name} | {value:.1f} |")
+        parts = list(ms.values())[3:]
+        print(f"| floor of the two-thread split: half the products + the rest | "
+              f"{parts[0] / 2 + parts[2]:.1f} |")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,12 @@ import numpy as np
 
 from ._kernel_math import _jit, numba
 from ._kernels import (
-    _CHUNK, _adam_step, _backward_rows, _check_scratch, _finish_gradient, _forward_rows,
+    _CHUNK,
+    _adam_step,
+    _backward_rows,
+    _check_scratch,
+    _finish_gradient,
+    _forward_rows,
     _sgd_step,
 )
 
@@ -314,10 +319,11 @@ def _train_epoch(order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0, g
     exactly as ``CompiledBackend.loss_and_gradient`` and ``step`` do for one batch.
 
     ``y`` and ``w`` are buffers for a batch's targets and weights (``w`` empty when
-    ``sw`` is). ``code`` names the optimizer; ``state_1`` and ``state_2`` are Adam's m and
-    v, or SGD's velocity and an empty array; ``hyper`` holds beta_1, beta_2, epsilon and then one step size
-    per batch (Adam), or the learning rate and momentum (SGD). Returns (sum of batch
-    losses times batch weights, sum of batch weights, 1 if the thread stopped early).
+    ``sw`` is). ``code`` names the optimizer; ``state_1`` and ``state_2`` are Adam's m
+    and v, or SGD's velocity and an empty array; ``hyper`` holds beta_1, beta_2, epsilon
+    and then one step size per batch (Adam), or the learning rate and momentum (SGD).
+    Returns (sum of batch losses times batch weights, sum of batch weights, 1 if the
+    thread stopped early).
     """
     n, slots = order.shape[0], ring.shape[0]
     n_batches = (n + batch_size - 1) // batch_size

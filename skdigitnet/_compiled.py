@@ -21,10 +21,10 @@ import threading
 import numpy as np
 
 from . import _batch_thread, _kernels
-from ._compute import one_blas_thread
 from ._backends import NumpyBackend
 from ._batches import iter_batches
-from ._network import chunks, matmul, pack
+from ._compute import one_blas_thread
+from ._network import matmul, pack
 from ._optimizers import SGD, Adam
 
 
@@ -147,7 +147,7 @@ class CompiledBackend(NumpyBackend):
         def second():
             try:
                 run(1)
-            except BaseException as error:  # pragma: no cover - re-raised below
+            except BaseException as error:  # noqa: BLE001  # pragma: no cover - re-raised below
                 failed.append(error)
         with one_blas_thread():
             helper = threading.Thread(target=second, name="skdigitnet-predict", daemon=True)

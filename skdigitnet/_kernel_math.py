@@ -85,7 +85,8 @@ else:  # pragma: no cover
 def _exp(v):
     """``v = exp(v)`` elementwise on a 1-D array, in place; NaN stays NaN."""
     if v.itemsize == 4:
-        return _exp32(v)
+        _exp32(v)
+        return
     c = _TAYLOR
     for r in range(v.shape[0]):
         x = np.float64(v[r])

@@ -30,7 +30,13 @@ import math
 import numpy as np
 
 from ._kernel_math import (
-    _activate, _activation_code, _exp, _jit, _logistic, _times_derivative, numba,
+    _activate,
+    _activation_code,
+    _exp,
+    _jit,
+    _logistic,
+    _times_derivative,
+    numba,
 )
 from ._network import parameter_offsets
 
@@ -201,7 +207,7 @@ def _forward_rows(Z, theta, meta, params, work, stop):
     n = Z.shape[0]
     zero = np.zeros(1, Z.dtype)[0]
     one = zero + 1
-    offset, width = _layout(meta, n)
+    offset, _width = _layout(meta, n)
     top = work[offset[L + _TOP]: offset[L + _TOTAL]]
     total = work[offset[L + _TOTAL]: offset[L + _END]]
 
@@ -252,7 +258,7 @@ def _forward_rows(Z, theta, meta, params, work, stop):
     # the output activation
     n_out = units[L - 1]
     P = work[offset[L - 1]: offset[L]].reshape((n_out, n))
-    if output == SOFTMAX_LOG_LOSS or output == SOFTMAX_SQUARED_ERROR:  # shifted by row max
+    if output in (SOFTMAX_LOG_LOSS, SOFTMAX_SQUARED_ERROR):  # shifted by row max
         for r in range(n):
             top[r] = P[0, r]
             total[r] = 0
@@ -311,7 +317,7 @@ def _backward_rows(Y, sw, theta, grad, meta, params, D, work, eps):
     one = zero + 1
     weighted = sw.shape[0] > 0
     # work: layers 1 .. L-1 as (units, n) blocks, then two delta blocks and two rows
-    offset, width = _layout(meta, n)
+    offset, _width = _layout(meta, n)
     delta = work[offset[L + _DELTA]: offset[L + _BELOW]]
     below = work[offset[L + _BELOW]: offset[L + _TOP]]
 

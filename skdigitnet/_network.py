@@ -321,7 +321,7 @@ def predict_into(arch, coefs, intercepts, X, layer, chunk_rows, out, check_finit
         target = out[rows]
         try:
             result = forward(arch, coefs[:layer], intercepts[:layer], chunk,
-                             out=buffers + [target], check_finite=check_finite)[0][-1]
+                             out=[*buffers, target], check_finite=check_finite)[0][-1]
         except NonFiniteLayer:
             return False
         if result is not target:  # ... unless its activation made a new array
