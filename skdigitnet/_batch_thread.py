@@ -41,19 +41,25 @@ _N_FLAGS = _SLOTS + 6
 # The optimizer, in ``_train_epoch``.
 _ADAM, _MOMENTUM, _NESTEROV = range(3)
 # The trainer computes the first ``m * _MAIN_SHARE // 16`` rows of each batch's two
-# first-layer products, the thread the rest: the thread also gathers the batches.
-# A constant, so that results never depend on timing.
-_MAIN_SHARE = 8
+# first-layer products, the thread the rest. The thread also gathers the batches and
+# the trainer does the small layers and the step, so the trainer takes more rows:
+# 11/16 balances the two on MNIST (products ~40 ms an epoch on one core, gathering ~25,
+# the rest ~10). A constant, so that results never depend on timing.
+_MAIN_SHARE = 11
+
+
+def gather_applies(X, order):
+    """Whether ``BatchPipeline`` can gather ``X[order]``: numba, dense C-ordered real X,
+    a shuffled order and POSIX (for sched_yield)."""
+    if numba is None or order is None or os.name != "posix":
+        return False
+    return isinstance(X, np.ndarray) and X.dtype.kind in "uif" and X.flags.c_contiguous
 
 
 def pipeline_applies(X, order):
-    """Whether ``BatchPipeline`` can gather ``X[order]``: numba, dense C-ordered
-    real X, a shuffled order, POSIX (for sched_yield) and a second CPU."""
-    if numba is None or order is None or os.name != "posix":
-        return False
-    if not isinstance(X, np.ndarray) or X.dtype.kind not in "uif" or not X.flags.c_contiguous:
-        return False
-    return second_cpu()
+    """Whether ``BatchPipeline`` can gather ``X[order]`` on a second thread: see
+    ``gather_applies``, and a second CPU."""
+    return gather_applies(X, order) and second_cpu()
 
 
 def second_cpu():
@@ -100,14 +106,15 @@ class BatchPipeline:
             self._stop(worker)
 
     def train_epoch(self, order, Y, sample_weight, theta, grad, W0, grad_W0, Z, D, plan,
-                    work, alpha, step):
+                    work, alpha, step, alone=False):
         """One epoch of minibatch training over ``X[order]``, in place on ``theta``.
 
         ``Y`` (n_samples, n_outputs) and ``sample_weight`` (n_samples,) or None are
         indexed by ``order`` like ``X``; ``W0`` and ``grad_W0`` are the first weight
         matrix's views of ``theta`` and ``grad``; ``Z`` and ``D`` (batch_size, units[1])
         the first layer's buffers; ``plan`` and ``work`` the kernels' plan and scratch;
-        ``step`` the optimizer's view from ``optimizer_step``.
+        ``step`` the optimizer's view from ``optimizer_step``; ``alone``: this thread
+        does all the work (the same arithmetic: the results do not change).
         Returns (sum of batch loss times batch weight, sum of batch weights).
         """
         dtype = theta.dtype
@@ -115,21 +122,23 @@ class BatchPipeline:
             self._share = np.empty(grad_W0.shape, dtype)
         flags = self.flags
         flags[:] = 0
-        worker = self._start(_fused_worker, (self.X, order, self.batch_size, self.ring, flags,
-                                             W0, Z, D, self._share))
+        worker = None if alone else self._start(
+            _fused_worker, (self.X, order, self.batch_size, self.ring, flags, W0, Z, D,
+                            self._share))
         # one dtype for every array: each other combination would compile anew
         sw = np.empty(0, dtype) if sample_weight is None else np.asarray(sample_weight, dtype)
         y = np.empty((self.batch_size, Y.shape[1]), dtype)
         w = np.empty(self.batch_size if sample_weight is not None else 0, dtype)
         code, state_1, state_2, hyper = step
         try:
-            result = _train_epoch(order, self.batch_size, self.ring, flags, Y, sw, y, w,
-                                  theta, grad, W0, grad_W0, Z, D, self._share, plan.meta,
+            result = _train_epoch(self.X, order, self.batch_size, self.ring, flags, Y, sw, y,
+                                  w, theta, grad, W0, grad_W0, Z, D, self._share, plan.meta,
                                   plan.params[dtype.type], work, plan.eps[dtype.type],
                                   plan.n_weights, float(alpha), code, state_1, state_2,
-                                  hyper)
+                                  hyper, bool(alone))
         finally:
-            self._stop(worker)
+            if worker is not None:
+                self._stop(worker)
         if result[2] != 0:
             raise RuntimeError("the batch-gathering thread stopped early")
         return result[0], result[1]
@@ -147,6 +156,7 @@ class BatchPipeline:
         return worker
 
     def _stop(self, worker):
+        """Stop ``worker`` (whatever happened) and wait for it."""
         _store(self.flags, _STOP, 1)  # stop the gatherer, whatever happened here
         worker.join()
 
@@ -309,9 +319,9 @@ def _wait_or_stop(flags, index, value):
 
 
 @_jit
-def _train_epoch(order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0, grad_W0, Z,
-                 D, share, meta, params, work, eps, n_weights, alpha, code, state_1, state_2,
-                 hyper):
+def _train_epoch(X, order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0, grad_W0,
+                 Z, D, share, meta, params, work, eps, n_weights, alpha, code, state_1,
+                 state_2, hyper, alone):
     """The trainer's side of ``BatchPipeline.train_epoch``: for each batch, the
     first-layer product (its rows; the thread computes the rest), the small layers,
     loss and backward pass (``_kernels._hidden_and_output``), the weight gradient (its
@@ -324,6 +334,9 @@ def _train_epoch(order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0, g
     and then one step size per batch (Adam), or the learning rate and momentum (SGD).
     Returns (sum of batch losses times batch weights, sum of batch weights, 1 if the
     thread stopped early).
+
+    ``alone``: no second thread; this one gathers each batch and computes the thread's
+    rows too, in the same calls, so the results are the same to the last bit.
     """
     n, slots = order.shape[0], ring.shape[0]
     n_batches = (n + batch_size - 1) // batch_size
@@ -341,7 +354,9 @@ def _train_epoch(order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0, g
         m = min(batch_size, n - start)
         h = _main_rows(m)
         slot = b % slots
-        if not _wait_or_stop(flags, slot, _I(1)) or _load_acquire(flags, _FAILED) != 0:
+        if alone:
+            _gather(X, order, start, m, ring[slot])
+        elif not _wait_or_stop(flags, slot, _I(1)) or _load_acquire(flags, _FAILED) != 0:
             return total, weight_total, 1
         x = ring[slot]
         _store_release(flags, _FWD_READY, b + 1)  # the weights are current
@@ -357,7 +372,10 @@ def _train_epoch(order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0, g
                 weight += w[r]
         if h > 0:
             np.dot(x[:h], W0, Z[:h])
-        if not _wait_or_stop(flags, _I(_FWD_DONE), b + 1):
+        if alone:
+            if h < m:
+                np.dot(x[h:m], W0, Z[h:m])
+        elif not _wait_or_stop(flags, _I(_FWD_DONE), b + 1):
             return total, weight_total, 1
         # _kernels._hidden_and_output, unrolled here: one level of compiled calls less
         # compiles in a third less time
@@ -374,7 +392,12 @@ def _train_epoch(order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0, g
             np.dot(x[:h].T, D[:h], grad_W0)
         else:
             grad_W0[...] = 0
-        if not _wait_or_stop(flags, _I(_BACK_DONE), b + 1):
+        if alone:
+            if h < m:
+                np.dot(x[h:m].T, D[h:m], share)
+            else:
+                share[...] = 0
+        elif not _wait_or_stop(flags, _I(_BACK_DONE), b + 1):
             return total, weight_total, 1
         grad_W0 += share
         squares = _finish_gradient(theta, grad, n_weights, alpha, 1.0 / weight)

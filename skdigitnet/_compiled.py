@@ -16,7 +16,12 @@ kernels do not cover (gelu, swish, softplus or custom activations) keep numpy's 
 math here, with compiled optimizer steps.
 """
 
+from __future__ import annotations
+
 import threading
+import time
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,8 +32,13 @@ from ._compute import one_blas_thread
 from ._network import matmul, pack
 from ._optimizers import SGD, Adam
 
+if TYPE_CHECKING:
+    from ._batches import Batch, Batches
+    from ._network import Architecture, Workspace
+    from ._typing import FloatArray, IntArray, Matrix
 
-def available():
+
+def available() -> bool:
     """Whether numba could be imported."""
     return _kernels.numba is not None
 
@@ -38,56 +48,90 @@ class CompiledBackend(NumpyBackend):
 
     name = "compiled"
 
-    def __init__(self, arch):
+    _pipeline: _batch_thread.BatchPipeline | None
+    _ws: Workspace | None
+    _work: FloatArray | None
+    _no_weights: FloatArray | None
+
+    def __init__(self, arch: Architecture) -> None:
         super().__init__(arch)
         self.plan = _kernels.plan(arch)  # None: numpy's math for this network
         self._pipeline = None  # the batch thread, made at the first shuffled epoch
         self._ws = self._work = self._no_weights = None
+        self._alone_for = 0  # epochs left to run on one thread (see _two_threads)
 
-    def workspace(self, theta, grad, rows):
+    def workspace(self, theta: FloatArray, grad: FloatArray, rows: int) -> Workspace:
         self._ws = ws = super().workspace(theta, grad, rows)
         if self.plan is not None:
             self._work = self.plan.scratch(rows, theta.dtype)
             self._no_weights = np.empty(0, theta.dtype)
         return ws
 
-    def run_epoch(self, batches, order, n_rows, alpha, optimizer, workspace):
+    def run_epoch(self, batches: Batches, order: IntArray | None, n_rows: int, alpha: float,
+                  optimizer: SGD | Adam, workspace: Workspace) -> float:
         """With a plan, the SGD or Adam optimizer and a shuffled dense X: the whole epoch
-        in one compiled call while a second thread gathers the batches and shares the
-        first-layer products (``_batch_thread``); otherwise the generic loop."""
-        if not self._fuses(batches, order, optimizer):
+        in one compiled call, on two threads where it pays (``_two_threads``: the second
+        gathers the batches and computes its rows of the first-layer products; see
+        ``_batch_thread``); otherwise the generic loop."""
+        if order is None or not self._fuses(batches, order, optimizer):
             return super().run_epoch(batches, order, n_rows, alpha, optimizer, workspace)
         pipeline = self._pipeline_for(batches)
         n_batches = -(-n_rows // batches.batch_size)
         ws = workspace
+        alone = not self._two_threads()
+        wall, cpu = time.perf_counter(), time.thread_time()
         total, weight_sum = pipeline.train_epoch(
             order[:n_rows], batches.Y, batches.sample_weight, ws.theta, ws.grad, ws.coefs[0],
             ws.grad_coefs[0], ws.layers[0], ws.deltas[0], self.plan, self._work, alpha,
-            _batch_thread.optimizer_step(optimizer, n_batches))
+            _batch_thread.optimizer_step(optimizer, n_batches), alone)
+        if not alone:
+            self._watch_share(time.thread_time() - cpu, time.perf_counter() - wall)
         return total / weight_sum if weight_sum > 0 else 0.0
 
-    def _fuses(self, batches, order, optimizer):
-        return (self.plan is not None and isinstance(optimizer, (SGD, Adam))
-                and self._ws is not None and _batch_thread.pipeline_applies(batches.X, order))
+    # Two threads pay only with a core each. When this thread had the CPU less than
+    # _CROWDED of an epoch's time (other processes, or GridSearchCV(n_jobs=-1) running
+    # fits side by side, want the cores too), the next _ALONE_EPOCHS epochs run on one
+    # thread, then two are tried again. The results do not depend on it.
+    _CROWDED, _ALONE_EPOCHS = 0.75, 4
 
-    def _pipeline_for(self, batches):
+    def _two_threads(self) -> bool:
+        if not _batch_thread.second_cpu():
+            return False
+        if self._alone_for > 0:
+            self._alone_for -= 1
+            return False
+        return True
+
+    def _watch_share(self, cpu: float, wall: float) -> None:
+        if wall > 0.02 and cpu < self._CROWDED * wall:
+            self._alone_for = self._ALONE_EPOCHS
+
+    def _fuses(self, batches: Batches, order: IntArray | None, optimizer: SGD | Adam) -> bool:
+        return (self.plan is not None and isinstance(optimizer, (SGD, Adam))
+                and self._ws is not None and _batch_thread.gather_applies(batches.X, order))
+
+    def _pipeline_for(self, batches: Batches) -> _batch_thread.BatchPipeline:
         if self._pipeline is None:
             self._pipeline = _batch_thread.BatchPipeline(batches.X, batches.batch_size,
                                                          batches.dtype)
         return self._pipeline
 
-    def epoch(self, batches, order, n_rows):
+    def epoch(self, batches: Batches, order: IntArray | None,
+              n_rows: int) -> Generator[Batch, None, None]:
         if not _batch_thread.pipeline_applies(batches.X, order):
             yield from batches.epoch(order, n_rows)
             return
-        gathered = self._pipeline_for(batches).epoch(order[:n_rows])
+        # ignore: pipeline_applies made sure order is an index array, not None
+        gathered = self._pipeline_for(batches).epoch(order[:n_rows])  # type: ignore[index]
         try:
             for rows, x in zip(iter_batches(order, n_rows, batches.batch_size), gathered):
                 yield (x, *batches.take_targets(rows))
         finally:
             gathered.close()
 
-    def loss_and_gradient(self, theta, X, Y, sample_weight, alpha, grad, ws):
+    def loss_and_gradient(self, theta: FloatArray, X: Matrix, Y: FloatArray,
+                          sample_weight: FloatArray | None, alpha: float, grad: FloatArray,
+                          ws: Workspace) -> float:
         if self.plan is None:
             return super().loss_and_gradient(theta, X, Y, sample_weight, alpha, grad, ws)
         n = X.shape[0]
@@ -103,7 +147,7 @@ class CompiledBackend(NumpyBackend):
         squares = self.plan.finish_gradient(theta, grad, float(alpha), 1.0 / weight_sum)
         return float((data_loss + 0.5 * alpha * squares) / weight_sum)
 
-    def step(self, optimizer, params, grad):
+    def step(self, optimizer: SGD | Adam, params: FloatArray, grad: FloatArray) -> None:
         if isinstance(optimizer, Adam):
             learning_rate = optimizer.next_step_size()
             _kernels.adam_step(params, grad, optimizer.m, optimizer.v, learning_rate,
@@ -115,7 +159,9 @@ class CompiledBackend(NumpyBackend):
         else:
             super().step(optimizer, params, grad)
 
-    def predict_into(self, coefs, intercepts, X, layer, chunk_rows, out, check_finite):
+    def predict_into(self, coefs: Sequence[FloatArray], intercepts: Sequence[FloatArray],
+                     X: Matrix, layer: int, chunk_rows: int, out: FloatArray,
+                     check_finite: bool) -> bool:
         """Chunk by chunk: one BLAS product and one compiled call each; with four chunks
         or more of a dense ``X``, two threads take alternate chunks, each on one BLAS
         thread (the chunks are independent: the result does not depend on the split)."""
@@ -127,9 +173,10 @@ class CompiledBackend(NumpyBackend):
         starts = range(0, X.shape[0], chunk_rows)
         threads = 2 if (len(starts) >= 4 and isinstance(X, np.ndarray)
                         and _batch_thread.second_cpu()) else 1
+        failed: list[BaseException]
         finite, failed = [True] * threads, []
 
-        def run(part):
+        def run(part: int) -> None:
             rows_max = min(chunk_rows, X.shape[0])
             first = np.empty((rows_max, coefs[0].shape[1]), out.dtype)
             work = self.plan.scratch(rows_max, out.dtype)
@@ -144,7 +191,7 @@ class CompiledBackend(NumpyBackend):
             run(0)
             return finite[0]
 
-        def second():
+        def second() -> None:
             try:
                 run(1)
             except BaseException as error:  # noqa: BLE001  # pragma: no cover - re-raised below

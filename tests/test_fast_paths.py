@@ -268,7 +268,8 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
     """``CompiledBackend.run_epoch`` trains a shuffled epoch in one compiled call, the
     thread computing part of both first-layer products: the same steps as the generic
     loop over ``loss_and_gradient`` and ``step`` (batches of 1 and a last short batch
-    included), up to the split of the weight gradient's sum over the batch."""
+    included), up to the split of the weight gradient's sum over the batch; and on one
+    thread exactly what it computes on two."""
     from skdigitnet._optimizers import SGD, Adam
 
     arch = Architecture((30, 9, 6, 4), (get_activation("relu"), get_activation("tanh")),
@@ -281,8 +282,10 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
     order = rng.permutation(n)
     theta0 = init_parameters(arch, rng, dtype)
     results = []
-    for fused in (False, True):
+    for fused in (False, True, "alone"):
         backend = _compiled.CompiledBackend(arch)
+        if fused == "alone":  # the compiled epoch on this thread only
+            backend._two_threads = lambda: False
         theta = theta0.copy()
         ws = backend.workspace(theta, np.empty_like(theta), batch_size)
         batches = Batches((X, Y, sw), batch_size, dtype)
@@ -295,9 +298,12 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
         with one_blas_thread(), flush_denormals():
             losses = [backend.run_epoch(batches, order, n, 1e-3, opt, ws) for _ in range(2)]
         # the compiled epoch ran (its share of the weight gradient exists) or did not
-        assert (getattr(backend._pipeline, "_share", None) is not None) == fused
+        assert (getattr(backend._pipeline, "_share", None) is not None) == bool(fused)
         results.append((losses, theta, opt))
-    (loss_a, theta_a, opt_a), (loss_b, theta_b, opt_b) = results
+    (loss_a, theta_a, opt_a), (loss_b, theta_b, opt_b), (loss_c, theta_c, _) = results
+    # on one thread or two: the same calls on the same rows, the same bits
+    assert loss_c == loss_b
+    np.testing.assert_array_equal(theta_c, theta_b)
     # two epochs of up to 103 steps on sums of up to 200 rows: compare like sums whose
     # errors compound through the steps
     steps = 2 * -(-n // batch_size)
@@ -340,6 +346,23 @@ def test_compiled_prediction_on_two_threads_equals_one_chunk_at_a_time(X_dtype, 
             with pytest.raises(NonFiniteLayer):
                 predict_layer(arch, coefs, intercepts, bad, 1, check_finite=True,
                               backend=_compiled.CompiledBackend(arch))
+
+
+@needs_numba
+def test_compiled_epoch_runs_on_one_thread_when_the_cores_are_taken(monkeypatch):
+    """One CPU: the compiled epoch runs alone. Two, but this thread had the CPU for less
+    than three quarters of an epoch: the next four epochs run alone, then two threads
+    are tried again."""
+    relu = get_activation("relu")
+    backend = _compiled.CompiledBackend(Architecture((4, 3, 2), (relu,), "softmax", "log_loss"))
+    monkeypatch.setattr(_batch_thread, "second_cpu", lambda: True)
+    assert backend._two_threads()
+    backend._watch_share(cpu=0.09, wall=0.1)  # had the CPU: stays on two threads
+    assert backend._two_threads()
+    backend._watch_share(cpu=0.05, wall=0.1)  # crowded out
+    assert [backend._two_threads() for _ in range(5)] == [False] * 4 + [True]
+    monkeypatch.setattr(_batch_thread, "second_cpu", lambda: False)
+    assert not backend._two_threads()
 
 
 def test_backend_is_chosen_by_numba_and_the_switch(monkeypatch):
