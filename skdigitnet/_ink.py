@@ -36,10 +36,20 @@ the plain rescaling ``(image - paper) / (ink - paper)`` and the crop to the ink 
    cropped again to the ink above ``threshold``.
 """
 
+from __future__ import annotations
+
 from itertools import pairwise
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
+from numpy.typing import DTypeLike
 from scipy import ndimage
+
+from ._typing import FloatArray, IntArray, NDArray
+
+#: A 2-D box of an image: (rows, columns).
+Box = tuple[slice, ...]
+Polarity = Literal["auto", "light_on_dark", "dark_on_light"]
 
 MIN_FIT_SIDE = 16  # smaller images are taken to be clean: too little paper to fit
 K_MASK, K_PEAK, K_SOFT = 4.0, 8.0, 2.0  # thresholds, in units of the noise sigma
@@ -50,21 +60,21 @@ MIN_DOT = 0.5  # ... if their area is at least this times the squared stroke wid
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
-def border_pixels(image):
+def border_pixels(image: FloatArray) -> FloatArray:
     """The pixels on the edge of a 2-D image (all of it when under 3x3)."""
     if min(image.shape) < 3:
         return image.ravel()
     return np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
 
 
-def _median(values):
+def _median(values: FloatArray) -> float:
     """``np.median`` of a 1-D array, by sorting (faster for a few hundred values)."""
     ordered = np.sort(values)
     n = len(ordered)
     return float(ordered[n // 2]) if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
 
 
-def ink_sign(border, polarity, lo, hi):
+def ink_sign(border: FloatArray, polarity: Polarity, lo: float, hi: float) -> float:
     """+1 when ink is lighter than paper, -1 when darker ('auto': the median of the
     ``border`` pixels is the paper, and ink lies on the farther side of it)."""
     if polarity == "auto":
@@ -73,7 +83,7 @@ def ink_sign(border, polarity, lo, hi):
     return 1.0 if polarity == "light_on_dark" else -1.0
 
 
-def lower_sigma(values):
+def lower_sigma(values: FloatArray) -> float:
     """Noise of ``values`` from their lower half alone: the root mean square of its
     deviations from the median (for a Gaussian, exactly sigma). Ink, above the paper,
     cannot inflate it; unlike the MAD, it does not collapse when most values are equal
@@ -83,7 +93,8 @@ def lower_sigma(values):
     return float(np.sqrt(np.mean((half - centre) ** 2)))
 
 
-def fit_paper(ink, border, n_iter=4):
+def fit_paper(ink: FloatArray, border: FloatArray,
+              n_iter: int = 4) -> tuple[float | FloatArray, float]:
     """Paper level under ``ink`` (ink coordinates: ink is high) and the noise sigma.
 
     ``border`` holds the border pixels of ``ink``. Returns ``(paper, sigma)``, ``paper``
@@ -122,7 +133,7 @@ def fit_paper(ink, border, n_iter=4):
     return paper, sigma
 
 
-def lower_quarter_by_tile(grid, tiles=4):
+def lower_quarter_by_tile(grid: FloatArray, tiles: int = 4) -> NDArray[np.bool_]:
     """Where ``grid`` is at or below the lowest quarter of its tile (of a ``tiles`` x
     ``tiles`` split): surely paper, wherever the lighting sets the paper's level."""
     keep = np.zeros(grid.shape, dtype=bool)
@@ -135,7 +146,9 @@ def lower_quarter_by_tile(grid, tiles=4):
     return keep
 
 
-def _components(mask, strength, noisy):
+def _components(
+    mask: NDArray[np.bool_], strength: FloatArray, noisy: bool,
+) -> tuple[IntArray, list[Box], IntArray, NDArray[Any], FloatArray]:
     """The 8-connected components of ``mask``: labels, boxes (tuples of slices), and per
     component its area, mass (sum of ``strength``) and peak (maximum of ``strength``,
     inf unless ``noisy``)."""
@@ -151,26 +164,32 @@ def _components(mask, strength, noisy):
     return labels, boxes, area, mass, peak
 
 
-def stroke_width(part):
+def stroke_width(part: NDArray[np.bool_]) -> float:
     """Mean width of the strokes of a boolean image: twice the area over the number of
     edge pixels (a stroke of width w and length l has area w*l and about 2*l edge
     pixels)."""
-    inner = ndimage.binary_erosion(part, border_value=0)
-    return 2.0 * np.count_nonzero(part) / max(np.count_nonzero(part & ~inner), 1)
+    padded = np.zeros((part.shape[0] + 2, part.shape[1] + 2), dtype=bool)
+    padded[1:-1, 1:-1] = part
+    # part minus its erosion by the 4-neighbour cross (paper beyond the edges)
+    edge = part & ~(padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
+    return 2.0 * np.count_nonzero(part) / max(int(np.count_nonzero(edge)), 1)
 
 
-def _gap(a, b):
+def _gap(a: Box, b: Box) -> int:
     """Pixels between two boxes (tuples of slices); 0 when they touch or overlap."""
     dy = max(a[0].start - b[0].stop, b[0].start - a[0].stop, 0)
     dx = max(a[1].start - b[1].stop, b[1].start - a[1].stop, 0)
     return max(dy, dx)
 
 
-def _union(a, b):
+def _union(a: Box, b: Box) -> Box:
     return tuple(slice(min(p.start, q.start), max(p.stop, q.stop)) for p, q in zip(a, b))
 
 
-def digit_components(labels, boxes, area, mass, peak, min_peak):
+def digit_components(
+    labels: IntArray, boxes: list[Box], area: IntArray, mass: NDArray[Any], peak: FloatArray,
+    min_peak: float,
+) -> tuple[list[int], Box] | tuple[None, None]:
     """Indices of the digit's components and their common box, or (None, None).
 
     The heaviest component with ``peak >= min_peak`` is the main part. A component with
@@ -202,7 +221,9 @@ def digit_components(labels, boxes, area, mass, peak, min_peak):
     return kept, box
 
 
-def paper_residual(image, polarity, lo, hi):
+def paper_residual(
+    image: FloatArray, polarity: Polarity, lo: float, hi: float,
+) -> tuple[FloatArray, FloatArray, float, float, float]:
     """The ink standing above the paper, and what is known of its noise.
 
     Returns ``(v, s, sigma, sigma_s, lighting)``: ``v`` the image in ink coordinates
@@ -222,7 +243,7 @@ def paper_residual(image, polarity, lo, hi):
     return v, s, sigma, smoothed_noise(v, s, sigma), lighting
 
 
-def smoothed_noise(v, s, sigma):
+def smoothed_noise(v: FloatArray, s: FloatArray, sigma: float) -> float:
     """The noise of the smoothed paper ``s``: its ``lower_sigma``, or more if its tail is
     heavier than a Gaussian's (JPEG turns noise into sparse blotches): the 99th
     percentile of the absolute deviations over 2.576.
@@ -239,13 +260,14 @@ def smoothed_noise(v, s, sigma):
     return max(lower_sigma(values), float(tail))
 
 
-def dtype_scale(dtype):
+def dtype_scale(dtype: DTypeLike) -> float | None:
     """Full scale of an image's grey levels when its dtype says it: 255 for uint8,
     65535 for uint16, else None."""
     return {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(np.dtype(dtype))
 
 
-def extract_ink(image, polarity="auto", threshold=0.1, full_scale=None):
+def extract_ink(image: FloatArray, polarity: Polarity = "auto", threshold: float = 0.1,
+                full_scale: float | None = None) -> FloatArray | None:
     """The digit's ink, cropped to it: a 2-D float array in [0, 1], or None if blank.
 
     ``image`` is a 2-D float array; ``full_scale`` the grey level of full contrast if
@@ -276,7 +298,8 @@ def extract_ink(image, polarity="auto", threshold=0.1, full_scale=None):
     return digit_values(v[box], s[box], labels[box], table, sigma, threshold)
 
 
-def digit_values(v, s, labels, table, sigma, threshold):
+def digit_values(v: FloatArray, s: FloatArray, labels: IntArray, table: NDArray[np.bool_],
+                 sigma: float, threshold: float) -> FloatArray:
     """The digit's ink in [0, 1] from the residual ``v`` (and ``s``) in its box.
 
     ``table[labels]`` is True on the kept components. Without noise, the pixels of
@@ -298,6 +321,202 @@ def digit_values(v, s, labels, table, sigma, threshold):
     return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
-def _unit(values):
+def _unit(values: FloatArray) -> FloatArray:
     """``values`` clipped to [0, 1], in place."""
     return np.minimum(np.maximum(values, 0.0, out=values), 1.0, out=values)
+
+
+# Many images of one shape at once (DigitNormalizer.transform). A clean image (paper of
+# one value, known without fitting) takes exactly the arithmetic of ``extract_ink``,
+# done on whole stacks of images; any other image is left to ``extract_ink``.
+
+CLEAN, BLANK, OTHER = 0, 1, 2  # the kinds of image found by ``clean_ink``
+
+
+class CleanInk(NamedTuple):
+    """What ``clean_ink`` finds in a stack of ``n`` images of one shape.
+
+    ``kind`` is per image ``CLEAN``, ``BLANK`` (``extract_ink`` gives None) or ``OTHER``
+    (not clean: ask ``extract_ink``). For a clean image ``i``, ``extract_ink`` gives
+    ``_unit(v[i, top:bottom, left:right] / peak[i])`` with ``top, bottom, left, right =
+    box[i]``; other rows of ``v``, ``box`` and ``peak`` mean nothing.
+    """
+
+    kind: NDArray[np.int8]
+    v: FloatArray
+    box: IntArray
+    peak: FloatArray
+    #: Per image: ``v`` is nowhere negative (its paper is its lowest ink).
+    nonnegative: NDArray[np.bool_]
+
+
+def border_pixels_stack(images: NDArray[Any]) -> NDArray[Any]:
+    """``border_pixels`` of each image of an ``(n, h, w)`` stack, as ``(n, m)``."""
+    if min(images.shape[1:]) < 3:
+        return images.reshape(len(images), -1)
+    return np.concatenate([images[:, 0], images[:, -1], images[:, 1:-1, 0],
+                           images[:, 1:-1, -1]], axis=1)
+
+
+def ink_signs(border: NDArray[Any], polarity: Polarity, lo: FloatArray,
+              hi: FloatArray) -> FloatArray:
+    """``ink_sign`` of each row of ``border`` (``lo``, ``hi``: each image's range)."""
+    if polarity != "auto":
+        return np.full(len(border), ink_sign(border[:0], polarity, 0.0, 0.0))
+    n = border.shape[1]
+    middle = np.partition(border, (n - 1) // 2 if n % 2 else (n // 2 - 1, n // 2), axis=1)
+    if n % 2:
+        paper = middle[:, n // 2].astype(np.float64)
+    else:
+        paper = (middle[:, n // 2 - 1].astype(np.float64) + middle[:, n // 2]) / 2
+    return np.where(paper - lo <= hi - paper, 1.0, -1.0)
+
+
+def clean_paper(flat: NDArray[Any], border: NDArray[Any],
+                sign: FloatArray) -> tuple[FloatArray, NDArray[np.bool_]]:
+    """``fit_paper`` of each image (a row of ``flat``, at least ``MIN_FIT_SIDE`` a side)
+    whose paper is one value known without fitting (``sigma = 0``): ``(paper, clean)``,
+    ``paper`` meaning nothing where ``clean`` is False. ``border``: the border pixels;
+    ``sign``: +1 or -1, the ink coordinates."""
+    size = flat.shape[1]
+    level = border[:, :1]  # the top-left pixel, flat[:, 0]
+    clean = (border == level).all(axis=1) & (2 * np.count_nonzero(flat == level, axis=1) > size)
+    paper = level[:, 0].astype(np.float64) * sign
+    rest = np.flatnonzero(~clean)
+    if rest.size and max(1, int(np.sqrt(size / 4096))) == 1:
+        grid = flat[rest].astype(np.float64) * sign[rest, np.newaxis]
+        low = np.quantile(grid, 0.25, axis=1)
+        one = grid.min(axis=1) == low  # a quarter of the image is one lowest value
+        paper[rest[one]], clean[rest[one]] = low[one], True
+    return paper, clean
+
+
+class Buffers:
+    """Arrays that one thread reuses from one stack of images to the next (fresh large
+    arrays cost the system's zeroing of their memory pages, every time)."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, NDArray[Any]] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: DTypeLike) -> NDArray[Any]:
+        """A C-contiguous array of ``shape`` and ``dtype``; what it holds is undefined."""
+        size = int(np.prod(shape))
+        array = self._arrays.get(name)
+        if array is None or array.size < size or array.dtype != np.dtype(dtype):
+            array = self._arrays[name] = np.empty(size, dtype)
+        return array[:size].reshape(shape)
+
+
+#: Grey levels whose float64 values are exact and one-to-one (compared as they are).
+_EXACT_DTYPES = frozenset(np.dtype(t) for t in (
+    np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.float16, np.float32,
+    np.float64))
+
+
+def clean_ink(images: NDArray[Any], polarity: Polarity = "auto", threshold: float = 0.1,
+              buffers: Buffers | None = None) -> CleanInk:
+    """``extract_ink`` of the clean images of an ``(n, h, w)`` stack of grey levels (any
+    real dtype; ``extract_ink`` sees them as float64): see ``CleanInk``.
+
+    Each step is ``extract_ink``'s own arithmetic, on many images at once (comparisons
+    and order statistics on the grey levels as they are). The connected components are
+    labelled in one call (the images stacked, a row of paper between them); only an
+    image with several components goes through ``digit_components`` alone, with those
+    labels. ``buffers`` lends the large arrays (``v`` among them).
+    """
+    n, h, w = images.shape
+    buffers = Buffers() if buffers is None else buffers
+    if images.dtype not in _EXACT_DTYPES:
+        images = images.astype(np.float64)
+    flat = images.reshape(n, -1)
+    lo, hi = flat.min(axis=1).astype(np.float64), flat.max(axis=1).astype(np.float64)
+    border = border_pixels_stack(images)
+    sign = ink_signs(border, polarity, lo, hi)
+    dark = sign < 0
+    lowest = np.where(dark, -hi, lo)  # of the ink: -image where the ink is dark
+    if min(h, w) < MIN_FIT_SIDE:
+        paper, clean = lowest, np.ones(n, dtype=bool)  # ink.min()
+    else:
+        paper, clean = clean_paper(flat, border, sign)
+    v = buffers.get("v", (n, h, w), np.float64)
+    np.copyto(v, images)
+    if dark.any():  # ink coordinates: ink is high
+        v[dark] *= -1.0
+    if (paper != 0).any() or np.signbit(paper).any():  # x - 0.0 is x
+        np.subtract(v, paper[:, np.newaxis, np.newaxis], out=v)
+    contrast = np.where(dark, -lo, hi) - paper  # v.max(): subtraction is monotonic
+    weakest = MIN_CONTRAST * (hi - lo)  # max(..., LIGHT_ERR * lighting): no lighting
+    if images.dtype.kind == "f":  # -0.0 in the image: max(-0.0, 0.0) is either zero
+        zero = np.flatnonzero((lo <= 0) & (hi >= 0))
+        bits = np.dtype(f"i{images.dtype.itemsize}")
+        some = (flat if zero.size == n else flat[zero]).view(bits)
+        clean[zero[(some == np.iinfo(bits).min).any(axis=1)]] = False
+    kind = np.where(clean, CLEAN, OTHER).astype(np.int8)
+    kind[~(hi > lo) | (clean & ~(contrast > weakest))] = BLANK
+    go = np.flatnonzero(kind == CLEAN)
+    box = np.zeros((n, 4), dtype=np.intp)
+    found = CleanInk(kind, v, box, contrast, paper == lowest)
+    if go.size:
+        _crop_boxes(found, go, threshold * contrast[go], weakest, buffers)
+    return found
+
+
+def _crop_boxes(found: CleanInk, go: NDArray[np.intp], cut: FloatArray, weakest: FloatArray,
+                buffers: Buffers) -> None:
+    """Fill ``found.box`` (and ``found.peak``) of images ``go``, whose ink is above
+    ``cut``: the box of the ink, or of the digit's components when there are several."""
+    n, h, w = found.v.shape
+    v, box, contrast = found.v, found.box, found.peak
+    mask = buffers.get("mask", (go.size * h + 1, w), bool)
+    mask[-1] = False  # a row of paper, to put between images
+    np.greater(v if go.size == n else v[go], cut[:, np.newaxis, np.newaxis],
+               out=mask[:-1].reshape(go.size, h, w))
+    word = next(k for k in (8, 4, 2, 1) if w % k == 0)  # rows as machine words
+    words = mask[:-1].view(f"u{word}").reshape(go.size, h, -1)
+    rows = np.any(words, axis=2)
+    cols = np.bitwise_or.reduce(words, axis=1).view(bool)
+    top, bottom = rows.argmax(axis=1), h - rows[:, ::-1].argmax(axis=1)
+    box[go] = np.stack([top, bottom, cols.argmax(axis=1), w - cols[:, ::-1].argmax(axis=1)],
+                       axis=1)
+    # the rows of ink of each image, then a row of paper, image after image
+    height = bottom - top + 1
+    start = np.cumsum(height) - height
+    source = np.arange(height.sum()) + np.repeat(np.arange(go.size) * h + top - start, height)
+    source[start + height - 1] = go.size * h  # the row of paper
+    mosaic = mask.take(source, axis=0)
+    labels = buffers.get("labels", mosaic.shape, np.int32)
+    total = ndimage.label(mosaic, _EIGHT, output=labels)
+    # labels run in raster order, image after image: the first pixel of ink starts each
+    offset = labels[start, mosaic[start].argmax(axis=1)] - 1
+    parts = np.diff(offset, append=total)
+    for j in np.flatnonzero(parts > 1):
+        i = go[j]
+        band = labels[start[j] : start[j] + height[j] - 1]
+        local = np.zeros((h, w), dtype=labels.dtype)
+        local[top[j] : bottom[j]] = np.where(band > 0, band - offset[j], 0)
+        box[i], contrast[i] = _several_parts(v[i], local, int(parts[j]), float(contrast[i]),
+                                             float(weakest[i]))
+
+
+def _several_parts(v: FloatArray, labels: IntArray, n: int, contrast: float,
+                   weakest: float) -> tuple[list[int], float]:
+    """The box and divisor of a clean image whose ink has ``n`` components (``labels``,
+    as ``_components`` labels them), as ``extract_ink`` (and ``digit_values``) find
+    them; the pixels of dropped components of ``v`` are made paper, in place."""
+    boxes = ndimage.find_objects(labels)
+    flat = labels.ravel()
+    area = np.bincount(flat, minlength=n + 1)[1:]
+    mass = np.bincount(flat, v.ravel(), minlength=n + 1)[1:]
+    kept, box = digit_components(labels, boxes, area, mass, np.full(n, np.inf), weakest)
+    if kept is None or box is None:  # cannot be: every component has an infinite peak
+        raise RuntimeError("no component kept in a clean image")
+    bounds = [box[0].start, box[0].stop, box[1].start, box[1].stop]
+    if len(kept) == len(boxes):
+        return bounds, contrast
+    table = np.zeros(len(boxes) + 1, dtype=bool)
+    table[np.asarray(kept) + 1] = True
+    keep = table[labels[box]]
+    part = v[box]
+    divisor = float(part[keep].max())
+    part[~(keep | (labels[box] == 0))] = 0.0
+    return bounds, divisor

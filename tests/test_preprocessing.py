@@ -12,15 +12,18 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import (
-    check_dataframe_column_names_consistency, check_global_output_transform_pandas,
-    check_set_output_transform_pandas, check_transformer_get_feature_names_out,
-    check_transformer_get_feature_names_out_pandas, parametrize_with_checks,
+    check_dataframe_column_names_consistency,
+    check_global_output_transform_pandas,
+    check_set_output_transform_pandas,
+    check_transformer_get_feature_names_out,
+    check_transformer_get_feature_names_out_pandas,
+    parametrize_with_checks,
 )
 
 import skdigitnet
 from skdigitnet import DigitMLPClassifier, DigitNormalizer, normalize_images
-from skdigitnet._ink import extract_ink
-from skdigitnet._preprocessing import centre_of_mass, resample_matrix
+from skdigitnet._ink import BLANK, CLEAN, OTHER, clean_ink, extract_ink, stroke_width
+from skdigitnet._preprocessing import centre_of_mass, normalize_image, resample_matrix
 
 
 def bar_image(h=40, w=30, top=5, left=8, height=20, width=6, ink=200, paper=30):
@@ -149,7 +152,8 @@ def test_stateless_transform_without_fit():
                                   DigitNormalizer().fit(X).transform(X))
 
 
-@parametrize_with_checks([DigitNormalizer(), DigitNormalizer(deskew=True, polarity="dark_on_light")])
+@parametrize_with_checks([DigitNormalizer(),
+                          DigitNormalizer(deskew=True, polarity="dark_on_light")])
 def test_sklearn_compatible_transformer(estimator, check):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*are blank")
@@ -366,8 +370,180 @@ def test_photo_generator_is_deterministic_and_checks_its_kind(photos):
         b = photos.make_photo(digit, np.random.default_rng(5), kind)
         np.testing.assert_array_equal(a, b)
         assert a.dtype == np.uint8 and a.ndim == (3 if kind == "png" else 2)
-        assert 96 <= min(a.shape[:2]) and max(a.shape[:2]) <= 400
+        assert min(a.shape[:2]) >= 96 and max(a.shape[:2]) <= 400
     with pytest.raises(ValueError, match=re.escape(
             "kind must be one of ['all', 'gradient', 'jpeg', 'noise', 'png', 'specks']; "
             "got 'blur'.")):
         photos.make_photo(digit, np.random.default_rng(0), "blur")
+
+
+# --- DigitNormalizer.transform normalises clean images together (``normalize_stack``),
+# the others one by one; each image must come out bit for bit as ``normalize_image``
+# makes it alone (the per-image reference).
+
+def reference_rows(X, shape, polarity="auto", deskew=True, threshold=0.1, box_size=20,
+                   size=28):
+    """``DigitNormalizer.transform`` one image at a time through ``normalize_image``."""
+    X = np.asarray(X)
+    out = np.zeros((len(X), size * size),
+                   dtype=np.float64 if X.dtype == np.float64 else np.float32)
+    for i, row in enumerate(X):
+        field = normalize_image(row.reshape(shape), polarity, threshold, box_size, size,
+                                deskew)
+        if field is not None:
+            out[i] = field.ravel()
+    return out
+
+
+def assert_bit_identical(got, want):
+    assert got.dtype == want.dtype and got.shape == want.shape
+    same = (got.view(np.uint8).reshape(len(got), -1)
+            == want.view(np.uint8).reshape(len(want), -1)).all(axis=1)
+    assert same.all(), f"rows differ: {np.flatnonzero(~same)[:10]}"
+
+
+def varied_images(side=28, seed=0):
+    """uint8 digit images of ``side x side`` (light ink on black) and edge cases: the
+    bundled digits enlarged, smoothed and placed anywhere (some touch the border), blank
+    images, single pixels, ink on the border, specks and broken strokes, and images that
+    are not clean (noise, a lighting gradient, grey paper that is not one value)."""
+    rng = np.random.default_rng(seed)
+    digits = load_digits().images
+    k = max(1, (side - 4) // 8)
+    images = []
+    for i in range(48):
+        big = np.kron(digits[i], np.ones((k, k)))
+        big = (big + np.roll(big, 1, 0) + np.roll(big, 1, 1)) / 3
+        field = np.zeros((side, side))
+        top, left = rng.integers(0, side - len(big) + 1, size=2)
+        field[top : top + len(big), left : left + len(big)] = big * (255 / 16)
+        images.append(field)
+    edge = [np.zeros((side, side)), np.full((side, side), 7.0)]
+    for r, c in ((side // 2, side // 3), (0, 0), (side - 1, side - 1), (0, side // 2)):
+        one = np.zeros((side, side))
+        one[r, c] = 200
+        edge.append(one)
+    bar = np.zeros((side, side))
+    bar[0, :] = 255  # ink all along the border
+    edge.append(bar)
+    specked = images[0].copy()
+    specked[side - 2, 1] = 255  # a speck far from the digit: dropped
+    edge.append(specked)
+    broken = np.zeros((side, side))
+    broken[4 : side - 4, side // 2 - 1 : side // 2 + 1] = 255
+    broken[side // 2, :] = 0  # a stroke broken in two: both parts kept
+    edge.append(broken)
+    dotted = images[1].copy()
+    dotted[1:3, 1:3] = 255  # a dot: kept or dropped by its size and distance
+    edge.append(dotted)
+    noisy = 40 + 0.8 * images[2] + rng.normal(0, 12, (side, side))  # paper with noise
+    gradient = images[3] + np.linspace(0, 60, side)[None, :]  # uneven lighting
+    grey = np.full((side, side), 128.0)  # grey paper, ink both darker and lighter
+    grey[side // 4 : side // 2, side // 3] = 250
+    grey[side // 2 :, side // 2] = 10
+    edge += [noisy, gradient, grey]
+    images = np.clip(np.round(np.array(images + edge)), 0, 255).astype(np.uint8)
+    return np.concatenate([images, 255 - images]).reshape(len(images) * 2, -1)
+
+
+@pytest.mark.parametrize("deskew", [True, False])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float64, np.float32])
+def test_batched_transform_equals_one_image_at_a_time(deskew, dtype):
+    X = varied_images().astype(dtype)
+    if dtype != np.uint8:
+        X /= 255
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = DigitNormalizer(deskew=deskew).fit_transform(X)
+        want = reference_rows(X, (28, 28), deskew=deskew)
+    assert_bit_identical(got, want)
+    kind = clean_ink(X.reshape(-1, 28, 28)).kind
+    n = len(X) // 2  # the first half is light on dark, the second its negative
+    assert (kind[:48] == CLEAN).all() and (kind[n : n + 48] == CLEAN).all()
+    assert (kind[[48, 49, n + 48, n + 49]] == BLANK).all()
+    assert (kind[[n - 3, n - 2, n - 1]] == OTHER).all()  # noise, lighting, grey paper
+
+
+@pytest.mark.parametrize("params", [
+    {"polarity": "light_on_dark"}, {"polarity": "dark_on_light", "deskew": False},
+    {"threshold": 0.0}, {"threshold": 0.5, "deskew": False},
+    {"box_size": 28, "size": 28},  # the crop may be pasted partly outside the field
+    {"box_size": 12, "size": 16},
+])
+def test_batched_transform_equals_one_image_at_a_time_for_any_parameters(params):
+    X = varied_images(seed=1)[::2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = DigitNormalizer(**params).fit_transform(X)
+        want = reference_rows(X, (28, 28), **params)
+    assert_bit_identical(got, want)
+
+
+@pytest.mark.parametrize("deskew", [True, False])
+def test_batched_transform_of_small_and_odd_shapes(deskew):
+    """The bundled 8x8 digits (both polarities, float and uint8), 20x30 images (wide,
+    fitted paper) and rows of 10 pixels."""
+    digits = load_digits().data
+    rng = np.random.default_rng(2)
+    wide = np.zeros((12, 20, 30))
+    for i, image in enumerate(wide):
+        r, c = rng.integers(0, 12), rng.integers(0, 20)
+        image[r : r + 8, c : c + 10] = rng.integers(0, 256, (8, 10)) * (i % 3 > 0)
+    cases = [(digits[::4], (8, 8)), (16 - digits[1::9], (8, 8)),
+             (digits[::5].astype(np.uint8), (8, 8)),
+             (wide.reshape(12, -1).astype(np.uint8), (20, 30)),
+             (rng.integers(0, 4, (20, 10)).astype(np.float32), (1, 10))]
+    for X, shape in cases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = DigitNormalizer(image_shape=shape, deskew=deskew).fit_transform(X)
+            want = reference_rows(X, shape, deskew=deskew)
+        assert_bit_identical(got, want)
+
+
+def test_batched_transform_of_negative_zeros_and_chunks(monkeypatch):
+    """-0.0 in a float image sends it the one-by-one way; chunks of a few images give
+    the same as one chunk."""
+    X = varied_images(seed=3)[:40].astype(np.float64) / 255
+    X[3, 0] = -0.0
+    X[5] = -X[5]  # every zero is -0.0, the ink negative: dark ink on -0.0 paper
+    assert clean_ink(X[:8].reshape(-1, 28, 28)).kind[[3, 5]].tolist() == [OTHER, OTHER]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = reference_rows(X, (28, 28))
+        assert_bit_identical(DigitNormalizer().fit_transform(X), want)
+        monkeypatch.setattr(skdigitnet._preprocessing, "CHUNK_PIXELS", 7 * 784)
+        assert_bit_identical(DigitNormalizer().fit_transform(X), want)
+
+
+def test_stroke_width_is_area_over_edge_pixels():
+    """The 4-neighbour erosion of ``stroke_width`` is scipy's binary erosion."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(4)
+    for shape in ((1, 1), (1, 7), (5, 5), (13, 9)):
+        for _ in range(20):
+            part = rng.random(shape) < 0.6
+            inner = ndimage.binary_erosion(part, border_value=0)
+            edges = int(np.count_nonzero(part & ~inner))
+            assert stroke_width(part) == 2.0 * np.count_nonzero(part) / max(edges, 1)
+
+
+def test_deskew_stack_is_deskew_of_each_image():
+    """More images than one chunk of ``deskew_stack``; upright, one-row and one-pixel
+    fields stay as they are."""
+    from skdigitnet._geometry import DESKEW_CHUNK, deskew, deskew_stack
+
+    rng = np.random.default_rng(5)
+    fields = np.zeros((DESKEW_CHUNK + 40, 28, 28))
+    for field in fields:
+        r, c = rng.integers(0, 21, size=2)
+        field[r : r + 8, c : c + 8] = rng.random((8, 8)) * (rng.random((8, 8)) < 0.5)
+        field[r + 4, c + 4] = 1.0
+    fields[0] = 0.0
+    fields[0, 5] = 1.0  # one row: no second moment
+    fields[1] = 0.0
+    fields[1, 3, 4] = 1.0
+    want = np.array([deskew(field) for field in fields])
+    assert_bit_identical(deskew_stack(fields), want)
+    np.testing.assert_array_equal(want[:2], fields[:2])
