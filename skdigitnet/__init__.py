@@ -4,15 +4,21 @@ first-class scikit-learn estimator."""
 from ._activations import ACTIVATIONS, Activation, get_activation, register_activation
 from ._classifier import DigitMLPClassifier
 from ._datasets import load_digits, load_mnist
+from ._export import install_onnx_registration as _install_onnx_registration
+from ._export import register_onnx_converter, to_mlpclassifier, to_onnx
 from ._io import read_image
-from ._plotting import ActivationsDisplay, LossCurveDisplay, WeightImagesDisplay
+from ._persistence import load_model, save_model
 from ._playground import serve
 from ._playground_api import load_pretrained
-from ._persistence import load_model, save_model
+from ._plotting import ActivationsDisplay, LossCurveDisplay, WeightImagesDisplay
 from ._preprocessing import DigitNormalizer, normalize_images
 from ._validation import InvalidParameterError
 
 __version__ = "0.1.0"
+
+# skl2onnx.to_onnx(pipe, X) converts our models once skl2onnx is imported, in either
+# order, without importing skl2onnx here (about a second): see _export.
+_install_onnx_registration()
 
 __all__ = [
     "ACTIVATIONS",
@@ -23,6 +29,7 @@ __all__ = [
     "InvalidParameterError",
     "LossCurveDisplay",
     "WeightImagesDisplay",
+    "__version__",
     "get_activation",
     "load_digits",
     "load_mnist",
@@ -31,7 +38,9 @@ __all__ = [
     "normalize_images",
     "read_image",
     "register_activation",
+    "register_onnx_converter",
     "save_model",
     "serve",
-    "__version__",
+    "to_mlpclassifier",
+    "to_onnx",
 ]
