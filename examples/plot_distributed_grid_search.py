@@ -9,8 +9,8 @@ fit to a ``dask.distributed`` worker. Set ``DASK_SCHEDULER_ADDRESS`` (for exampl
 ``tcp://10.0.0.5:8786``) to use your cluster; without it this example starts a local
 cluster of two worker processes on 127.0.0.1. Needs the ``distributed`` extra.
 
-Worker processes import this file again, so everything that starts work sits under
-``if __name__ == "__main__"``.
+Worker processes may run this file again as they start, so every cell that starts work
+sits under ``if __name__ == "__main__"``.
 """
 
 import os
@@ -29,20 +29,30 @@ from skdigitnet import DigitMLPClassifier, load_digits
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)  # short fits, on purpose
 
+# %%
+# The search, here
+# ----------------
+# Three activations times three layer layouts, with 3-fold cross-validation: 27 fits of
+# 40 epochs each on the bundled digits, one after another in this process.
+
 GRID = {"activation": ["relu", "tanh", "elu"], "hidden_layer_sizes": [(16,), (16, 16), (32,)]}
 
-
-def main():
+if __name__ == "__main__":
     X, y = load_digits(return_X_y=True)
     search = GridSearchCV(DigitMLPClassifier(max_iter=40, random_state=0), GRID, cv=3)
-
-    # %%
-    # The same search, here and on the cluster
-    # ----------------------------------------
     tic = time.perf_counter()
     local = search.fit(X, y)
-    local_seconds, local_scores = time.perf_counter() - tic, local.cv_results_["mean_test_score"]
+    local_seconds = time.perf_counter() - tic
+    local_scores = local.cv_results_["mean_test_score"]
 
+# %%
+# The same search on the cluster
+# ------------------------------
+# Under joblib's Dask backend, ``GridSearchCV`` sends each fit to a Dask worker; the
+# search itself does not change. Without ``DASK_SCHEDULER_ADDRESS``, the cluster is two
+# worker processes on this machine.
+
+if __name__ == "__main__":
     address = os.environ.get("DASK_SCHEDULER_ADDRESS")
     cluster = None if address else LocalCluster(n_workers=2, threads_per_worker=1,
                                                 host="127.0.0.1", dashboard_address=None)
@@ -55,19 +65,17 @@ def main():
     if cluster is not None:
         cluster.close()
 
-    # %%
-    # Same scores, different wall time
-    # --------------------------------
-    # Every fit is seeded, so the cluster finds exactly the scores of the local run. The wall
-    # time depends on the cluster: on two local workers sharing two cores the scheduling
-    # costs about what it saves; the gain comes with more machines.
+# %%
+# Same scores, different wall time
+# --------------------------------
+# Every fit is seeded, so the cluster finds exactly the scores of the local run. The wall
+# time depends on the cluster: on two local workers sharing two cores the scheduling
+# costs about what it saves; the gain comes with more machines.
 
+if __name__ == "__main__":
     print(pd.DataFrame(remote.cv_results_)[["param_activation", "param_hidden_layer_sizes",
                                             "mean_test_score", "rank_test_score"]]
           .sort_values("rank_test_score").to_string(index=False))
-    print(f"same scores as the local run: {np.array_equal(local_scores, remote.cv_results_['mean_test_score'])}")
+    same = np.array_equal(local_scores, remote.cv_results_["mean_test_score"])
+    print(f"same scores as the local run: {same}")
     print(f"local: {local_seconds:.1f} s; on {workers} Dask workers: {remote_seconds:.1f} s")
-
-
-if __name__ == "__main__":
-    main()

@@ -22,19 +22,22 @@ import sys
 import warnings
 from pathlib import Path
 
-import matplotlib
+import matplotlib as mpl
 import numpy as np
 
-matplotlib.use("Agg")  # runs anywhere; use plt.show() in a notebook instead
-import matplotlib.pyplot as plt  # noqa: E402
-from PIL import Image  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
+mpl.use("Agg")  # runs anywhere; use plt.show() in a notebook instead
+import matplotlib.pyplot as plt
+from PIL import Image
+from sklearn.model_selection import train_test_split
 
-from skdigitnet import DigitMLPClassifier, load_digits, normalize_images  # noqa: E402
+from skdigitnet import DigitMLPClassifier, load_digits, normalize_images
 
-here = Path(__file__).resolve().parent
+try:
+    here = Path(__file__).resolve().parent
+except NameError:  # sphinx-gallery runs an example in its folder, without __file__
+    here = Path.cwd()
 sys.path.insert(0, str(here.parent / "benchmarks"))
-from bench_photos import CONDITIONS, make_photo  # noqa: E402
+from bench_photos import CONDITIONS, make_photo
 
 # %%
 # Clean digits, and their photographs

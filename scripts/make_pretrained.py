@@ -57,8 +57,14 @@ def main(argv=None):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.pipeline import make_pipeline
 
-    from skdigitnet import (DigitMLPClassifier, DigitNormalizer, __version__, load_mnist,
-                            load_model, save_model)
+    from skdigitnet import (
+        DigitMLPClassifier,
+        DigitNormalizer,
+        __version__,
+        load_mnist,
+        load_model,
+        save_model,
+    )
 
     args = _arguments(argv)
     X, y = load_mnist(args.data, subset="train", return_X_y=True)
@@ -80,7 +86,7 @@ def main(argv=None):
     same = np.array_equal(reloaded.predict_proba(pipe[0].transform(X_test[:500])),
                           pipe.predict_proba(X_test[:500]))
     info = {
-        "data": "MNIST", "n_train": int(len(y)), "n_test": int(len(y_test)),
+        "data": "MNIST", "n_train": len(y), "n_test": len(y_test),
         "test_accuracy": round(accuracy, 4), "epochs": int(clf.n_iter_),
         "random_state": args.random_state, "fit_seconds": round(seconds, 1),
         "made_by": "python scripts/make_pretrained.py", "skdigitnet_version": __version__,

@@ -14,10 +14,14 @@ default; defaults are filled in afterwards, per command. A network option given 
 ``predict`` or ``inspect`` is refused rather than ignored.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
 import textwrap
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from . import __version__
 from ._activations import ACTIVATIONS
@@ -25,13 +29,13 @@ from ._cli import CommandError, inspect, predict, report_error, run_demo, run_se
 
 PROG = "python -m skdigitnet"
 EPOCHS = {"demo": 200, "train": 30}
-DEFAULTS = {"activation": "relu", "hidden": (16, 16), "random_state": 0, "quiet": False,
-            "deskew": True, "debug": False}
+DEFAULTS: dict[str, Any] = {"activation": "relu", "hidden": (16, 16), "random_state": 0,
+                            "quiet": False, "deskew": True, "debug": False}
 #: Options of the network and its training, by destination: demo and train only.
 NETWORK_OPTIONS = {"activation": "--activation", "hidden": "--hidden", "max_iter": "--epochs",
                    "random_state": "--random-state", "quiet": "--quiet"}
-COMMANDS = {"demo": run_demo, "train": train, "predict": predict, "inspect": inspect,
-            "serve": run_serve}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": run_demo, "train": train, "predict": predict, "inspect": inspect, "serve": run_serve}
 EPILOG = """\
 Options shown under "options of every command" and "network options" may come before or
 after the command: '--epochs 5 train' is 'train --epochs 5'. Network options apply to
@@ -46,11 +50,11 @@ reported on one line of stderr ('--debug' adds the traceback).
 class _Parser(argparse.ArgumentParser):
     """argparse with its usage errors on one line: ``skdigitnet: error: ...``."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"skdigitnet: error: {message} (see '{self.prog} --help')\n")
 
 
-def _hidden_sizes(text):
+def _hidden_sizes(text: str) -> tuple[int, ...]:
     """'16,16' -> (16, 16); anything but positive whole numbers is refused."""
     try:
         sizes = tuple(int(part) for part in text.split(","))
@@ -63,14 +67,14 @@ def _hidden_sizes(text):
     return sizes
 
 
-def _activation(text):
+def _activation(text: str) -> str:
     if text not in ACTIVATIONS:
         raise argparse.ArgumentTypeError(
             f"unknown activation {text!r}; choose one of {', '.join(sorted(ACTIVATIONS))}")
     return text
 
 
-def _epochs(text):
+def _epochs(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -80,7 +84,7 @@ def _epochs(text):
     return value
 
 
-def _shared_options():
+def _shared_options() -> tuple[_Parser, _Parser]:
     """Parent parsers: (options of every command, network options)."""
     hide = argparse.SUPPRESS
     common = _Parser(add_help=False)
@@ -125,7 +129,7 @@ COMMAND_HELP = {
                  "(784-16-16-10 trained on MNIST) reads them.")),
     "inspect": ("draw the pictures of a saved network",
                 ("Print the network and save weights.png, loss.png and (with --image) "
-                 "activations.png. Needs matplotlib: pip install \"skdigitnet[plot]\".")),
+                 'activations.png. Needs matplotlib: pip install "skdigitnet[plot]".')),
     "serve": ("draw a digit in the browser and watch the network read it",
               ("Serve the playground on this machine and print its URL: draw a digit, see "
                "the 28x28 image the network gets, every neuron light up and the answer; "
@@ -136,7 +140,7 @@ COMMAND_HELP = {
 }
 
 
-def _parser():
+def _parser() -> tuple[_Parser, dict[str, _Parser]]:
     common, network = _shared_options()
     parser = _Parser(
         prog=PROG, parents=[common, network], epilog=EPILOG,
@@ -159,7 +163,7 @@ def _parser():
     return parser, sub
 
 
-def _train_options(train):
+def _train_options(train: argparse.ArgumentParser) -> None:
     train.add_argument("--data", choices=("digits", "mnist"), default="digits",
                        help="bundled digits (default) or MNIST")
     train.add_argument("--data-home", help="folder of the MNIST IDX files (else "
@@ -168,7 +172,8 @@ def _train_options(train):
                        "(default: skdigitnet-model)")
 
 
-def _model_options(predict, inspect):
+def _model_options(predict: argparse.ArgumentParser,
+                   inspect: argparse.ArgumentParser) -> None:
     inspect.add_argument("model", help="a model file saved by 'train' (model.npz)")
     predict.usage = f"{predict.prog} [options] [MODEL.npz] IMAGE [IMAGE ...]"
     predict.add_argument("images", nargs="+", metavar="IMAGE",
@@ -179,7 +184,7 @@ def _model_options(predict, inspect):
     inspect.add_argument("--image", help="an image file to show passing through the network")
 
 
-def _serve_options(serve):
+def _serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("model", nargs="?", metavar="MODEL", help="a model file saved by "
                        "'train' (default: the model that ships with skdigitnet)")
     serve.add_argument("--port", type=int, default=8765,
@@ -191,7 +196,7 @@ def _serve_options(serve):
     serve.add_argument("--data-home", help="with --train: the folder of the MNIST IDX files")
 
 
-def _check_serve(args, command):
+def _check_serve(args: argparse.Namespace, command: argparse.ArgumentParser) -> None:
     if args.train and args.model is not None:
         command.error("give a MODEL file or --train, not both")
     if args.data_home is not None and not args.train:
@@ -200,7 +205,7 @@ def _check_serve(args, command):
         command.error(f"--port must be from 0 to 65535; got {args.port}")
 
 
-def _split_model(args, command):
+def _split_model(args: argparse.Namespace, command: argparse.ArgumentParser) -> None:
     """``predict [MODEL.npz] IMAGE ...``: a first argument ending in .npz is the model."""
     first = args.images[0]
     args.model = args.images.pop(0) if first.lower().endswith(".npz") else None
@@ -208,7 +213,7 @@ def _split_model(args, command):
         command.error(f"give image files after the model file {first}")
 
 
-def parse(argv):
+def parse(argv: Sequence[str]) -> argparse.Namespace:
     """Parse ``argv`` once; fill in each command's defaults; refuse misplaced options."""
     parser, commands = _parser()
     args = parser.parse_args(argv)
@@ -229,7 +234,7 @@ def parse(argv):
     return args
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line on ``argv`` (default: ``sys.argv[1:]``).
 
     Returns

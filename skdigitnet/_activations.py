@@ -7,12 +7,17 @@ array of any shape, usually ``(n_samples, n_units)``.
 Adding a named activation is one registry entry: ``register_activation("mish", Mish)``.
 """
 
+from __future__ import annotations
+
 from numbers import Real
+from typing import cast
 
 import numpy as np
 from scipy.special import expit, ndtr
 
-__all__ = ["Activation", "ACTIVATIONS", "register_activation", "get_activation"]
+from ._typing import FloatArray
+
+__all__ = ["ACTIVATIONS", "Activation", "get_activation", "register_activation"]
 
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
 
@@ -45,57 +50,83 @@ class Activation:
     >>> import numpy as np
     >>> from skdigitnet import Activation
     >>> class Cube(Activation):
-    ...     def __call__(self, z):
+    ...     def __call__(self, z: FloatArray) -> FloatArray:
     ...         return z ** 3
-    ...     def derivative(self, z, a):
+    ...     def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
     ...         return 3 * z ** 2
     >>> Cube()(np.array([1.0, 2.0]))
     array([1., 8.])
     """
 
-    needs_z = True
-    init_factor = 6.0
+    needs_z: bool = True
+    init_factor: float = 6.0
 
-    def __call__(self, z):
+    def __call__(self, z: FloatArray) -> FloatArray:
+        """The activation ``σ(z)``, elementwise; a subclass implements it.
+
+        Parameters
+        ----------
+        z : ndarray
+            Weighted inputs, usually of shape (n_samples, n_units).
+
+        Returns
+        -------
+        a : ndarray of the shape of ``z``
+        """
         raise NotImplementedError(
             f"{type(self).__name__} must implement __call__(self, z) returning the "
             "activation of z, elementwise."
         )
 
-    def derivative(self, z, a):
+    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
+        """The derivative ``dσ/dz``, elementwise; a subclass implements it.
+
+        Parameters
+        ----------
+        z : ndarray or None
+            Weighted inputs; None when the class sets ``needs_z = False``.
+        a : ndarray of the shape of ``z``
+            ``self(z)``, already computed (so ``tanh`` can return ``1 - a**2``).
+
+        Returns
+        -------
+        ndarray of the shape of ``a``
+        """
         raise NotImplementedError(
             f"{type(self).__name__} must implement derivative(self, z, a) returning "
             "dσ/dz elementwise."
         )
 
     @property
-    def name(self):
+    def name(self) -> str:
         """Short name used in summaries: the registry name of built-ins."""
         return type(self).__name__.lower()
 
     # Private hooks used by the network. Built-ins override them to work in place;
     # the defaults call the public methods and check what a user's subclass returns.
-    def _forward(self, z):
+    def _forward(self, z: FloatArray) -> FloatArray:
         """Return ``σ(z)``; built-ins may overwrite ``z``. Shape ``z.shape``."""
         return _checked(self, "__call__", self(z), z)
 
-    def _backward(self, z, a, delta):
+    def _backward(self, z: FloatArray | None, a: FloatArray, delta: FloatArray) -> FloatArray:
         """Multiply ``delta`` in place by ``σ'(z)``; return it."""
-        delta *= _checked(self, "derivative", self.derivative(z, a), a)
+        # z is None only when needs_z is False, and then derivative does not read it
+        delta *= _checked(self, "derivative", self.derivative(cast(FloatArray, z), a), a)
         return delta
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({args})"
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and vars(self) == vars(other)
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((type(self), tuple(sorted(vars(self).items()))))
 
 
-def _checked(activation, method, result, like):
+def _checked(activation: Activation, method: str, result: object,
+             like: FloatArray) -> FloatArray:
     """Check that a user's activation returned a float array shaped like ``like``."""
     result = np.asarray(result)
     if result.shape != like.shape:
@@ -120,16 +151,16 @@ class Identity(Activation):
     needs_z = False
     name = "identity"
 
-    def __call__(self, z):
+    def __call__(self, z: FloatArray) -> FloatArray:
         return np.array(z, copy=True)
 
-    def derivative(self, z, a):
+    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         return np.ones_like(a)
 
-    def _forward(self, z):
+    def _forward(self, z: FloatArray) -> FloatArray:
         return z
 
-    def _backward(self, z, a, delta):
+    def _backward(self, z: FloatArray | None, a: FloatArray, delta: FloatArray) -> FloatArray:
         return delta
 
 
@@ -140,16 +171,16 @@ class Logistic(Activation):
     init_factor = 2.0
     name = "logistic"
 
-    def __call__(self, z):
+    def __call__(self, z: FloatArray) -> FloatArray:
         return expit(z)
 
-    def derivative(self, z, a):
+    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         return a * (1 - a)
 
-    def _forward(self, z):
+    def _forward(self, z: FloatArray) -> FloatArray:
         return expit(z, out=z)
 
-    def _backward(self, z, a, delta):
+    def _backward(self, z: FloatArray | None, a: FloatArray, delta: FloatArray) -> FloatArray:
         delta *= a
         delta *= 1 - a
         return delta
@@ -161,16 +192,16 @@ class Tanh(Activation):
     needs_z = False
     name = "tanh"
 
-    def __call__(self, z):
+    def __call__(self, z: FloatArray) -> FloatArray:
         return np.tanh(z)
 
-    def derivative(self, z, a):
+    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         return 1 - a**2
 
-    def _forward(self, z):
+    def _forward(self, z: FloatArray) -> FloatArray:
         return np.tanh(z, out=z)
 
-    def _backward(self, z, a, delta):
+    def _backward(self, z: FloatArray | None, a: FloatArray, delta: FloatArray) -> FloatArray:
         delta *= 1 - a**2
         return delta
 
@@ -181,16 +212,16 @@ class ReLU(Activation):
     needs_z = False
     name = "relu"
 
-    def __call__(self, z):
+    def __call__(self, z: FloatArray) -> FloatArray:
         return np.maximum(z, 0)
 
-    def derivative(self, z, a):
+    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         return (a > 0).astype(a.dtype)
 
-    def _forward(self, z):
+    def _forward(self, z: FloatArray) -> FloatArray:
         return np.maximum(z, 0, out=z)
 
-    def _backward(self, z, a, delta):
+    def _backward(self, z: FloatArray | None, a: FloatArray, delta: FloatArray) -> FloatArray:
         delta *= a > 0
         return delta
 
@@ -201,17 +232,17 @@ class LeakyReLU(Activation):
     needs_z = False
     name = "leaky_relu"
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope: float = 0.01) -> None:
         if not isinstance(negative_slope, Real) or not 0 <= negative_slope < 1:
             raise ValueError(
                 f"negative_slope must be a float in [0, 1); got {negative_slope!r}."
             )
-        self.negative_slope = negative_slope
+        self.negative_slope: float = negative_slope
 
-    def __call__(self, z):
+    def __call__(self, z: FloatArray) -> FloatArray:
         return np.where(z > 0, z, self.negative_slope * z)
 
-    def derivative(self, z, a):
+    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         # a > 0 exactly where z > 0, because negative_slope >= 0.
         return np.where(a > 0, 1.0, self.negative_slope).astype(a.dtype)
 
@@ -222,15 +253,15 @@ class ELU(Activation):
     needs_z = False
     name = "elu"
 
-    def __init__(self, alpha=1.0):
+    def __init__(self, alpha: float = 1.0) -> None:
         if not isinstance(alpha, Real) or not alpha > 0:
             raise ValueError(f"alpha must be a positive float; got {alpha!r}.")
-        self.alpha = alpha
+        self.alpha: float = alpha
 
-    def __call__(self, z):
+    def __call__(self, z: FloatArray) -> FloatArray:
         return np.where(z > 0, z, self.alpha * np.expm1(np.minimum(z, 0)))
 
-    def derivative(self, z, a):
+    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         return np.where(a > 0, 1.0, a + self.alpha).astype(a.dtype)
 
 
@@ -240,10 +271,10 @@ class Softplus(Activation):
     needs_z = False
     name = "softplus"
 
-    def __call__(self, z):
+    def __call__(self, z: FloatArray) -> FloatArray:
         return np.logaddexp(0, z).astype(np.result_type(z, np.float32), copy=False)
 
-    def derivative(self, z, a):
+    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         return -np.expm1(-a)
 
 
@@ -252,10 +283,10 @@ class GELU(Activation):
 
     name = "gelu"
 
-    def __call__(self, z):
+    def __call__(self, z: FloatArray) -> FloatArray:
         return z * ndtr(z)
 
-    def derivative(self, z, a):
+    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         return ndtr(z) + z * np.exp(-0.5 * z * z) / _SQRT_2PI
 
 
@@ -264,16 +295,16 @@ class Swish(Activation):
 
     name = "swish"
 
-    def __call__(self, z):
+    def __call__(self, z: FloatArray) -> FloatArray:
         return z * expit(z)
 
-    def derivative(self, z, a):
+    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         s = expit(z)
         return s * (1 + z * (1 - s))
 
 
 #: The registry: name -> Activation subclass (called with no arguments).
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, type[Activation]] = {
     "identity": Identity,
     "logistic": Logistic,
     "sigmoid": Logistic,
@@ -287,7 +318,7 @@ ACTIVATIONS = {
 }
 
 
-def register_activation(name, activation_class):
+def register_activation(name: str, activation_class: type[Activation]) -> None:
     """Register ``activation_class`` under ``name`` so ``activation=name`` finds it.
 
     Parameters
@@ -312,10 +343,26 @@ def register_activation(name, activation_class):
 _BUILTIN_NAMES = frozenset(ACTIVATIONS)
 
 
-def get_activation(spec):
+def get_activation(spec: str | Activation) -> Activation:
     """Turn a name or an Activation instance into an Activation instance.
 
     This is the one place where names become objects.
+
+    Parameters
+    ----------
+    spec : str or Activation
+        A name in :data:`ACTIVATIONS`, or an instance, returned as it is.
+
+    Returns
+    -------
+    activation : Activation
+
+    Raises
+    ------
+    ValueError
+        If the name is not registered.
+    TypeError
+        If ``spec`` is neither (for example a class instead of an instance).
     """
     if isinstance(spec, Activation):
         return spec

@@ -23,12 +23,22 @@ To add a backend, subclass ``NumpyBackend``, override what it does differently, 
 return it from ``choose_backend``.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Generator, Sequence
 from contextlib import closing
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import _network
+
+if TYPE_CHECKING:
+    from ._batches import Batch, Batches
+    from ._network import Architecture, Workspace
+    from ._optimizers import SGD, Adam
+    from ._typing import FloatArray, IntArray, Matrix
 
 # Rows per chunk when predicting: bounded memory, and the later layers find a chunk's
 # first product in cache.
@@ -40,19 +50,21 @@ class NumpyBackend:
 
     name = "numpy"
 
-    def __init__(self, arch):
+    def __init__(self, arch: Architecture) -> None:
         self.arch = arch
 
-    def workspace(self, theta, grad, rows):
+    def workspace(self, theta: FloatArray, grad: FloatArray, rows: int) -> Workspace:
         """Buffers for batches of up to ``rows`` rows, views of ``theta`` and ``grad``."""
         return _network.Workspace(self.arch, theta, grad, rows)
 
-    def epoch(self, batches, order, n_rows):
+    def epoch(self, batches: Batches, order: IntArray | None,
+              n_rows: int) -> Generator[Batch, None, None]:
         """The ``(X, Y, sample_weight)`` batches of one epoch over ``order[:n_rows]`` (or
         rows ``0 .. n_rows - 1`` when ``order`` is None). Close it when leaving early."""
         return batches.epoch(order, n_rows)
 
-    def run_epoch(self, batches, order, n_rows, alpha, optimizer, workspace):
+    def run_epoch(self, batches: Batches, order: IntArray | None, n_rows: int, alpha: float,
+                  optimizer: SGD | Adam, workspace: Workspace) -> float:
         """One pass over ``order[:n_rows]`` (rows ``0 .. n_rows - 1`` when ``order`` is
         None) in batches, one optimizer step each; returns the weighted mean batch loss."""
         total = weight_sum = 0.0
@@ -66,16 +78,20 @@ class NumpyBackend:
                 weight_sum += weight
         return total / weight_sum if weight_sum > 0 else 0.0
 
-    def loss_and_gradient(self, theta, X, Y, sample_weight, alpha, grad, workspace):
+    def loss_and_gradient(self, theta: FloatArray, X: Matrix, Y: FloatArray,
+                          sample_weight: FloatArray | None, alpha: float, grad: FloatArray,
+                          workspace: Workspace) -> float:
         """See ``_network.loss_and_gradient``."""
         return _network.loss_and_gradient(self.arch, theta, X, Y, sample_weight, alpha,
                                           grad, workspace)
 
-    def step(self, optimizer, params, grad):
+    def step(self, optimizer: SGD | Adam, params: FloatArray, grad: FloatArray) -> None:
         """One update of ``params`` by ``optimizer`` (``_optimizers.SGD`` or ``Adam``)."""
         optimizer.step(params, grad)
 
-    def predict_into(self, coefs, intercepts, X, layer, chunk_rows, out, check_finite):
+    def predict_into(self, coefs: Sequence[FloatArray], intercepts: Sequence[FloatArray],
+                     X: Matrix, layer: int, chunk_rows: int, out: FloatArray,
+                     check_finite: bool) -> bool:
         """See ``_network.predict_into``."""
         return _network.predict_into(self.arch, coefs, intercepts, X, layer, chunk_rows,
                                      out, check_finite)
@@ -88,7 +104,7 @@ class NumpyBackend:
 COMPILED_MIN_VALUES = 1 << 22
 
 
-def compiled_enabled(n_values=None):
+def compiled_enabled(n_values: int | None = None) -> bool:
     """Whether the compiled backend is used for work on ``n_values`` input values: its
     compiler importable, and ``SKDIGITNET_NUMBA`` ``1`` (always), or unset or ``auto``
     and ``n_values`` unknown or at least ``COMPILED_MIN_VALUES``; ``0`` switches it off."""
@@ -101,12 +117,12 @@ def compiled_enabled(n_values=None):
     return _compiled.available()
 
 
-def input_values(X):
+def input_values(X: Matrix) -> int:
     """The number of input values of ``X``: rows x features, or stored values if sparse."""
     return X.nnz if hasattr(X, "nnz") else X.shape[0] * X.shape[1]
 
 
-def choose_backend(arch, n_values=None):
+def choose_backend(arch: Architecture, n_values: int | None = None) -> NumpyBackend:
     """The backend for one fit or prediction of ``arch`` on ``n_values`` input values:
     compiled when ``compiled_enabled(n_values)``, else numpy (the compiled backend itself
     falls back to numpy's network math for activations and losses its kernels do not
@@ -117,8 +133,10 @@ def choose_backend(arch, n_values=None):
     return NumpyBackend(arch)
 
 
-def predict_layer(arch, coefs, intercepts, X, layer, chunk_rows=PREDICT_ROWS,
-                  check_finite=False, backend=None):
+def predict_layer(arch: Architecture, coefs: Sequence[FloatArray],
+                  intercepts: Sequence[FloatArray], X: Matrix, layer: int,
+                  chunk_rows: int = PREDICT_ROWS, check_finite: bool = False,
+                  backend: NumpyBackend | None = None) -> FloatArray:
     """Activations of layer ``layer`` (1 .. L-1) for ``X``, computed in row chunks.
 
     Memory beyond the result stays bounded by ``chunk_rows`` rows of each layer (and

@@ -4,66 +4,103 @@ The estimator holds parameters, validation and fitted state; the math lives in
 ``_network``, the loop in ``_training``, the optimizers in ``_optimizers``.
 """
 
+from __future__ import annotations
+
 import copy
+from collections.abc import Callable, Sequence
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
 
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-try:  # scikit-learn >= 1.9: the experimental callback API (progress bars, monitors)
-    from sklearn.callback import CallbackSupportMixin, with_callbacks
-except ImportError:  # pragma: no cover - older scikit-learn: everything else still works
-    class CallbackSupportMixin:
-        """Stand-in without callbacks for scikit-learn < 1.9."""
+if TYPE_CHECKING:
+    # scikit-learn ships no type information; its decorators keep the signature of the
+    # method they decorate, and a type checker should see it
+    from sklearn.callback import CallbackSupportMixin
+    from sklearn.utils import Tags
 
-    def with_callbacks(method):
-        return method
+    _F = TypeVar("_F", bound=Callable[..., Any])
+
+    def available_if(check: Callable[[Any], object]) -> Callable[[_F], _F]: ...
+    def with_callbacks(method: _F) -> _F: ...
+else:
+    from sklearn.utils.metaestimators import available_if
+
+    try:  # scikit-learn >= 1.9: the experimental callback API (progress bars, monitors)
+        from sklearn.callback import CallbackSupportMixin, with_callbacks
+    except ImportError:  # pragma: no cover - older scikit-learn: everything else still works
+        class CallbackSupportMixin:
+            """Stand-in without callbacks for scikit-learn < 1.9."""
+
+        def with_callbacks(method):
+            return method
 
 from . import _targets
 from ._activations import ACTIVATIONS, Activation, get_activation
+from ._backends import predict_layer
+from ._docs import DOC_LINK_MODULE, DOC_LINK_TEMPLATE
 from ._fit_input import (
-    FitInput, check_stratifiable, dtypes_for, model_dtype, validation_scorer,
+    FitInput,
+    check_stratifiable,
+    dtypes_for,
+    model_dtype,
+    validation_scorer,
     warn_if_unscaled_pixels,
 )
 from ._fitted import FittedNetwork, fitted_attributes
-from ._backends import predict_layer
 from ._network import Architecture, NonFiniteLayer, forward, init_parameters, pack
 from ._optimizers import SGD, Adam
 from ._training import (
-    EpochHooks, LbfgsSettings, StochasticSettings, TrainingData, TrainingRecord, TrainingState,
-    train_lbfgs, train_stochastic,
+    EpochHooks,
+    LbfgsSettings,
+    StochasticSettings,
+    TrainingData,
+    TrainingRecord,
+    TrainingState,
+    train_lbfgs,
+    train_stochastic,
 )
+from ._typing import ArrayLike, FloatArray, IntArray, Matrix, MatrixLike, NDArray, TargetKind
 from ._validation import (
-    BOOLEAN, NONE, RANDOM_STATE, VERBOSE, Interval, Options, Predicate, check_input_features,
-    validate_params, validate_with_hints,
+    BOOLEAN,
+    NONE,
+    RANDOM_STATE,
+    VERBOSE,
+    Constraint,
+    Interval,
+    Options,
+    Predicate,
+    check_input_features,
+    validate_params,
+    validate_with_hints,
 )
 from ._warnings import warn
 
 
-def _is_layer_sizes(value):
+def _is_layer_sizes(value: object) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return False
     if isinstance(value, Integral):
-        return value >= 1
+        return cast(int, value) >= 1
     return isinstance(value, (tuple, list, np.ndarray)) and all(
-        isinstance(v, Integral) and not isinstance(v, (bool, np.bool_)) and v >= 1
+        isinstance(v, Integral) and not isinstance(v, (bool, np.bool_)) and cast(int, v) >= 1
         for v in np.ravel(value)
     )
 
 
-def _is_activation(value):
+def _is_activation(value: object) -> bool:
     if isinstance(value, (tuple, list)):
         return len(value) > 0 and all(_is_activation(v) for v in value)
     return isinstance(value, Activation) or (isinstance(value, str) and value in ACTIVATIONS)
 
 
 class _ActivationConstraint(Predicate):
-    def __str__(self):  # the registry may grow at run time
+    def __str__(self) -> str:  # the registry may grow at run time
         names = ", ".join(repr(n) for n in sorted(ACTIVATIONS))
         return (f"a str among {{{names}}}, an instance of 'skdigitnet.Activation' or a "
                 "tuple of those with one per hidden layer")
@@ -222,7 +259,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         'softmax' or 'logistic'.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when X had string column names.
 
     See Also
@@ -245,7 +282,11 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
     (2, 16)
     """
 
-    _parameter_constraints = {
+    # The "?" of the notebook HTML repr links to this class's page of the API reference
+    _doc_link_module = DOC_LINK_MODULE
+    _doc_link_template = DOC_LINK_TEMPLATE
+
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
         "hidden_layer_sizes": [Predicate(
             _is_layer_sizes, "an int in the range [1, inf) or an array-like of such ints")],
         "activation": [_ActivationConstraint(_is_activation, "")],
@@ -278,37 +319,60 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         "transform_layer": [Interval(Integral, None, None, closed="neither")],
     }
 
+    # Fitted attributes (set by fit, partial_fit and load_model; see the docstring)
+    classes_: NDArray[Any]
+    coefs_: list[FloatArray]
+    intercepts_: list[FloatArray]
+    loss_: float
+    best_loss_: float | None
+    loss_curve_: list[float]
+    validation_scores_: list[float] | None
+    best_validation_score_: float | None
+    history_: list[dict[str, Any]]
+    t_: int
+    n_iter_: int
+    n_layers_: int
+    n_outputs_: int
+    out_activation_: str
+    n_features_in_: int
+    feature_names_in_: NDArray[np.object_]
+    _arch: Architecture
+    _target_kind: TargetKind
+    _record: TrainingRecord
+    _optimizer: object  # SGD, Adam, or None for L-BFGS
+
     def __init__(
         self,
-        hidden_layer_sizes=(16, 16),
-        activation="relu",
+        hidden_layer_sizes: int | Sequence[int] | IntArray = (16, 16),
+        activation: (str | Activation | tuple[str | Activation, ...]
+                     | list[str | Activation]) = "relu",
         *,
-        solver="adam",
-        alpha=0.03,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=0.001,
-        power_t=0.5,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        warm_start=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
-        max_fun=15000,
-        out_activation="auto",
-        loss="log_loss",
-        class_weight=None,
-        transform_layer=-1,
-    ):
+        solver: Literal["lbfgs", "sgd", "adam"] = "adam",
+        alpha: float = 0.03,
+        batch_size: int | Literal["auto"] = "auto",
+        learning_rate: Literal["constant", "invscaling", "adaptive"] = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        tol: float = 1e-4,
+        verbose: bool | int = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: float = 10,
+        max_fun: int = 15000,
+        out_activation: Literal["auto", "softmax", "logistic"] = "auto",
+        loss: Literal["log_loss", "squared_error"] = "log_loss",
+        class_weight: dict[Any, float] | Literal["balanced"] | None = None,
+        transform_layer: int = -1,
+    ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -339,7 +403,9 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
 
     # ------------------------------------------------------------------ fitting
     @with_callbacks
-    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
+    def fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None, *,
+            X_val: MatrixLike | None = None,
+            y_val: ArrayLike | None = None) -> DigitMLPClassifier:
         """Fit the network to ``X`` and ``y``.
 
         Parameters
@@ -371,7 +437,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         return self._fit(X, y, sample_weight, incremental=False, validation=(X_val, y_val),
                          callbacks=hasattr(self, "_init_callback_context"))
 
-    def _check_solver(self):
+    def _check_solver(self) -> bool:
         if self.solver not in ("sgd", "adam"):
             raise AttributeError(
                 f"partial_fit is only available for stochastic optimizers. "
@@ -380,7 +446,8 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         return True
 
     @available_if(_check_solver)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> DigitMLPClassifier:
         """Update the network with one epoch over ``X`` and ``y``.
 
         Parameters
@@ -403,7 +470,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         if not hasattr(self, "coefs_"):
             if classes is None and not _targets.type_of_target(y).startswith("multilabel"):
                 raise ValueError("classes must be passed on the first call to partial_fit.")
-            classes = _targets.find_classes(y if classes is None else np.asarray(classes))
+            classes = _targets.find_classes(np.asarray(y if classes is None else classes))
         elif classes is not None and not np.array_equal(self.classes_, np.unique(classes)):
             raise ValueError(
                 f"`classes={np.unique(classes)}` is not the same as on the first call to "
@@ -414,8 +481,11 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         return self._fit(X, y, sample_weight, incremental=True, validation=(None, None),
                          classes=classes)
 
-    def _fit(self, X, y, sample_weight, incremental, validation, classes=None,
-             callbacks=False):
+    def _fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None,
+             incremental: bool,
+             validation: tuple[MatrixLike | None, ArrayLike | None],
+             classes: NDArray[Any] | None = None,
+             callbacks: bool = False) -> DigitMLPClassifier:
         """Validate, resolve the configuration, train, then store the fitted state.
 
         Nothing is assigned to ``self`` (but what ``validate_data`` records about the
@@ -441,13 +511,15 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                                      reconstruction_attributes={})
         return self
 
-    def _validate_fit_input(self, X, y, sample_weight, validation, classes, incremental):
+    def _validate_fit_input(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None,
+                            validation: tuple[MatrixLike | None, ArrayLike | None],
+                            classes: NDArray[Any] | None, incremental: bool) -> FitInput:
         """Every input of one fit or partial_fit call, checked: a ``_FitInput``."""
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = validate_with_hints(self, X, y, accept_sparse="csr", dtype=dtypes_for(X),
                                    multi_output=True, reset=first_pass)
         if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+            y = cast("NDArray[Any]", column_or_1d(y, warn=True))  # scikit-learn is untyped
         if first_pass:
             warn_if_unscaled_pixels(X)
         X_val, y_val = self._check_validation_set(X, *validation)
@@ -470,7 +542,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                          incremental, early_stopping, split,
                          self._batch_size_for(X.shape[0] - n_val))
 
-    def _batch_size_for(self, n_samples):
+    def _batch_size_for(self, n_samples: int) -> int | None:
         """The batch size for ``n_samples`` training rows; None for L-BFGS."""
         if self.solver == "lbfgs":
             return None
@@ -481,7 +553,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
             batch_size = n_samples
         return batch_size
 
-    def _resolve(self, given):
+    def _resolve(self, given: FitInput) -> tuple[Architecture, TrainingState]:
         """The architecture and the starting ``TrainingState``: fresh parameters drawn
         from ``random_state``, or the fitted ones to continue from."""
         output = _targets.output_activation(self.out_activation, given.kind)
@@ -499,7 +571,8 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
             theta, given.incremental)
         return arch, TrainingState(theta, optimizer, record, random_state)
 
-    def _training_data(self, arch, given, state):
+    def _training_data(self, arch: Architecture, given: FitInput,
+                       state: TrainingState) -> TrainingData:
         """``TrainingData``: targets encoded in the parameters' dtype, the early-stopping
         split (drawn from the random state after the initial weights, as MLPClassifier
         does) and the validation scorer. ``X`` keeps its dtype: batches are converted one
@@ -512,17 +585,19 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                                                     state.random_state)
             X_val, y_val = given.X[val_rows], given.y[val_rows]
         scorer = None
-        if X_val is not None:
+        if X_val is not None and y_val is not None:  # both or neither
             scorer = validation_scorer(arch, X_val, y_val, given.classes, given.kind)
         return TrainingData(given.X, Y, given.sample_weight, rows, scorer)
 
-    def _stochastic_settings(self, given):
+    def _stochastic_settings(self, given: FitInput) -> StochasticSettings:
+        # given.batch_size is None for L-BFGS only
         return StochasticSettings(
-            given.batch_size, self.max_iter, self.shuffle, self.alpha, self.tol,
+            cast(int, given.batch_size), self.max_iter, self.shuffle, self.alpha, self.tol,
             self.n_iter_no_change, given.early_stopping, bool(self.verbose),
             given.incremental)
 
-    def _callback_context(self, X, y, sample_weight):
+    def _callback_context(self, X: Matrix, y: NDArray[Any],
+                          sample_weight: ArrayLike | None) -> Any:
         """The root task of scikit-learn's callback API: one subtask per epoch."""
         max_epochs = self.max_iter if self.solver != "lbfgs" else 0
         ctx = self._init_callback_context(max_subtasks=max_epochs)
@@ -530,27 +605,31 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                                    metadata={"sample_weight": sample_weight})
         return ctx
 
-    def _epoch_hooks(self, ctx, arch, given, record):
+    def _epoch_hooks(self, ctx: Any, arch: Architecture, given: FitInput,
+                     record: TrainingRecord) -> EpochHooks:
         """``EpochHooks`` for the training loop: each epoch is a callback subtask, and a
         callback that returns True stops training."""
-        epoch = {}
+        epoch: dict[str, Any] = {}
 
-        def attributes(theta):  # a copy of the network as it is after this epoch
+        # a copy of the network as it is after this epoch
+        def attributes(theta: FloatArray) -> dict[str, Any]:
             network = FittedNetwork(arch, theta, given.classes, given.kind, record,
                                     getattr(self, "feature_names_in_", None)).snapshot()
             return fitted_attributes(network, given.early_stopping)
 
-        def begin():
+        def begin() -> None:
             epoch["ctx"] = ctx.subcontext(task_name="epoch")
             epoch["ctx"].call_on_fit_task_begin(estimator=self, X=given.X, y=given.y)
 
-        def end(theta):
+        def end(theta: FloatArray) -> Any:
             return epoch["ctx"].call_on_fit_task_end(
                 estimator=self, X=given.X, y=given.y,
                 reconstruction_attributes=lambda: attributes(theta))
         return EpochHooks(begin, end)
 
-    def _check_validation_set(self, X, X_val, y_val):
+    def _check_validation_set(
+        self, X: Matrix, X_val: MatrixLike | None, y_val: ArrayLike | None,
+    ) -> tuple[Matrix, NDArray[Any]] | tuple[None, None]:
         """``(X_val, y_val)`` validated against the training ``X``, or ``(None, None)``.
 
         ``fit`` receives ``X_val`` as given: inside a Pipeline it skips the steps before
@@ -577,7 +656,8 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                 "give one label per validation sample.")
         return X_val, y_val
 
-    def _split_validation(self, n_samples, given, random_state):
+    def _split_validation(self, n_samples: int, given: FitInput,
+                          random_state: np.random.RandomState) -> tuple[IntArray, IntArray]:
         """Row indices (train, validation) of a ``validation_fraction`` split, stratified
         by class (plain for multilabel y); indices, so ``X`` is never copied whole."""
         # MLPClassifier stratifies binary y only; we stratify every single-label y.
@@ -585,11 +665,12 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         return train_test_split(np.arange(n_samples), random_state=random_state,
                                 test_size=self.validation_fraction, stratify=stratify)
 
-    def _optimizer_for(self, theta, incremental):
+    def _optimizer_for(self, theta: FloatArray, incremental: bool) -> SGD | Adam:
         kind = SGD if self.solver == "sgd" else Adam
         previous = getattr(self, "_optimizer", None)
         if incremental and isinstance(previous, kind) and previous.n_parameters == theta.size:
             return previous
+        optimizer: SGD | Adam
         if kind is SGD:
             optimizer = SGD(theta.size, theta.dtype, self.learning_rate_init,
                             self.learning_rate, self.momentum, self.nesterovs_momentum,
@@ -599,7 +680,9 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                              self.beta_2, self.epsilon)
         return optimizer
 
-    def _sample_weight(self, sample_weight, y, classes, kind, incremental):
+    def _sample_weight(self, sample_weight: ArrayLike | None, y: NDArray[Any],
+                       classes: NDArray[Any], kind: TargetKind,
+                       incremental: bool) -> NDArray[np.float64] | None:
         sw = _targets.check_sample_weight(sample_weight, y.shape[0])
         cw = _targets.class_sample_weight(self.class_weight, y, classes, kind, incremental)
         if cw is None:
@@ -609,7 +692,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
             raise ValueError("Sample weights times class_weight are all zero; nothing to learn.")
         return sw
 
-    def _check_continuation(self, y, kind, incremental):
+    def _check_continuation(self, y: NDArray[Any], kind: TargetKind, incremental: bool) -> None:
         """warm_start and partial_fit continue the same kind of y, with the same classes."""
         if kind != self._target_kind:
             raise ValueError(
@@ -624,7 +707,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                 f"previous call to fit. Previously got {self.classes_}, `y` has {classes}"
             )
 
-    def _check_same_architecture(self, arch):
+    def _check_same_architecture(self, arch: Architecture) -> None:
         units = tuple([self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_])
         if units != arch.units:
             raise ValueError(
@@ -633,9 +716,10 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                 "as they were, or refit with warm_start=False."
             )
 
-    def _hidden_activations(self):
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, Integral) else [int(s) for s in np.ravel(sizes)]
+    def _hidden_activations(self) -> tuple[list[int], tuple[Activation, ...]]:
+        given = self.hidden_layer_sizes
+        sizes = ([cast(int, given)] if isinstance(given, Integral)
+                 else [int(s) for s in np.ravel(given)])
         if isinstance(self.activation, (tuple, list)):
             if len(self.activation) != len(sizes):
                 raise ValueError(
@@ -646,15 +730,15 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
             return sizes, tuple(get_activation(a) for a in self.activation)
         return sizes, (get_activation(self.activation),) * len(sizes)
 
-    def _architecture(self, n_features, n_outputs, output):
+    def _architecture(self, n_features: int, n_outputs: int, output: str) -> Architecture:
         sizes, hidden = self._hidden_activations()
         return Architecture((n_features, *sizes, n_outputs), hidden, output, self.loss)
 
-    def _early_stopping_active(self, incremental=False):
+    def _early_stopping_active(self, incremental: bool = False) -> bool:
         """Whether a validation score decides when to stop (and which weights to keep)."""
         return self.early_stopping and self.solver != "lbfgs" and not incremental
 
-    def _set_fitted(self, network):
+    def _set_fitted(self, network: FittedNetwork) -> None:
         """Set every fitted attribute from one :class:`FittedNetwork`: the only writer of
         fitted state, for fit, partial_fit and load_model alike."""
         for name, value in fitted_attributes(network, self._early_stopping_active()).items():
@@ -665,12 +749,12 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
             del self.feature_names_in_
 
     # --------------------------------------------------------------- predicting
-    def _validate_X(self, X, ensure_all_finite=True):
+    def _validate_X(self, X: MatrixLike, ensure_all_finite: bool = True) -> Matrix:
         """Validated ``X`` for a fitted network; small integer images are kept as they are."""
         return validate_with_hints(self, X, accept_sparse="csr", reset=False, dtype=dtypes_for(X),
                              ensure_all_finite=ensure_all_finite)
 
-    def _layer(self, X, layer=None):
+    def _layer(self, X: MatrixLike, layer: int | None = None) -> FloatArray:
         """Validated ``X`` forwarded to ``layer`` (default the output), in bounded-memory
         chunks.
 
@@ -693,7 +777,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                 "that coefs_ and intercepts_ are finite."
             ) from None
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[Any]:
         """Predict class labels (an indicator matrix for a multilabel fit).
 
         Parameters
@@ -706,7 +790,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         """
         return _targets.decode(self._layer(X), self.classes_, self._target_kind)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> FloatArray:
         """Probability of each class, columns ordered as ``classes_``.
 
         Parameters
@@ -720,17 +804,25 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         P = self._layer(X)
         return _targets.probabilities(P, self._target_kind, self.out_activation_)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: MatrixLike) -> FloatArray:
         """Natural logarithm of :meth:`predict_proba`, shape (n_samples, n_classes).
 
         A probability that rounds to 0 has log ``-inf``, as scikit-learn's contract
         (``predict_log_proba == log(predict_proba)``) requires.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
         """
         proba = self.predict_proba(X)
         with np.errstate(divide="ignore"):
             return np.log(proba, out=proba)
 
-    def _transform_layer_index(self):
+    def _transform_layer_index(self) -> int:
         n_hidden = self.n_layers_ - 2
         k = self.transform_layer
         if n_hidden == 0:
@@ -743,7 +835,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
             )
         return k % n_hidden + 1
 
-    def transform(self, X):
+    def transform(self, X: MatrixLike) -> FloatArray:
         """Activations of hidden layer ``transform_layer``: features learned by the network.
 
         Parameters
@@ -757,7 +849,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         check_is_fitted(self)
         return self._layer(X, self._transform_layer_index())
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: ArrayLike | None = None) -> NDArray[np.object_]:
         """Names of the :meth:`transform` output: ``hidden{k}_{j}``, k counted from 1.
 
         Parameters
@@ -775,7 +867,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         return np.asarray([f"hidden{layer}_{j}" for j in range(self.coefs_[layer - 1].shape[1])],
                           dtype=object)
 
-    def layer_activations(self, X):
+    def layer_activations(self, X: MatrixLike) -> list[Matrix]:
         """Every layer's activations for ``X``, for looking inside the network.
 
         Parameters
@@ -794,7 +886,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
             X = X.astype(self.coefs_[0].dtype)
         return forward(self._arch, self.coefs_, self.intercepts_, X)[0]
 
-    def summary(self, n_features_in=None):
+    def summary(self, n_features_in: int | None = None) -> str:
         """A text table of the layers, their activations and parameter counts.
 
         Parameters
@@ -817,7 +909,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
             arch = Architecture((int(n_features_in), *sizes, n_out), hidden, out, self.loss)
         return _format_summary(type(self).__name__, arch)
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.classifier_tags.multi_label = True
@@ -825,7 +917,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         return tags
 
 
-def _format_summary(name, arch):
+def _format_summary(name: str, arch: Architecture) -> str:
     units = arch.units
     rows = [f"{name}: {' -> '.join(str(u) for u in units)}",
             f"{'layer':<9}{'units':>7}  {'activation':<12}{'weights':>9}{'biases':>8}",

@@ -7,6 +7,8 @@ that could not be drawn). User errors are raised as ``CommandError``, ``ValueErr
 Results go to stdout; progress and per-file problems go to stderr.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import shlex
@@ -14,7 +16,10 @@ import sys
 import time
 import traceback
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -29,6 +34,11 @@ from ._persistence import load_model, save_model
 from ._playground_api import load_pretrained
 from ._preprocessing import DigitNormalizer, normalize_images
 
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+    from ._typing import NDArray
+
 #: How to get the optional plotting dependency.
 PLOT_INSTALL = 'pip install "skdigitnet[plot]" (or pip install ".[plot]" in a source checkout)'
 MNIST_CHUNK = 5000
@@ -38,17 +48,17 @@ class CommandError(Exception):
     """A user error found by the command line itself; its message is one line."""
 
 
-def _say(*parts):
+def _say(*parts: object) -> None:
     """Print a diagnostic line on stderr, prefixed with the program's name."""
     print("skdigitnet:", *parts, file=sys.stderr, flush=True)
 
 
-def one_line(exc):
+def one_line(exc: BaseException) -> str:
     """An exception's message on one line (its type's name when it has none)."""
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def report_error(exc, debug=False, context=""):
+def report_error(exc: BaseException, debug: bool = False, context: str = "") -> None:
     """An error as one line on stderr (``context`` first), after its traceback when
     ``debug``."""
     if debug:
@@ -56,8 +66,9 @@ def report_error(exc, debug=False, context=""):
     _say(f"error: {context}{one_line(exc)}")
 
 
-def demo(activation="relu", hidden=(16, 16), max_iter=200, deskew=True, random_state=0,
-         out=None):
+def demo(activation: str = "relu", hidden: Sequence[int] = (16, 16), max_iter: int = 200,
+         deskew: bool = True, random_state: int = 0,
+         out: TextIO | None = None) -> DigitMLPClassifier:
     """Train on the bundled digits; print the network, fit time, accuracy and confusion."""
     out = sys.stdout if out is None else out
     p = lambda *a: print(*a, file=out)  # noqa: E731
@@ -90,19 +101,19 @@ def demo(activation="relu", hidden=(16, 16), max_iter=200, deskew=True, random_s
     return clf
 
 
-def run_demo(args):
+def run_demo(args: argparse.Namespace) -> int:
     """The ``demo`` command (also what runs without a command)."""
     demo(args.activation, args.hidden, args.max_iter, args.deskew, args.random_state)
     return 0
 
 
-def _progress(label, total, quiet):
+def _progress(label: str, total: int, quiet: bool) -> Callable[[int], None]:
     """A function ``report(done)`` writing "label: done/total" on stderr: one line
     rewritten in place on a terminal, otherwise a line at each quarter."""
     tty = sys.stderr.isatty()
     quarters = [total * q // 4 for q in (1, 2, 3, 4)]
 
-    def report(done):
+    def report(done: int) -> None:
         text = f"{label}: {done:,}/{total:,}"
         if quiet:
             return
@@ -115,7 +126,8 @@ def _progress(label, total, quiet):
     return report
 
 
-def _normalise_mnist(parts, deskew, quiet):
+def _normalise_mnist(parts: Sequence[NDArray[Any]], deskew: bool,
+                     quiet: bool) -> list[NDArray[Any]]:
     """Each uint8 array of ``parts`` through DigitNormalizer, in chunks, with progress."""
     normalizer = DigitNormalizer(deskew=deskew)
     report = _progress("normalising MNIST", sum(len(X) for X in parts), quiet)
@@ -130,7 +142,7 @@ def _normalise_mnist(parts, deskew, quiet):
     return normalised
 
 
-def _training_data(args):
+def _training_data(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     """(X_train, X_test, y_train, y_test) as MNIST-style 28x28 images."""
     if args.data == "digits":
         X, y = load_digits(return_X_y=True, deskew=args.deskew)
@@ -147,7 +159,7 @@ def _training_data(args):
     return X, X_test, y, y_test
 
 
-def _watch(clf, quiet):
+def _watch(clf: DigitMLPClassifier, quiet: bool) -> DigitMLPClassifier:
     """Progress during fit: scikit-learn's ProgressBar when it can draw (rich installed),
     else one line per epoch."""
     if quiet:
@@ -159,7 +171,7 @@ def _watch(clf, quiet):
         return clf.set_params(verbose=True)
 
 
-def _check_writable(out):
+def _check_writable(out: Path) -> None:
     """Refuse an output folder that cannot be made, before training rather than after."""
     resolved = out.resolve()
     existing = next(p for p in (resolved, *resolved.parents) if p.exists())
@@ -168,7 +180,7 @@ def _check_writable(out):
                            "write in")
 
 
-def train(args):
+def train(args: argparse.Namespace) -> int:
     """The ``train`` command: fit, save model.npz, report, draw pictures if it can."""
     out = Path(args.out)
     _check_writable(out)
@@ -198,19 +210,21 @@ def train(args):
     return status
 
 
-def pyplot():
+def pyplot() -> ModuleType:
     """matplotlib.pyplot with the file-only Agg backend; ImportError without matplotlib."""
-    import matplotlib
-    matplotlib.use("Agg")
+    import matplotlib as mpl
+    mpl.use("Agg")
     import matplotlib.pyplot as plt
     return plt
 
 
-def draw_pictures(clf, out, sample=None):
+def draw_pictures(clf: DigitMLPClassifier, out: Path,
+                  sample: NDArray[Any] | None = None) -> list[Path]:
     """Save weights.png, loss.png and, given a 784-pixel ``sample``, activations.png in
     ``out``; return their paths. Raises ImportError without matplotlib."""
     plt = pyplot()
     from ._plotting import ActivationsDisplay, LossCurveDisplay, WeightImagesDisplay
+    makers: dict[str, Callable[[], WeightImagesDisplay | LossCurveDisplay | ActivationsDisplay]]
     makers = {"weights": lambda: WeightImagesDisplay.from_estimator(clf),
               "loss": lambda: LossCurveDisplay.from_estimator(clf)}
     if sample is not None:
@@ -218,14 +232,16 @@ def draw_pictures(clf, out, sample=None):
     written = []
     for name, make in makers.items():
         try:
-            make().figure_.savefig(out / f"{name}.png", dpi=100, bbox_inches="tight")
+            figure = make().figure_  # a figure of its own, not a SubFigure: it saves
+            figure.savefig(out / f"{name}.png", dpi=100,  # type: ignore[union-attr]
+                           bbox_inches="tight")
         finally:
             plt.close("all")
         written.append(out / f"{name}.png")
     return written
 
 
-def _normalise_one(image, deskew):
+def _normalise_one(image: NDArray[Any], deskew: bool) -> NDArray[Any] | None:
     """One image as an MNIST-style row (784,), or None when it shows no digit."""
     with warnings.catch_warnings():  # the caller names the blank file instead
         warnings.filterwarnings("ignore", message=".*blank", category=UserWarning)
@@ -233,7 +249,7 @@ def _normalise_one(image, deskew):
     return row if row.any() else None
 
 
-def _model(path):
+def _model(path: str) -> DigitMLPClassifier:
     """A saved model that takes 28x28 images (784 inputs)."""
     clf = load_model(path)
     if clf.n_features_in_ != 784:
@@ -242,7 +258,7 @@ def _model(path):
     return clf
 
 
-def predict(args):
+def predict(args: argparse.Namespace) -> int:
     """The ``predict`` command: one line per digit image on stdout.
 
     Unreadable files (status 2) and blank images (status 1) get one line each on stderr;
@@ -268,7 +284,7 @@ def predict(args):
     return status
 
 
-def inspect(args):
+def inspect(args: argparse.Namespace) -> int:
     """The ``inspect`` command: the summary, and pictures saved in ``--out``."""
     try:
         pyplot()
@@ -290,7 +306,7 @@ def inspect(args):
     return status
 
 
-def _mnist_here(args):
+def _mnist_here(args: argparse.Namespace) -> bool:
     """Whether ``serve --train`` should train on MNIST: --data-home given (its files
     must be there), or SKDIGITNET_DATA naming a folder that holds them. Never a download."""
     if args.data_home is not None:
@@ -299,7 +315,7 @@ def _mnist_here(args):
     return folder is not None and all(find_idx(folder, stem) for stem in MNIST_FILES.values())
 
 
-def _train_to_serve(args):
+def _train_to_serve(args: argparse.Namespace) -> DigitMLPClassifier:
     """``serve --train``: the seed network (784-16-16-10) trained now, and its score."""
     data = "mnist" if _mnist_here(args) else "digits"
     where = "MNIST" if data == "mnist" else "the bundled digits"
@@ -314,10 +330,12 @@ def _train_to_serve(args):
     return clf
 
 
-def run_serve(args):
+def run_serve(args: argparse.Namespace) -> int:
     """The ``serve`` command: the playground on ``--host``:``--port`` until Ctrl-C."""
-    from ._playground import serve
     from sklearn.pipeline import make_pipeline
+
+    from ._playground import serve
+    clf: DigitMLPClassifier | Pipeline | None
     if args.train:
         clf = _train_to_serve(args)
     else:

@@ -4,22 +4,25 @@ Both are process or thread settings, so both are context managers that restore w
 they change.
 """
 
+from __future__ import annotations
+
 import contextlib
 import ctypes
 import ctypes.util
 import functools
 import platform
 import sys
+from collections.abc import Iterator
 
 from threadpoolctl import ThreadpoolController
 
 
-@functools.lru_cache(maxsize=None)
-def _threadpools():
+@functools.cache
+def _threadpools() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def one_blas_thread():
+def one_blas_thread() -> contextlib.AbstractContextManager[object]:
     """A context in which BLAS runs on one thread.
 
     A minibatch's products are small: a second BLAS thread saves nothing measurable for
@@ -39,8 +42,8 @@ class _FEnv(ctypes.Structure):
 _FTZ_DAZ = 0x8040  # MXCSR bits: flush-to-zero (15) and denormals-are-zero (6)
 
 
-@functools.lru_cache(maxsize=None)
-def _libm():
+@functools.cache
+def _libm() -> ctypes.CDLL | None:
     """The C math library, where ``fegetenv``/``fesetenv`` set MXCSR; None elsewhere."""
     if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
         return None
@@ -52,7 +55,7 @@ def _libm():
 
 
 @contextlib.contextmanager
-def flush_denormals():
+def flush_denormals() -> Iterator[None]:
     """Treat subnormal floats as zero on this thread, then restore the FP environment.
 
     As float32 training goes on, Adam's moments and some weights decay into the

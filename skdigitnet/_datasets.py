@@ -5,16 +5,23 @@ unsigned byte, so images are 0x00000803 and labels 0x00000801), one big-endian u
 dimension, then the data in C order.
 """
 
+from __future__ import annotations
+
 import functools
 import gzip
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.datasets import fetch_openml
 from sklearn.utils import Bunch
 
-_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+from ._typing import NDArray, PathLike
+
+_IDX_TYPES: dict[int, Any] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4",
+                              0x0D: ">f4", 0x0E: ">f8"}
 
 MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -24,7 +31,7 @@ MNIST_FILES = {
 }
 
 
-def read_idx(path):
+def read_idx(path: PathLike) -> NDArray[Any]:
     """Read one IDX file (gzip-compressed or raw) into an ndarray of its shape.
 
     Raises
@@ -52,7 +59,7 @@ def read_idx(path):
         dtype.newbyteorder("="), copy=True)
 
 
-def find_idx(directory, stem):
+def find_idx(directory: PathLike, stem: str) -> Path | None:
     """The path of ``stem`` or ``stem.gz`` in ``directory``, or None."""
     for name in (stem + ".gz", stem):
         candidate = Path(directory) / name
@@ -64,7 +71,8 @@ def find_idx(directory, stem):
 _PARTS = {"train": ("train_images", "train_labels"), "test": ("test_images", "test_labels")}
 
 
-def read_mnist_directory(directory, subsets=("train", "test")):
+def read_mnist_directory(directory: PathLike,
+                         subsets: Iterable[str] = ("train", "test")) -> dict[str, NDArray[Any]]:
     """MNIST arrays from a folder of IDX files, reading only the files of ``subsets``.
 
     Each file is read once per process: later calls get a copy of the cached array
@@ -92,18 +100,19 @@ def read_mnist_directory(directory, subsets=("train", "test")):
 
 
 @functools.lru_cache(maxsize=4)
-def _read_idx_cached(path, size, mtime_ns):
+def _read_idx_cached(path: Path, size: int, mtime_ns: int) -> NDArray[Any]:
     """``read_idx(path)``, kept for the process (size and mtime make the key fresh)."""
     array = read_idx(path)
     array.flags.writeable = False
     return array
 
 
-def _pixel_names(side=28):
+def _pixel_names(side: int = 28) -> list[str]:
     return [f"pixel_{r}_{c}" for r in range(side) for c in range(side)]
 
 
-def _bunch(data, target, descr, as_frame, return_X_y):
+def _bunch(data: Any, target: Any, descr: str, as_frame: bool,
+           return_X_y: bool) -> Bunch | tuple[Any, Any]:
     """A scikit-learn style Bunch (or ``(X, y)``) of flat 28x28 images and labels."""
     names = _pixel_names()
     if as_frame:
@@ -118,7 +127,8 @@ def _bunch(data, target, descr, as_frame, return_X_y):
                  target_names=np.arange(10), frame=frame if as_frame else None, DESCR=descr)
 
 
-def load_digits(*, return_X_y=False, as_frame=False, deskew=True):
+def load_digits(*, return_X_y: bool = False, as_frame: bool = False,
+                deskew: bool = True) -> Bunch | tuple[Any, Any]:
     """scikit-learn's bundled 8x8 digits as MNIST-style 28x28 images (offline).
 
     The 1,797 images of ``sklearn.datasets.load_digits`` (ink 0..16 on dark paper) go
@@ -137,9 +147,10 @@ def load_digits(*, return_X_y=False, as_frame=False, deskew=True):
 
     Returns
     -------
-    Bunch with ``data`` (1797, 784) float32 in [0, 1], ``target`` (1797,) int,
-    ``images`` (1797, 28, 28), ``feature_names``, ``target_names``, ``frame``, ``DESCR``;
-    or ``(data, target)``.
+    data : Bunch or tuple
+        A Bunch with ``data`` (1797, 784) float32 in [0, 1], ``target`` (1797,) int,
+        ``images`` (1797, 28, 28), ``feature_names``, ``target_names``, ``frame`` and
+        ``DESCR``; with ``return_X_y=True``, the tuple ``(data, target)``.
     """
     from sklearn.datasets import load_digits as sklearn_digits
 
@@ -152,7 +163,8 @@ def load_digits(*, return_X_y=False, as_frame=False, deskew=True):
     return _bunch(data, raw.target, descr, as_frame, return_X_y)
 
 
-def load_mnist(data_home=None, *, subset="train", return_X_y=False, as_frame=False):
+def load_mnist(data_home: PathLike | None = None, *, subset: str = "train",
+               return_X_y: bool = False, as_frame: bool = False) -> Bunch | tuple[Any, Any]:
     """The MNIST digits (60,000 training and 10,000 test images of 28x28 pixels).
 
     Looks for the four IDX files (``train-images-idx3-ubyte`` and the rest, each raw or
@@ -168,14 +180,17 @@ def load_mnist(data_home=None, *, subset="train", return_X_y=False, as_frame=Fal
     subset : {'train', 'test', 'all'}, default='train'
         The standard split: the first 60,000 images are 'train', the last 10,000 'test'.
     return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a Bunch.
     as_frame : bool, default=False
         As in :func:`load_digits`.
 
     Returns
     -------
-    Bunch with ``data`` (n, 784) uint8 (ink 0..255 on dark paper), ``target`` (n,) int,
-    ``images`` (n, 28, 28), ``feature_names``, ``target_names``, ``frame``, ``DESCR``;
-    or ``(data, target)``.
+    data : Bunch or tuple
+        A Bunch with ``data`` (n, 784) uint8 (ink 0..255 on dark paper), ``target``
+        (n,) int, ``images`` (n, 28, 28), ``feature_names``, ``target_names``,
+        ``frame`` and ``DESCR``; with ``return_X_y=True``, the tuple
+        ``(data, target)``.
     """
     if subset not in ("train", "test", "all"):
         raise ValueError(f"subset must be 'train', 'test' or 'all'; got {subset!r}.")
@@ -195,7 +210,7 @@ def load_mnist(data_home=None, *, subset="train", return_X_y=False, as_frame=Fal
     return _bunch(data, target, descr, as_frame, return_X_y)
 
 
-def _fetch_mnist_784():
+def _fetch_mnist_784() -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     try:
         X, y = fetch_openml("mnist_784", version=1, return_X_y=True, as_frame=False,
                             parser="auto")

@@ -6,13 +6,17 @@ fitted attribute from :func:`fitted_attributes`. There is no other place that wr
 so a reloaded model cannot disagree with the one that was saved.
 """
 
+from __future__ import annotations
+
 import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ._network import Architecture, unpack
 from ._training import TrainingRecord
+from ._typing import FloatArray, NDArray, TargetKind
 
 
 @dataclass
@@ -32,19 +36,19 @@ class FittedNetwork:
     """
 
     arch: Architecture
-    theta: np.ndarray
-    classes: np.ndarray
-    target_kind: str
+    theta: FloatArray
+    classes: NDArray[Any]
+    target_kind: TargetKind
     record: TrainingRecord = field(default_factory=TrainingRecord)
-    feature_names: np.ndarray = None
+    feature_names: NDArray[np.object_] | None = None
 
-    def snapshot(self):
+    def snapshot(self) -> FittedNetwork:
         """A copy that later training steps cannot change (parameters and record)."""
         return FittedNetwork(self.arch, self.theta.copy(), self.classes, self.target_kind,
                              copy.deepcopy(self.record), self.feature_names)
 
 
-def fitted_attributes(network, early_stopping):
+def fitted_attributes(network: FittedNetwork, early_stopping: bool) -> dict[str, Any]:
     """The estimator's fitted attributes (name -> value) for ``network``.
 
     ``early_stopping`` is whether a validation score decided when to stop; then

@@ -6,9 +6,17 @@ as ``(h, w)``, colour as ``(h, w, 3)``, and images with transparency as ``(h, w,
 the paper). Values are float32 in [0, 1].
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from ._typing import NDArray, PathLike
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 __all__ = ["read_image"]
 
@@ -17,7 +25,7 @@ _GREY_SCALE = {"L": 255, "I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N":
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 
 
-def read_image(path):
+def read_image(path: PathLike) -> NDArray[np.float32]:
     """Read one image file into a float32 array in [0, 1].
 
     Phone photos are turned upright by their EXIF orientation tag. Palette images with a
@@ -69,7 +77,7 @@ def read_image(path):
         raise ValueError(f"{name}: cannot read the image ({reason})") from None
 
 
-def _to_array(image):
+def _to_array(image: Image) -> NDArray[np.float32]:
     """A loaded Pillow image as float32 in [0, 1]: (h, w), (h, w, 3) or (h, w, 4)."""
     if image.mode == "1":
         image = image.convert("L")
@@ -85,7 +93,7 @@ def _to_array(image):
     return np.asarray(image, dtype=np.float32) / np.float32(255)
 
 
-def _unit_range(grey, full_scale):
+def _unit_range(grey: NDArray[np.float32], full_scale: float) -> NDArray[np.float32]:
     """Grey values divided by ``full_scale`` when they lie in [0, full_scale], otherwise
     rescaled from their own minimum and maximum to [0, 1]."""
     lo, hi = float(grey.min()), float(grey.max())

@@ -13,11 +13,21 @@ vector, each raveled in C order, as scikit-learn's L-BFGS packing); ``coefs`` an
 ``intercepts`` are views into it, so an optimizer step is a few whole-vector operations.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 from scipy.special import expit, xlogy
+
+from ._typing import FloatArray, Matrix
+
+if TYPE_CHECKING:
+    from ._activations import Activation
 
 
 @dataclass(frozen=True)
@@ -30,28 +40,28 @@ class Architecture:
     loss : {'log_loss', 'squared_error'}
     """
 
-    units: tuple
-    hidden: tuple
+    units: tuple[int, ...]
+    hidden: tuple[Activation, ...]
     output: str
     loss: str
 
     @property
-    def n_parameters(self):
+    def n_parameters(self) -> int:
         """Number of weights and biases."""
         return count_parameters(self.units)
 
     @property
-    def n_weights(self):
+    def n_weights(self) -> int:
         """Number of weights (the biases excluded)."""
         return sum(fan_in * fan_out for fan_in, fan_out in pairwise(self.units))
 
 
-def count_parameters(units):
+def count_parameters(units: Sequence[int]) -> int:
     """Number of weights and biases of a network with layer sizes ``units``."""
     return sum(fan_in * fan_out + fan_out for fan_in, fan_out in pairwise(units))
 
 
-def parameter_offsets(units):
+def parameter_offsets(units: Sequence[int]) -> tuple[list[int], list[int]]:
     """Where each weight matrix and each bias vector starts in ``theta``: two lists of
     ``len(units) - 1`` ints (every weight matrix first, then every bias vector)."""
     coef_starts, intercept_starts, start = [], [], 0
@@ -64,7 +74,8 @@ def parameter_offsets(units):
     return coef_starts, intercept_starts
 
 
-def unpack(theta, units):
+def unpack(theta: FloatArray,
+           units: Sequence[int]) -> tuple[list[FloatArray], list[FloatArray]]:
     """Views of ``theta`` as ``(coefs, intercepts)``; see the module docstring for shapes."""
     coef_starts, intercept_starts = parameter_offsets(units)
     coefs = [theta[start : start + fan_in * fan_out].reshape(fan_in, fan_out)
@@ -74,12 +85,14 @@ def unpack(theta, units):
     return coefs, intercepts
 
 
-def pack(coefs, intercepts, dtype):
+def pack(coefs: Sequence[FloatArray], intercepts: Sequence[FloatArray],
+         dtype: DTypeLike) -> FloatArray:
     """One new flat vector of shape ``(n_parameters,)`` holding ``coefs`` then ``intercepts``."""
     return np.concatenate([np.ravel(p) for p in (*coefs, *intercepts)]).astype(dtype)
 
 
-def init_parameters(arch, random_state, dtype):
+def init_parameters(arch: Architecture, random_state: np.random.RandomState,
+                    dtype: DTypeLike) -> FloatArray:
     """Glorot-uniform weights and biases, shape ``(n_parameters,)``.
 
     Drawn in scikit-learn's order (per layer, weights then biases, in float64), so the
@@ -97,7 +110,7 @@ def init_parameters(arch, random_state, dtype):
     return theta
 
 
-def softmax_inplace(z):
+def softmax_inplace(z: FloatArray) -> FloatArray:
     """Row-wise softmax of ``z`` (n_samples, n_outputs), overwriting and returning ``z``.
 
     Shifting by a row's maximum keeps ``exp`` from overflowing. Row maxima are slow to
@@ -116,16 +129,19 @@ def softmax_inplace(z):
     return z
 
 
-_SPAN = {np.float32: 80.0, np.float64: 700.0}  # -log(smallest normal) - 7
-_EPS = {np.float32: np.finfo(np.float32).eps, np.float64: np.finfo(np.float64).eps}
+# -log(smallest normal) - 7
+_SPAN: dict[type[np.floating[Any]], float] = {np.float32: 80.0, np.float64: 700.0}
+_EPS: dict[type[np.floating[Any]], np.floating[Any]] = {
+    np.float32: np.finfo(np.float32).eps, np.float64: np.finfo(np.float64).eps}
 
 
-def logistic_inplace(z):
+def logistic_inplace(z: FloatArray) -> FloatArray:
     """Elementwise logistic sigmoid of ``z``, overwriting and returning ``z``."""
     return expit(z, out=z)
 
 
-OUTPUT_ACTIVATIONS = {"softmax": softmax_inplace, "logistic": logistic_inplace}
+OUTPUT_ACTIVATIONS: dict[str, Callable[[FloatArray], FloatArray]] = {
+    "softmax": softmax_inplace, "logistic": logistic_inplace}
 
 
 class Workspace:
@@ -137,7 +153,8 @@ class Workspace:
     ``ones`` (rows,) sums a batch's rows with one matrix product.
     """
 
-    def __init__(self, arch, theta, grad, rows):
+    def __init__(self, arch: Architecture, theta: FloatArray, grad: FloatArray,
+                 rows: int) -> None:
         self.theta, self.grad = theta, grad
         self.coefs, self.intercepts = unpack(theta, arch.units)
         self.grad_coefs, self.grad_intercepts = unpack(grad, arch.units)
@@ -149,14 +166,14 @@ class Workspace:
         self.weight_work = np.empty(arch.n_weights, theta.dtype)
 
 
-def matmul(A, W, out):
+def matmul(A: Matrix, W: FloatArray, out: FloatArray | None) -> FloatArray:
     """``A @ W`` into ``out`` when ``A`` is dense; a new array for a sparse ``A``."""
     if out is None or not isinstance(A, np.ndarray):
         return A @ W
     return np.matmul(A, W, out=out)
 
 
-def _all_finite(a):
+def _all_finite(a: FloatArray) -> bool:
     """Whether every entry of ``a`` is finite; one sum decides unless it overflows."""
     return bool(np.isfinite(a.sum()) or np.isfinite(a).all())
 
@@ -165,7 +182,9 @@ class NonFiniteLayer(ValueError):
     """The first layer's input sum is NaN or infinite (see ``forward(check_finite=True)``)."""
 
 
-def forward(arch, coefs, intercepts, X, *, keep_z=False, out=None, check_finite=False):
+def forward(arch: Architecture, coefs: Sequence[FloatArray], intercepts: Sequence[FloatArray],
+            X: Matrix, *, keep_z: bool = False, out: Sequence[FloatArray] | None = None,
+            check_finite: bool = False) -> tuple[list[Matrix], list[FloatArray | None]]:
     """Activations of every layer for the rows of ``X``.
 
     Pass truncated ``coefs``/``intercepts`` (the first ``k``) to stop at layer ``k``.
@@ -190,6 +209,8 @@ def forward(arch, coefs, intercepts, X, *, keep_z=False, out=None, check_finite=
     zs : list, ``zs[i]`` the pre-activation of hidden layer ``i + 1`` (n_samples, units[i + 1])
         when ``keep_z`` and that activation ``needs_z``, else None.
     """
+    activations: list[Matrix]
+    zs: list[FloatArray | None]
     activations, zs, n = [X], [], X.shape[0]
     for i, (W, b) in enumerate(zip(coefs, intercepts)):
         z = matmul(activations[-1], W, None if out is None else out[i][:n])
@@ -205,7 +226,8 @@ def forward(arch, coefs, intercepts, X, *, keep_z=False, out=None, check_finite=
     return activations, zs
 
 
-def total_loss(arch, Y, P, sample_weight=None, work=None):
+def total_loss(arch: Architecture, Y: FloatArray, P: FloatArray,
+               sample_weight: FloatArray | None = None, work: FloatArray | None = None) -> float:
     """``sum_i w_i loss_i`` for targets ``Y`` and outputs ``P`` (n_samples, n_outputs).
 
     'log_loss' is the cross-entropy matching the output activation (categorical for
@@ -234,7 +256,7 @@ def total_loss(arch, Y, P, sample_weight=None, work=None):
     return float(D.sum())
 
 
-def output_delta(arch, Y, P):
+def output_delta(arch: Architecture, Y: FloatArray, P: FloatArray) -> FloatArray:
     """``d loss_i / d z_out`` for each sample, shape (n_samples, n_outputs).
 
     ``P - Y`` is exact for the canonical pairs (softmax with categorical cross-entropy,
@@ -251,7 +273,9 @@ def output_delta(arch, Y, P):
     return delta
 
 
-def loss_and_gradient(arch, theta, X, Y, sample_weight, alpha, grad, workspace=None):
+def loss_and_gradient(arch: Architecture, theta: FloatArray, X: Matrix, Y: FloatArray,
+                      sample_weight: FloatArray | None, alpha: float, grad: FloatArray,
+                      workspace: Workspace | None = None) -> float:
     """Regularised mean loss at ``theta``; its gradient is written into ``grad``.
 
     ``loss = sum_i w_i loss_i / sum_i w_i + 0.5 * alpha * ||W||² / sum_i w_i``, with
@@ -284,7 +308,8 @@ def loss_and_gradient(arch, theta, X, Y, sample_weight, alpha, grad, workspace=N
     return float(loss)
 
 
-def backward(arch, activations, zs, delta, ws):
+def backward(arch: Architecture, activations: Sequence[Matrix],
+             zs: Sequence[FloatArray | None], delta: FloatArray, ws: Workspace) -> FloatArray:
     """Backpropagate the output ``delta`` (n_samples, n_outputs), already weighted.
 
     Writes the unscaled data gradient into ``ws.grad`` (n_parameters,):
@@ -303,14 +328,16 @@ def backward(arch, activations, zs, delta, ws):
     return ws.grad
 
 
-def chunks(X, chunk_rows, dtype):
+def chunks(X: Matrix, chunk_rows: int, dtype: DTypeLike) -> Iterator[tuple[slice, Matrix]]:
     """(rows, X[rows] in a float dtype) for consecutive chunks of ``chunk_rows`` rows."""
     for start in range(0, X.shape[0], chunk_rows):
         rows = slice(start, min(start + chunk_rows, X.shape[0]))
         yield rows, X[rows] if X.dtype.kind not in "iub" else X[rows].astype(dtype)
 
 
-def predict_into(arch, coefs, intercepts, X, layer, chunk_rows, out, check_finite):
+def predict_into(arch: Architecture, coefs: Sequence[FloatArray],
+                 intercepts: Sequence[FloatArray], X: Matrix, layer: int, chunk_rows: int,
+                 out: FloatArray, check_finite: bool) -> bool:
     """Layer ``layer`` (1 .. L-1) of ``X`` by ``forward``, chunk by chunk, into ``out``
     (n_samples, units[layer]); False at the first chunk whose first-layer sums are not
     finite (checked when asked), else True."""

@@ -10,9 +10,15 @@ To add an optimizer: a class here with ``step(params, grad)``, ``epoch_end(n_sam
 its own code for SGD and Adam only).
 """
 
+from __future__ import annotations
+
 import math
+from typing import Literal
 
 import numpy as np
+from numpy.typing import DTypeLike
+
+from ._typing import FloatArray
 
 
 class SGD:
@@ -27,8 +33,9 @@ class SGD:
         through ``reduce_learning_rate`` when the loss stops improving.
     """
 
-    def __init__(self, n_parameters, dtype, learning_rate_init=0.1, schedule="constant",
-                 momentum=0.9, nesterov=True, power_t=0.5):
+    def __init__(self, n_parameters: int, dtype: DTypeLike, learning_rate_init: float = 0.1,
+                 schedule: Literal["constant", "invscaling", "adaptive"] = "constant",
+                 momentum: float = 0.9, nesterov: bool = True, power_t: float = 0.5) -> None:
         self.learning_rate_init = float(learning_rate_init)
         self.learning_rate = float(learning_rate_init)
         self.schedule = schedule
@@ -39,7 +46,7 @@ class SGD:
         self.velocity = np.zeros(n_parameters, dtype=dtype)
         self._work = np.zeros(n_parameters, dtype=dtype)
 
-    def step(self, params, grad):
+    def step(self, params: FloatArray, grad: FloatArray) -> None:
         """Move ``params`` (n_parameters,) one step against ``grad`` (n_parameters,)."""
         v, mu, work = self.velocity, float(self.momentum), self._work
         np.multiply(grad, -float(self.learning_rate), out=work)  # -lr * grad
@@ -51,12 +58,12 @@ class SGD:
         else:
             params += v
 
-    def epoch_end(self, n_samples_seen):
+    def epoch_end(self, n_samples_seen: int) -> None:
         """Update the learning rate of the 'invscaling' schedule."""
         if self.schedule == "invscaling":
             self.learning_rate = self.learning_rate_init / (n_samples_seen + 1) ** self.power_t
 
-    def reduce_learning_rate(self):
+    def reduce_learning_rate(self) -> bool:
         """For the 'adaptive' schedule: divide the rate by 5; False when it is spent."""
         if self.schedule != "adaptive" or self.learning_rate <= 1e-6:
             return False
@@ -71,8 +78,8 @@ class Adam:
     ``params -= lr * sqrt(1 - b2**t) / (1 - b1**t) * m / (sqrt(v) + epsilon)``.
     """
 
-    def __init__(self, n_parameters, dtype, learning_rate_init=0.001, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8):
+    def __init__(self, n_parameters: int, dtype: DTypeLike, learning_rate_init: float = 0.001,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8) -> None:
         self.learning_rate_init = float(learning_rate_init)
         self.learning_rate = float(learning_rate_init)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
@@ -82,7 +89,7 @@ class Adam:
         self.v = np.zeros(n_parameters, dtype=dtype)
         self._work = np.zeros(n_parameters, dtype=dtype)
 
-    def step(self, params, grad):
+    def step(self, params: FloatArray, grad: FloatArray) -> None:
         """Move ``params`` (n_parameters,) one step against ``grad`` (n_parameters,)."""
         # every operation in place, with Python-float scalars (a numpy float64 scalar
         # would make float32 arrays take a slower casting path)
@@ -97,7 +104,7 @@ class Adam:
         np.divide(m, work, out=work)
         params -= np.multiply(work, learning_rate, out=work)
 
-    def next_step_size(self):
+    def next_step_size(self) -> float:
         """Count one more step (``t``) and return its bias-corrected step size, which is
         also kept as ``learning_rate``."""
         self.t += 1
@@ -107,9 +114,9 @@ class Adam:
         )
         return self.learning_rate
 
-    def epoch_end(self, n_samples_seen):
+    def epoch_end(self, n_samples_seen: int) -> None:
         """Adam keeps its own step size: nothing to do."""
 
-    def reduce_learning_rate(self):
+    def reduce_learning_rate(self) -> bool:
         """Adam has no adaptive schedule: training stops on a plateau."""
         return False

@@ -14,23 +14,31 @@ Everything read back is checked (keys, types, shapes, finiteness) before an esti
 built, and a file that fails a check raises ``ValueError`` saying what is wrong.
 """
 
+from __future__ import annotations
+
 import json
 import zipfile
+from itertools import pairwise
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._activations import ACTIVATIONS, get_activation
+from ._activations import ACTIVATIONS, Activation, get_activation
 from ._fitted import FittedNetwork
 from ._network import Architecture, pack
 from ._training import TrainingRecord
+from ._typing import FloatArray, NDArray, PathLike
+
+if TYPE_CHECKING:
+    from ._classifier import DigitMLPClassifier
 
 FORMAT = "skdigitnet-model"
 VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1 files kept only the loss curve of the record
 
 
-def _activation_name(activation):
+def _activation_name(activation: str | Activation) -> str:
     """The registered name of an activation given as a name or an instance."""
     if isinstance(activation, str):
         return activation
@@ -45,13 +53,25 @@ def _activation_name(activation):
     )
 
 
-def save_model(estimator, path):
+def save_model(estimator: DigitMLPClassifier, path: PathLike) -> None:
     """Save a fitted DigitMLPClassifier to ``path`` (an ``.npz`` file).
+
+    The file holds plain arrays (the weights, the classes) and one JSON string (the
+    parameters, the layer sizes, the activations by registered name, the training
+    record); :func:`load_model` reads it back without running any code from it.
 
     Parameters
     ----------
     estimator : DigitMLPClassifier, fitted
+        The classifier to save. Its activations must be registered names, or instances
+        of registered classes with their default parameters.
     path : str or path-like
+        The file to write, by convention ending in ``.npz``.
+
+    Raises
+    ------
+    ValueError
+        If an activation cannot be saved by name.
     """
     from sklearn.utils.validation import check_is_fitted
     check_is_fitted(estimator)
@@ -76,7 +96,7 @@ def save_model(estimator, path):
         "loss_curve": [float(v) for v in estimator.loss_curve_],
         "record": _record_config(estimator._record),
     }
-    arrays = {f"coef_{i}": c for i, c in enumerate(estimator.coefs_)}
+    arrays: dict[str, Any] = {f"coef_{i}": c for i, c in enumerate(estimator.coefs_)}
     arrays.update({f"intercept_{i}": b for i, b in enumerate(estimator.intercepts_)})
     classes = np.asarray(estimator.classes_)
     if classes.dtype == object:
@@ -86,15 +106,28 @@ def save_model(estimator, path):
                  **arrays)
 
 
-def _plain(value):
+def _plain(value: object) -> Any:
     """JSON for numpy scalars and arrays in parameters."""
     if isinstance(value, (np.generic, np.ndarray)):
         return value.tolist()
     raise TypeError(f"cannot save a parameter value of type {type(value).__name__}")
 
 
-def load_model(path):
+def load_model(path: PathLike) -> DigitMLPClassifier:
     """Load a DigitMLPClassifier saved by :func:`save_model`, running no code from the file.
+
+    The archive is read with ``allow_pickle=False``, and every entry is checked before
+    the estimator is built.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save_model`.
+
+    Returns
+    -------
+    estimator : DigitMLPClassifier
+        Fitted; it predicts exactly as the saved one did.
 
     Raises
     ------
@@ -118,7 +151,7 @@ def load_model(path):
         params["activation"] = tuple(params["activation"])
     params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
     if isinstance(params.get("class_weight"), list):
-        params["class_weight"] = {k: v for k, v in params["class_weight"]}
+        params["class_weight"] = dict(params["class_weight"])
     try:
         estimator = DigitMLPClassifier().set_params(**params)
     except ValueError as exc:
@@ -134,12 +167,12 @@ def load_model(path):
     return estimator
 
 
-_RECORD_FIELDS = {"validation_scores": (list, type(None)), "best_loss": Real,
-                  "best_validation_score": Real, "no_improvement_count": int,
-                  "history": list}
+_RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "validation_scores": (list, type(None)), "best_loss": Real, "best_validation_score": Real,
+    "no_improvement_count": int, "history": list}
 
 
-def _record_config(record):
+def _record_config(record: TrainingRecord) -> dict[str, Any]:
     """The training record as JSON-ready values (the loss curve, n_iter and t are
     stored beside it, as in version 1)."""
     return {"validation_scores": record.validation_scores,
@@ -149,7 +182,8 @@ def _record_config(record):
             "history": record.history}
 
 
-def _read_record(config, theta, early_stopping, path):
+def _read_record(config: dict[str, Any], theta: FloatArray, early_stopping: bool,
+                 path: PathLike) -> TrainingRecord:
     """The training record, so that warm_start and partial_fit continue where fit
     stopped; a version 1 file gives the loss curve only."""
     curve = list(config["loss_curve"])
@@ -174,7 +208,7 @@ def _read_record(config, theta, early_stopping, path):
     return record
 
 
-def _read_config(arrays, path):
+def _read_config(arrays: dict[str, NDArray[Any]], path: PathLike) -> dict[str, Any]:
     try:
         config = json.loads(str(arrays["config"]))
     except (KeyError, ValueError) as exc:
@@ -206,7 +240,7 @@ def _read_config(arrays, path):
     return config
 
 
-def _check_units(config, path):
+def _check_units(config: dict[str, Any], path: PathLike) -> list[int]:
     units = config["units"]
     if len(units) < 2 or not all(isinstance(u, int) and 0 < u < 10**7 for u in units):
         raise ValueError(f"{path}: layer sizes {units} are not positive ints.")
@@ -216,16 +250,18 @@ def _check_units(config, path):
     return units
 
 
-def _check_classes(classes, units, kind, path):
+def _check_classes(classes: NDArray[Any], units: list[int], kind: str, path: PathLike) -> None:
     n_out = units[-1]
     fits = (len(classes) == n_out or (kind == "binary" and n_out == 1 and len(classes) == 2))
     if not fits:
         raise ValueError(f"{path}: {len(classes)} classes do not match {n_out} outputs.")
 
 
-def _read_weights(arrays, units, dtype, path):
-    coefs, intercepts = [], []
-    for i, (fan_in, fan_out) in enumerate(zip(units[:-1], units[1:])):
+def _read_weights(arrays: dict[str, NDArray[Any]], units: list[int], dtype: str,
+                  path: PathLike) -> tuple[list[FloatArray], list[FloatArray]]:
+    coefs: list[FloatArray] = []
+    intercepts: list[FloatArray] = []
+    for i, (fan_in, fan_out) in enumerate(pairwise(units)):
         for key, shape, out in ((f"coef_{i}", (fan_in, fan_out), coefs),
                                 (f"intercept_{i}", (fan_out,), intercepts)):
             value = arrays.get(key)
@@ -236,4 +272,3 @@ def _read_weights(arrays, units, dtype, path):
                 raise ValueError(f"{path}: {key} holds NaN or infinite values.")
             out.append(np.ascontiguousarray(value))
     return coefs, intercepts
-

@@ -5,11 +5,19 @@ The page (``static/``), its API (``_playground_api.py``, checked by
 this module; here is what a user calls and the handle it returns.
 """
 
+from __future__ import annotations
+
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from ._playground_api import Playground, load_pretrained, pretrained_info
 from ._playground_server import DEFAULT_PORT, PlaygroundServer
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+    from ._classifier import DigitMLPClassifier
 
 
 class PlaygroundHandle:
@@ -23,11 +31,11 @@ class PlaygroundHandle:
     server : PlaygroundServer
     """
 
-    def __init__(self, server):
+    def __init__(self, server: PlaygroundServer) -> None:
         self.server, self.url, self.port = server, server.url, server.port
-        self._thread = None
+        self._thread: threading.Thread | None = None
 
-    def start(self):
+    def start(self) -> PlaygroundHandle:
         """Serve from a daemon thread; return at once."""
         self._thread = threading.Thread(target=self.server.serve_forever,
                                         name=f"skdigitnet-playground-{self.port}",
@@ -35,7 +43,7 @@ class PlaygroundHandle:
         self._thread.start()
         return self
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop serving and close the socket; calling it again does nothing."""
         if self._thread is not None:
             self.server.shutdown()
@@ -44,19 +52,19 @@ class PlaygroundHandle:
         self.server.server_close()
 
     @property
-    def running(self):
+    def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def __enter__(self):
+    def __enter__(self) -> PlaygroundHandle:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<skdigitnet playground at {self.url}{'' if self.running else ' (stopped)'}>"
 
-    def _repr_html_(self):  # a notebook shows the page itself under the cell
+    def _repr_html_(self) -> str:  # a notebook shows the page itself under the cell
         if not self.running:
             return f"<p>skdigitnet playground at {self.url} (stopped)</p>"
         return (f'<p><a href="{self.url}" target="_blank">{self.url}</a> (call '
@@ -64,8 +72,9 @@ class PlaygroundHandle:
                 'height="760" style="border:0"></iframe>')
 
 
-def serve(estimator=None, *, host="127.0.0.1", port=DEFAULT_PORT, open_browser=False,
-          block=True, verbose=False):
+def serve(estimator: DigitMLPClassifier | Pipeline | None = None, *, host: str = "127.0.0.1",
+          port: int = DEFAULT_PORT, open_browser: bool = False, block: bool = True,
+          verbose: bool = False) -> PlaygroundHandle:
     """Serve the playground: draw a digit and watch ``estimator`` read it, layer by layer.
 
     Parameters

@@ -7,12 +7,16 @@ and ``layer_activations`` users call. "Break it" works on a copy of the paramete
 neither the estimator nor its file ever changes.
 """
 
+from __future__ import annotations
+
 import copy
 import importlib.resources
 import inspect
 import json
 import threading
 import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.pipeline import Pipeline
@@ -23,9 +27,17 @@ from ._fitted import FittedNetwork
 from ._network import pack
 from ._persistence import load_model
 from ._playground_requests import (
-    MAX_BODY_BYTES, MAX_SIDE, MAX_WEIGHT_SCALE, parse_predict, parse_query,
+    MAX_BODY_BYTES,
+    MAX_SIDE,
+    MAX_WEIGHT_SCALE,
+    parse_predict,
+    parse_query,
 )
 from ._preprocessing import DigitNormalizer, default_image_shape, normalize_images
+from ._typing import FloatArray, NDArray
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 #: The version of the HTTP API; it changes when a reply or request changes incompatibly.
 API_VERSION = 1
@@ -36,7 +48,7 @@ _NORMALIZE_OPTIONS = set(inspect.signature(normalize_images).parameters) - {"ima
 _QUIET = threading.Lock()
 
 
-def load_pretrained():
+def load_pretrained() -> DigitMLPClassifier:
     """The model that ships with skdigitnet: 784-16-16-10 trained on MNIST.
 
     Made by ``scripts/make_pretrained.py`` through ``DigitNormalizer()`` and
@@ -58,16 +70,17 @@ def load_pretrained():
         return load_model(path)
 
 
-def pretrained_info():
+def pretrained_info() -> dict[str, Any]:
     """How the shipped model was made: a dict with ``test_accuracy`` and the rest."""
     return json.loads(_data("pretrained.json").read_text(encoding="utf-8"))
 
 
-def _data(name):
-    return importlib.resources.files("skdigitnet").joinpath("data", name)
+def _data(name: str) -> Traversable:
+    return importlib.resources.files("skdigitnet") / "data" / name
 
 
-def resolve_model(estimator):
+def resolve_model(estimator: DigitMLPClassifier | Pipeline,
+                  ) -> tuple[DigitMLPClassifier, dict[str, Any]]:
     """(fitted classifier, ``normalize_images`` options) from a DigitMLPClassifier or a
     Pipeline of an optional DigitNormalizer and a DigitMLPClassifier."""
     steps = estimator.steps if isinstance(estimator, Pipeline) else [("model", estimator)]
@@ -93,7 +106,8 @@ def resolve_model(estimator):
     return clf, options
 
 
-def strongest_connections(coefs, k=STRONGEST):
+def strongest_connections(coefs: Sequence[FloatArray],
+                          k: int = STRONGEST) -> list[list[list[int | float]]]:
     """For each weight layer, ``[source, target, weight]`` of each target's ``k``
     strongest incoming weights (by absolute value)."""
     layers = []
@@ -104,7 +118,8 @@ def strongest_connections(coefs, k=STRONGEST):
     return layers
 
 
-def broken_copy(clf, disabled=(), biases=True, scale=1.0):
+def broken_copy(clf: DigitMLPClassifier, disabled: Iterable[tuple[int, int]] = (),
+                biases: bool = True, scale: float = 1.0) -> DigitMLPClassifier:
     """A copy of ``clf`` whose weights are scaled by ``scale``, biases zeroed unless
     ``biases``, and the outgoing weights of each ``(layer, index)`` hidden neuron zeroed."""
     coefs = [c * np.asarray(scale, c.dtype) for c in clf.coefs_]
@@ -118,7 +133,7 @@ def broken_copy(clf, disabled=(), biases=True, scale=1.0):
     return broken
 
 
-def normalise(image, options):
+def normalise(image: NDArray[Any], options: Mapping[str, Any]) -> NDArray[Any] | None:
     """One image -> its normalised row (n_pixels,) float32, or None when blank."""
     with _QUIET, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # blank images: the reply says so
@@ -126,7 +141,7 @@ def normalise(image, options):
     return row if row.any() else None
 
 
-def forward(clf, row):
+def forward(clf: DigitMLPClassifier, row: NDArray[Any]) -> dict[str, Any]:
     """Label, probabilities and the activations of every layer after the input."""
     X = row[np.newaxis]
     proba = clf.predict_proba(X)[0]
@@ -148,14 +163,15 @@ class Playground:
         Shown by the page (``/api/model``'s ``"about"``), e.g. how the model was trained.
     """
 
-    def __init__(self, estimator, about=None):
+    def __init__(self, estimator: DigitMLPClassifier | Pipeline,
+                 about: dict[str, Any] | None = None) -> None:
         self.clf, self.options = resolve_model(estimator)
         self.about = about
         self.hidden_sizes = [c.shape[1] for c in self.clf.coefs_[:-1]]
         self._model = self._describe()
         forward(self.clf, np.zeros(self.clf.n_features_in_, np.float32))  # warm up
 
-    def _describe(self):
+    def _describe(self) -> dict[str, Any]:
         from . import __version__
         clf, arch = self.clf, self.clf._arch
         return {
@@ -172,11 +188,11 @@ class Playground:
             "connections": strongest_connections(clf.coefs_),
         }
 
-    def describe(self):
+    def describe(self) -> dict[str, Any]:
         """``GET /api/model``: the network as JSON-ready data (see README)."""
         return self._model
 
-    def neuron(self, query):
+    def neuron(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
         """``GET /api/neuron``: one hidden neuron's incoming and outgoing weights."""
         layer, index = parse_query(query, self.hidden_sizes)
         W = self.clf.coefs_[layer]
@@ -186,7 +202,7 @@ class Playground:
                 "bias": float(self.clf.intercepts_[layer][index]),
                 "outgoing": self.clf.coefs_[layer + 1][index].tolist()}
 
-    def predict(self, body):
+    def predict(self, body: bytes) -> dict[str, Any]:
         """``POST /api/predict``: ``body`` (bytes) checked, normalised, forwarded."""
         image, broken, neuron = parse_predict(body, self.hidden_sizes)
         row = normalise(image, self.options)
@@ -204,7 +220,8 @@ class Playground:
         return reply
 
 
-def contributions(clf, row, neuron, reply):
+def contributions(clf: DigitMLPClassifier, row: NDArray[Any], neuron: tuple[int, int],
+                  reply: Mapping[str, Any]) -> dict[str, Any]:
     """What hidden neuron ``(layer, index)`` adds to each output for this ``row``: the
     change of each probability and of each output's weighted input ``z`` when the
     neuron is switched off (its outgoing weights zeroed)."""
@@ -212,7 +229,7 @@ def contributions(clf, row, neuron, reply):
     without = broken_copy(clf, [neuron])
     after = forward(without, row)
 
-    def z(model, last_hidden):
+    def z(model: DigitMLPClassifier, last_hidden: Sequence[float]) -> FloatArray:
         return np.asarray(last_hidden) @ model.coefs_[-1] + model.intercepts_[-1]
 
     z_with = z(clf, reply["layers"][-2])

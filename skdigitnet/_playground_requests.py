@@ -5,10 +5,19 @@ was wrong and what is expected; the server answers it as ``{"error": message}`` 
 error's 4xx status. Nothing from a request is ever executed or used as a path.
 """
 
+from __future__ import annotations
+
 import json
+from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
+from typing import Any, TypeGuard, cast
 
 import numpy as np
+
+from ._typing import FloatArray
+
+#: "break": (disabled (layer, index) pairs, keep biases, weight scale).
+Break = tuple[list[tuple[int, int]], bool, float]
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_SIDE = 1024
@@ -23,14 +32,14 @@ _JSON_TYPES = {str: "a string", bool: "a boolean", type(None): "null", list: "a 
 class ApiError(Exception):
     """A bad request: ``status`` (4xx) and a one-line ``message``."""
 
-    def __init__(self, status, message):
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status, self.message = status, message
 
 
-def parse_json(body):
+def parse_json(body: bytes) -> dict[str, Any]:
     """The request body (bytes) as a JSON object; NaN and Infinity are refused."""
-    def refuse(constant):
+    def refuse(constant: str) -> Any:
         raise ApiError(400, f"the body is not valid JSON: {constant} is not a JSON number")
     try:
         value = json.loads(body.decode("utf-8"), parse_constant=refuse)
@@ -46,22 +55,22 @@ def parse_json(body):
     return value
 
 
-def _cut(text, limit=40):
+def _cut(text: str, limit: int = 40) -> str:
     """``text`` cut to ``limit`` characters, for messages."""
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _shown(value):
+def _shown(value: object) -> str:
     """``value`` as JSON, cut to 40 characters, for messages."""
     return _cut(json.dumps(value))
 
 
-def _kind(value):
+def _kind(value: object) -> str:
     """A JSON value's kind, for messages: 'a string', 'a boolean', 'null', ..."""
     return _JSON_TYPES.get(type(value), "a number")
 
 
-def _side(value, name):
+def _side(value: object, name: str) -> int:
     """``value`` as a positive int, else ApiError 400 (too large is the caller's 413)."""
     if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
         raise ApiError(400, f'"{name}" must be a whole number from 1 to {MAX_SIDE}; got '
@@ -69,14 +78,14 @@ def _side(value, name):
     return int(value)
 
 
-def _check_fields(request, allowed, where=""):
+def _check_fields(request: Mapping[str, Any], allowed: Sequence[str], where: str = "") -> None:
     unknown = [key for key in request if key not in allowed]
     if unknown:
         raise ApiError(400, f'unknown field "{where}{_cut(unknown[0])}"; the fields are '
                             f"{', '.join(allowed)}")
 
 
-def parse_image(request):
+def parse_image(request: Mapping[str, Any]) -> FloatArray:
     """The image of a predict request: ndarray (h, w) or (h, w, 4) of float64 in [0, 1]
     (the pixels divided by 255)."""
     for name in ("width", "height", "pixels"):
@@ -108,7 +117,7 @@ def parse_image(request):
     return (array / 255.0).reshape(shape)  # in [0, 1]: alpha's scale is never in doubt
 
 
-def parse_break(value, hidden_sizes):
+def parse_break(value: object, hidden_sizes: Sequence[int]) -> Break | None:
     """The "break" field: (disabled [(layer, index)], keep biases, weight scale)."""
     if value is None:
         return None
@@ -130,27 +139,28 @@ def parse_break(value, hidden_sizes):
         raise ApiError(400, f'"break.biases" must be true or false; got {_shown(biases)}')
     scale = value.get("weight_scale", 1.0)
     if (not isinstance(scale, Real) or isinstance(scale, bool)
-            or not 0 <= scale <= MAX_WEIGHT_SCALE):
+            or not 0 <= cast(float, scale) <= MAX_WEIGHT_SCALE):
         raise ApiError(400, f'"break.weight_scale" must be a number from 0 to '
                             f"{MAX_WEIGHT_SCALE:g}; got {_shown(scale)}")
     return sorted(set(pairs)), biases, float(scale)
 
 
-def neuron_ranges(hidden_sizes):
+def neuron_ranges(hidden_sizes: Sequence[int]) -> str:
     """The hidden neurons' numbering in words: 'layer 0 to 1, index 0 to 15'."""
     if len(set(hidden_sizes)) == 1:
         return f"layer 0 to {len(hidden_sizes) - 1}, index 0 to {hidden_sizes[0] - 1}"
     return "; ".join(f"layer {k}: index 0 to {n - 1}" for k, n in enumerate(hidden_sizes))
 
 
-def is_neuron(pair, hidden_sizes):
+def is_neuron(pair: object, hidden_sizes: Sequence[int]) -> TypeGuard[list[int]]:
     """Whether ``pair`` is ``[layer, index]`` of a hidden neuron (JSON ints)."""
     return (isinstance(pair, list) and len(pair) == 2
             and all(isinstance(v, Integral) and not isinstance(v, bool) for v in pair)
             and 0 <= pair[0] < len(hidden_sizes) and 0 <= pair[1] < hidden_sizes[pair[0]])
 
 
-def parse_neuron(pair, hidden_sizes, name="neuron"):
+def parse_neuron(pair: object, hidden_sizes: Sequence[int],
+                 name: str = "neuron") -> tuple[int, int]:
     """A ``[layer, index]`` pair naming a hidden neuron, as a tuple of ints."""
     if not is_neuron(pair, hidden_sizes):
         raise ApiError(400, f'"{name}" must be [layer, index] of a hidden neuron '
@@ -158,7 +168,8 @@ def parse_neuron(pair, hidden_sizes, name="neuron"):
     return int(pair[0]), int(pair[1])
 
 
-def parse_predict(body, hidden_sizes):
+def parse_predict(body: bytes, hidden_sizes: Sequence[int],
+                  ) -> tuple[FloatArray, Break | None, tuple[int, int] | None]:
     """A ``POST /api/predict`` body: (image, break or None, neuron or None).
 
     ``break`` is ``(disabled, biases, weight_scale)`` as :func:`parse_break` gives it;
@@ -174,7 +185,8 @@ def parse_predict(body, hidden_sizes):
     return image, broken, neuron
 
 
-def parse_query(query, hidden_sizes):
+def parse_query(query: Mapping[str, list[str]],
+                hidden_sizes: Sequence[int]) -> tuple[int, int]:
     """The ``layer`` and ``index`` of ``GET /api/neuron?layer=L&index=J`` (``query`` as
     ``urllib.parse.parse_qs`` gives it)."""
     usage = "/api/neuron takes a hidden neuron's layer and index, e.g. ?layer=0&index=3"

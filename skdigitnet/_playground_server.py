@@ -9,6 +9,9 @@ reach it through DNS rebinding). Every error is a 4xx or 5xx reply with one line
 only those are served. Nothing in a request is executed or used as a file name.
 """
 
+from __future__ import annotations
+
+import contextlib
 import ipaddress
 import json
 import socket
@@ -19,9 +22,16 @@ import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from ._playground_requests import MAX_BODY_BYTES, ApiError
+
+if TYPE_CHECKING:
+    from ._playground_api import Playground
+
+#: A reply: its body and content type.
+Reply = tuple[bytes, str]
 
 DEFAULT_PORT = 8765
 TIMEOUT = 10
@@ -31,14 +41,14 @@ _TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8"
 _PAGES = {"/": "playground.html", "/playground.css": "playground.css",
           "/playground.js": "playground.js"}
 _ROUTES = {"/api/model": "GET", "/api/neuron": "GET", "/api/predict": "POST",
-           **{path: "GET" for path in _PAGES}}
+           **dict.fromkeys(_PAGES, "GET")}
 _HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-cache",
             "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
                                        "base-uri 'none'; form-action 'none'"}
 
 
-def _static_files():
+def _static_files() -> dict[str, Reply]:
     """The page's files: URL path -> (bytes, content type)."""
     folder = files("skdigitnet").joinpath("static")
     return {path: (folder.joinpath(name).read_bytes(), _TYPES[name[name.rindex("."):]])
@@ -50,28 +60,31 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "skdigitnet-playground"
-    timeout = TIMEOUT
+    timeout: ClassVar[float | None] = TIMEOUT
+    server: PlaygroundServer
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         self._answer("GET")
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         self._answer("POST")
 
-    def _other(self):
+    def _other(self) -> None:
         self._answer(self.command)
 
     do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _other
 
-    def setup(self):
-        self.timeout = self.server.client_timeout
+    def setup(self) -> None:
+        # typeshed declares timeout a ClassVar; socketserver reads it from the instance
+        self.timeout = self.server.client_timeout  # type: ignore[misc]
         super().setup()
         # headers and body go out in two writes: without this, Nagle's algorithm and the
         # client's delayed ACK hold the body back for 40 ms
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def _answer(self, method):
-        self._unread = (0, 0)  # bytes of a refused body to read and drop, and for how long
+    def _answer(self, method: str) -> None:
+        # bytes of a refused body to read and drop, and for how long
+        self._unread: tuple[int, float] = (0, 0)
         try:
             self._send(200, *self._route(method))
         except ApiError as exc:
@@ -84,7 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"skdigitnet playground: {self.command} {self.path[:80]}: ")
             traceback.print_exc()
 
-    def _route(self, method):
+    def _route(self, method: str) -> Reply:
         url = urlsplit(self.path)
         self._check_host()
         if url.path not in _ROUTES:
@@ -102,13 +115,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(playground.neuron(parse_qs(url.query, keep_blank_values=True)))
         return self._json(playground.predict(self._body()))
 
-    def _check_host(self):
+    def _check_host(self) -> None:
         allowed = self.server.hosts
         if allowed is not None and self.headers.get("Host", "") not in allowed:
             raise ApiError(403, f"unexpected Host header {self.headers.get('Host', '')[:80]!r};"
                                 f" open {self.server.url}")
 
-    def _body(self):
+    def _body(self) -> bytes:
         """The request body, after checking its type and announced length."""
         if "Transfer-Encoding" in self.headers or "Content-Length" not in self.headers:
             self._unread = (1 << 16, 0.1)  # unknown: whatever comes at once
@@ -127,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, f"the body ended after {len(body)} of {int(text)} bytes")
         return body
 
-    def _discard(self, n, seconds):
+    def _discard(self, n: int, seconds: float) -> None:
         """Read and drop up to ``n`` bytes of a refused body, for at most ``seconds``, so
         that a client still sending it reads the reply instead of a reset connection."""
         deadline = time.monotonic() + seconds
@@ -142,15 +155,15 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     @staticmethod
-    def _json(value):
+    def _json(value: object) -> Reply:
         return json.dumps(value, separators=(",", ":")).encode(), "application/json"
 
-    def _error(self, status, message):
+    def _error(self, status: int, message: str) -> None:
         """A 4xx or 5xx reply; then the connection closes (a body may be left unread)."""
         self.close_connection = True
         self._send(status, *self._json({"error": message}))
 
-    def _send(self, status, body, content_type):
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -164,7 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def send_error(self, code, message=None, explain=None):
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
         """http.server's own errors (bad request line, headers too long, unknown method)
         as one line of JSON too."""
         if self.request_version == "HTTP/0.9":  # never spoken here: reply with headers
@@ -172,7 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
         status = HTTPStatus(code)
         self._error(code, f"{status.phrase.lower()}: {message or status.description}")
 
-    def log_message(self, format, *args):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
         if self.server.verbose:
             super().log_message(format, *args)
 
@@ -185,9 +199,11 @@ class PlaygroundServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, playground, host="127.0.0.1", port=DEFAULT_PORT, verbose=False,
-                 timeout=TIMEOUT):
-        self._open, self._lock = set(), threading.Lock()  # before bind: it may fail
+    def __init__(self, playground: Playground, host: str = "127.0.0.1",
+                 port: int = DEFAULT_PORT, verbose: bool = False,
+                 timeout: float = TIMEOUT) -> None:
+        self._open: set[Any] = set()  # before bind: it may fail
+        self._lock = threading.Lock()
         if ":" in host:
             self.address_family = socket.AF_INET6
         try:
@@ -203,7 +219,7 @@ class PlaygroundServer(ThreadingHTTPServer):
         self.hosts = _loopback_hosts(host, self.port)
         self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
 
-    def process_request(self, request, client_address):
+    def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(timeout=TIMEOUT):
             self.shutdown_request(request)  # every slot busy for TIMEOUT s: drop it
             return
@@ -211,7 +227,7 @@ class PlaygroundServer(ThreadingHTTPServer):
             self._open.add(request)
         super().process_request(request, client_address)
 
-    def process_request_thread(self, request, client_address):
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
@@ -219,18 +235,16 @@ class PlaygroundServer(ThreadingHTTPServer):
                 self._open.discard(request)
             self._slots.release()
 
-    def server_close(self):
+    def server_close(self) -> None:
         """Stop listening, and end the connections still open (a browser keeps some)."""
         super().server_close()
         with self._lock:
             for request in self._open:
-                try:
+                with contextlib.suppress(OSError):
                     request.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
-def _loopback_hosts(host, port):
+def _loopback_hosts(host: str, port: int) -> set[str] | None:
     """The Host headers accepted when serving on loopback; None (any) otherwise."""
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback

@@ -6,16 +6,37 @@ estimator with ``from_estimator``, and draws with ``plot(ax=None)``, which sets
 install it with the ``plot`` extra.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeAlias
+
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ._preprocessing import default_image_shape
+from ._typing import ArrayLike
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.collections import PathCollection
+    from matplotlib.figure import Figure, SubFigure
+    from matplotlib.image import AxesImage
+    from matplotlib.lines import Line2D
+    from matplotlib.text import Text
+
+    from ._classifier import DigitMLPClassifier
+    from ._typing import NDArray
+
+#: Axes to draw on: one, or several in a sequence or an array (as ``plt.subplots`` gives).
+AxesLike: TypeAlias = "Axes | Sequence[Axes] | NDArray[np.object_]"
 
 #: Diverging colour map: negative weights red, zero white, positive blue.
 WEIGHT_CMAP = "RdBu"
 
 
-def _image_shape(n_pixels, image_shape=None):
+def _image_shape(n_pixels: int, image_shape: Sequence[int] | None = None) -> tuple[int, ...]:
     if image_shape is not None:
         if int(np.prod(image_shape)) != n_pixels:
             raise ValueError(f"image_shape={tuple(image_shape)} does not hold {n_pixels} "
@@ -24,7 +45,7 @@ def _image_shape(n_pixels, image_shape=None):
     return default_image_shape(n_pixels)
 
 
-def _pyplot():
+def _pyplot() -> ModuleType:
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -63,23 +84,47 @@ class WeightImagesDisplay:
     (16, (28, 28))
     """
 
-    def __init__(self, weights, image_shape, *, layer=0):
+    images_: list[AxesImage]
+    figure_: Figure | SubFigure
+    axes_: NDArray[np.object_]
+
+    def __init__(self, weights: ArrayLike, image_shape: Sequence[int], *, layer: int = 0) -> None:
         self.weights = np.asarray(weights)
         self.image_shape = tuple(image_shape)
         self.layer = layer
 
     @classmethod
-    def from_estimator(cls, estimator, *, layer=0, image_shape=None, ax=None, **plot_kw):
+    def from_estimator(cls, estimator: DigitMLPClassifier, *, layer: int = 0,
+                       image_shape: Sequence[int] | None = None, ax: AxesLike | None = None,
+                       **plot_kw: Any) -> WeightImagesDisplay:
         """Draw the weights into hidden layer ``layer`` of a fitted DigitMLPClassifier.
 
-        ``image_shape`` defaults to a square (28x28 for 784 inputs), else a row.
+        Parameters
+        ----------
+        estimator : DigitMLPClassifier
+            Fitted.
+        layer : int, default=0
+            The hidden layer whose neurons are drawn: 0 is the first, whose weights come
+            from the pixels.
+        image_shape : tuple of int, default=None
+            Shape of the layer's input as an image; by default a square (28x28 for 784
+            inputs), else a row.
+        ax : array of matplotlib Axes, default=None
+            As in :meth:`plot`.
+        **plot_kw
+            ``ncols`` and ``cmap``, passed to :meth:`plot`.
+
+        Returns
+        -------
+        display : WeightImagesDisplay
         """
         check_is_fitted(estimator)
         coefs = estimator.coefs_[layer]
         shape = _image_shape(coefs.shape[0], image_shape)
         return cls(coefs.T, shape, layer=layer).plot(ax=ax, **plot_kw)
 
-    def plot(self, ax=None, *, ncols=None, cmap=WEIGHT_CMAP):
+    def plot(self, ax: AxesLike | None = None, *, ncols: int | None = None,
+             cmap: str = WEIGHT_CMAP) -> WeightImagesDisplay:
         """One image per neuron, with one colour scale centred on 0 for all of them.
 
         Parameters
@@ -89,6 +134,12 @@ class WeightImagesDisplay:
         ncols : int, default=None
             Columns of the grid (default: about the square root of ``n_neurons``).
         cmap : str, default='RdBu'
+            A diverging matplotlib colour map: blue positive, red negative by default.
+
+        Returns
+        -------
+        display : WeightImagesDisplay
+            ``self``, with ``images_``, ``figure_`` and ``axes_`` set.
         """
         plt = _pyplot()
         n = self.weights.shape[0]
@@ -96,8 +147,8 @@ class WeightImagesDisplay:
         if ax is None:
             ncols = ncols or int(np.ceil(np.sqrt(n)))
             nrows = int(np.ceil(n / ncols))
-            fig, ax = plt.subplots(nrows, ncols, figsize=(1.4 * ncols, 1.4 * nrows + 0.4),
-                                   squeeze=False)
+            _, ax = plt.subplots(nrows, ncols, figsize=(1.4 * ncols, 1.4 * nrows + 0.4),
+                                 squeeze=False)
         axes = np.asarray(ax).ravel()
         limit = float(np.abs(self.weights).max()) or 1.0
         self.images_ = []
@@ -140,14 +191,40 @@ class ActivationsDisplay:
     figure_, axes_ : matplotlib Figure and ndarray of Axes
     """
 
-    def __init__(self, activations, image_shape, classes):
+    activations_: list[NDArray[Any]]
+    predicted_: Any
+    neurons_: list[PathCollection]
+    labels_: list[Text]
+    figure_: Figure | SubFigure
+    axes_: NDArray[np.object_]
+
+    def __init__(self, activations: Sequence[ArrayLike], image_shape: Sequence[int],
+                 classes: ArrayLike) -> None:
         self.activations = [np.asarray(a) for a in activations]
         self.image_shape = tuple(image_shape)
         self.classes = np.asarray(classes)
 
     @classmethod
-    def from_estimator(cls, estimator, x, *, image_shape=None, ax=None):
-        """Pass one sample ``x`` (n_features,) through a fitted DigitMLPClassifier and draw."""
+    def from_estimator(cls, estimator: DigitMLPClassifier, x: ArrayLike, *,
+                       image_shape: Sequence[int] | None = None,
+                       ax: AxesLike | None = None) -> ActivationsDisplay:
+        """Pass one sample ``x`` through a fitted DigitMLPClassifier and draw.
+
+        Parameters
+        ----------
+        estimator : DigitMLPClassifier
+            Fitted.
+        x : array-like of shape (n_features,)
+            One sample, e.g. a 28x28 image flattened.
+        image_shape : tuple of int, default=None
+            Shape of ``x`` as an image; by default a square, else a row.
+        ax : array of two matplotlib Axes, default=None
+            Where to draw the image and the network; by default a new figure.
+
+        Returns
+        -------
+        display : ActivationsDisplay
+        """
         check_is_fitted(estimator)
         x = np.asarray(x).reshape(1, -1)
         layers = [np.asarray(a)[0] for a in estimator.layer_activations(x)]
@@ -156,14 +233,25 @@ class ActivationsDisplay:
         shape = _image_shape(x.shape[1], image_shape)
         return cls(layers, shape, estimator.classes_).plot(ax=ax)
 
-    def plot(self, ax=None):
+    def plot(self, ax: AxesLike | None = None) -> ActivationsDisplay:
         """Left: the input image. Right: each layer a column of neurons, darker = more
         active (scaled per layer), with the output neurons labelled by class and
-        probability and the predicted class in bold."""
+        probability and the predicted class in bold.
+
+        Parameters
+        ----------
+        ax : array of two matplotlib Axes, default=None
+            Where to draw the image and the network; by default a new figure.
+
+        Returns
+        -------
+        display : ActivationsDisplay
+            ``self``, with the attributes set.
+        """
         plt = _pyplot()
         if ax is None:
-            fig, ax = plt.subplots(1, 2, figsize=(8, 4.5),
-                                   gridspec_kw={"width_ratios": [1, 2]})
+            _, ax = plt.subplots(1, 2, figsize=(8, 4.5),
+                                 gridspec_kw={"width_ratios": [1, 2]})
         image_ax, net_ax = np.asarray(ax).ravel()[:2]
         image_ax.imshow(self.activations[0].reshape(self.image_shape), cmap="gray_r")
         image_ax.set_xticks([])
@@ -215,20 +303,49 @@ class LossCurveDisplay:
     figure_, ax_ : matplotlib Figure and Axes
     """
 
-    def __init__(self, loss_curve, validation_scores=None):
+    line_: Line2D
+    validation_line_: Line2D | None
+    figure_: Figure | SubFigure
+    ax_: Axes
+
+    def __init__(self, loss_curve: ArrayLike, validation_scores: ArrayLike | None = None) -> None:
         self.loss_curve = np.asarray(loss_curve, dtype=float)
         self.validation_scores = (None if validation_scores is None
                                   else np.asarray(validation_scores, dtype=float))
 
     @classmethod
-    def from_estimator(cls, estimator, *, ax=None):
-        """Draw ``loss_curve_`` and ``validation_scores_`` of a fitted estimator."""
+    def from_estimator(cls, estimator: DigitMLPClassifier, *,
+                       ax: Axes | None = None) -> LossCurveDisplay:
+        """Draw ``loss_curve_`` and ``validation_scores_`` of a fitted estimator.
+
+        Parameters
+        ----------
+        estimator : DigitMLPClassifier
+            Fitted.
+        ax : matplotlib Axes, default=None
+            Where to draw; by default a new figure.
+
+        Returns
+        -------
+        display : LossCurveDisplay
+        """
         check_is_fitted(estimator)
         return cls(estimator.loss_curve_,
                    getattr(estimator, "validation_scores_", None)).plot(ax=ax)
 
-    def plot(self, ax=None):
-        """Loss on the left axis, validation score (if any) on a twin right axis."""
+    def plot(self, ax: Axes | None = None) -> LossCurveDisplay:
+        """Loss on the left axis, validation score (if any) on a twin right axis.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Where to draw; by default a new figure.
+
+        Returns
+        -------
+        display : LossCurveDisplay
+            ``self``, with ``line_``, ``validation_line_``, ``figure_`` and ``ax_`` set.
+        """
         plt = _pyplot()
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 3.5))

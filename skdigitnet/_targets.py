@@ -7,13 +7,20 @@ Three kinds of target, as scikit-learn names them:
 - 'multilabel': an indicator matrix of k labels, k independent logistic outputs.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import DTypeLike
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_array
 
+from ._typing import ArrayLike, FloatArray, NDArray, TargetKind
 
-def target_kind(y, classes):
+
+def target_kind(y: NDArray[Any], classes: NDArray[Any]) -> TargetKind:
     """'binary', 'multiclass' or 'multilabel' for labels ``y`` given the known ``classes``."""
     check_classification_targets(y)
     if type_of_target(y).startswith("multilabel"):
@@ -21,7 +28,7 @@ def target_kind(y, classes):
     return "binary" if len(classes) == 2 else "multiclass"
 
 
-def find_classes(y):
+def find_classes(y: NDArray[Any]) -> NDArray[Any]:
     """The sorted classes of ``y`` (column indices for a multilabel indicator matrix)."""
     check_classification_targets(y)
     if type_of_target(y).startswith("multilabel"):
@@ -36,7 +43,7 @@ def find_classes(y):
     return classes
 
 
-def output_activation(out_activation, kind):
+def output_activation(out_activation: str, kind: TargetKind) -> str:
     """Resolve the ``out_activation`` parameter to 'softmax' or 'logistic'."""
     if out_activation == "auto":
         return "softmax" if kind == "multiclass" else "logistic"
@@ -49,12 +56,13 @@ def output_activation(out_activation, kind):
     return out_activation
 
 
-def n_outputs(kind, output, classes):
+def n_outputs(kind: TargetKind, output: str, classes: NDArray[Any]) -> int:
     """Number of output units."""
     return 1 if kind == "binary" and output == "logistic" else len(classes)
 
 
-def encode(y, classes, kind, output, dtype):
+def encode(y: NDArray[Any], classes: NDArray[Any], kind: TargetKind, output: str,
+           dtype: DTypeLike) -> FloatArray:
     """Targets for the output layer, shape (n_samples, n_outputs), in ``dtype``."""
     if kind == "multilabel":
         return np.asarray(y, dtype=dtype)
@@ -73,7 +81,7 @@ def encode(y, classes, kind, output, dtype):
     return Y
 
 
-def decode(P, classes, kind):
+def decode(P: FloatArray, classes: NDArray[Any], kind: TargetKind) -> NDArray[Any]:
     """Predicted labels from output activations ``P`` (n_samples, n_outputs)."""
     if kind == "multilabel":
         return (P > 0.5).astype(int)
@@ -82,7 +90,7 @@ def decode(P, classes, kind):
     return classes[np.argmax(P, axis=1)]
 
 
-def probabilities(P, kind, output):
+def probabilities(P: FloatArray, kind: TargetKind, output: str) -> FloatArray:
     """``predict_proba`` from output activations ``P`` (n_samples, n_outputs).
 
     A single logistic output ``p`` gives columns ``[1 - p, p]``; independent sigmoids
@@ -99,7 +107,8 @@ def probabilities(P, kind, output):
     return P
 
 
-def check_sample_weight(sample_weight, n_samples):
+def check_sample_weight(sample_weight: ArrayLike | None,
+                        n_samples: int) -> NDArray[np.float64] | None:
     """A fresh float64 array of shape (n_samples,); finite, non-negative, not all zero."""
     if sample_weight is None:
         return None
@@ -123,7 +132,10 @@ def check_sample_weight(sample_weight, n_samples):
     return sw
 
 
-def class_sample_weight(class_weight, y, classes, kind, incremental):
+def class_sample_weight(
+    class_weight: str | dict[Any, float] | None, y: NDArray[Any], classes: NDArray[Any],
+    kind: TargetKind, incremental: bool,
+) -> NDArray[np.float64] | None:
     """Per-sample weights from ``class_weight`` (None, 'balanced' or a dict), or None."""
     if class_weight is None:
         return None

@@ -6,8 +6,12 @@ parameters' dtype, ``sample_weight`` (n_samples,) or None, and the flat paramete
 vector ``theta`` (n_parameters,), which it updates in place.
 """
 
+from __future__ import annotations
+
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import scipy.optimize
@@ -18,6 +22,12 @@ from ._batches import Batches
 from ._compute import flush_denormals, one_blas_thread
 from ._warnings import warn
 
+if TYPE_CHECKING:
+    from ._backends import NumpyBackend
+    from ._network import Architecture, Workspace
+    from ._optimizers import SGD, Adam
+    from ._typing import FloatArray, IntArray, Matrix, NDArray
+
 
 @dataclass
 class TrainingRecord:
@@ -27,15 +37,15 @@ class TrainingRecord:
     learning_rate, seconds; ``pandas.DataFrame(history)`` reads it directly.
     """
 
-    loss_curve: list = field(default_factory=list)
-    validation_scores: list = None
+    loss_curve: list[float] = field(default_factory=list)
+    validation_scores: list[float] | None = None
     best_loss: float = np.inf
     best_validation_score: float = -np.inf
     no_improvement_count: int = 0
     n_iter: int = 0
     t: int = 0
-    history: list = field(default_factory=list)
-    best_theta: np.ndarray = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_theta: FloatArray | None = None
 
 
 @dataclass
@@ -46,14 +56,14 @@ class TrainingData:
     an early-stopping split costs no copy of ``X``; ``validation`` is None or a callable
     ``theta -> score`` (higher is better), called after every epoch."""
 
-    X: object
-    Y: np.ndarray
-    sample_weight: np.ndarray = None
-    rows: np.ndarray = None
-    validation: object = None
+    X: Matrix
+    Y: FloatArray
+    sample_weight: FloatArray | None = None
+    rows: IntArray | None = None
+    validation: Callable[[FloatArray], float] | None = None
 
     @property
-    def n_samples(self):
+    def n_samples(self) -> int:
         """Rows trained on."""
         return self.Y.shape[0] if self.rows is None else len(self.rows)
 
@@ -63,8 +73,8 @@ class TrainingState:
     """What training changes: ``theta`` (n_parameters,) in place, the optimizer's state
     (None for L-BFGS), the record, and the random state that shuffles."""
 
-    theta: np.ndarray
-    optimizer: object
+    theta: FloatArray
+    optimizer: SGD | Adam | None
     record: TrainingRecord
     random_state: np.random.RandomState
 
@@ -101,23 +111,26 @@ class EpochHooks:
     """Called around every epoch: ``begin()``, then ``end(theta)``, which returns True to
     stop training (scikit-learn's callbacks)."""
 
-    begin: object
-    end: object
+    begin: Callable[[], object]
+    end: Callable[[FloatArray], object]
 
 
-def run_epoch(backend, batches, order, n_rows, settings, optimizer, workspace):
+def run_epoch(backend: NumpyBackend, batches: Batches, order: IntArray | None, n_rows: int,
+              settings: StochasticSettings, optimizer: SGD | Adam, workspace: Workspace) -> float:
     """One pass over the data in batches; returns the weighted mean batch loss."""
     return backend.run_epoch(batches, order, n_rows, settings.alpha, optimizer, workspace)
 
 
-def update_stopping(record, loss, score, settings):
+def update_stopping(record: TrainingRecord, loss: float, score: float | None,
+                    settings: StochasticSettings) -> bool:
     """Track the best loss/score and count epochs without improvement by ``tol``.
 
     Returns True when the current parameters are the best seen on the validation set.
     """
     tol, improved = settings.tol, False
     if score is not None:
-        record.validation_scores.append(score)
+        # a score comes with a validation set, and train_stochastic made the list then
+        cast("list[float]", record.validation_scores).append(score)
         improved = score > record.best_validation_score
         if settings.stop_on_validation:
             stalled = score < record.best_validation_score + tol
@@ -130,7 +143,8 @@ def update_stopping(record, loss, score, settings):
     return improved
 
 
-def plateau_action(record, settings, optimizer):
+def plateau_action(record: TrainingRecord, settings: StochasticSettings,
+                   optimizer: SGD | Adam) -> bool:
     """On ``n_iter_no_change`` stalled epochs: lower the rate ('adaptive') or stop.
 
     Returns True when training should stop.
@@ -153,7 +167,8 @@ def plateau_action(record, settings, optimizer):
     return True
 
 
-def train_stochastic(arch, data, settings, state, hooks=None):
+def train_stochastic(arch: Architecture, data: TrainingData, settings: StochasticSettings,
+                     state: TrainingState, hooks: EpochHooks | None = None) -> None:
     """Train ``state.theta`` in place for up to ``settings.max_iter`` epochs (one if
     incremental), on ``data`` (a ``TrainingData``), with ``hooks`` (``EpochHooks`` or
     None) around every epoch.
@@ -174,22 +189,24 @@ def train_stochastic(arch, data, settings, state, hooks=None):
     if data.validation is not None and record.validation_scores is None:
         record.validation_scores = []
 
-    def epochs(order):
+    optimizer = cast("SGD | Adam", state.optimizer)  # None for L-BFGS only
+
+    def epochs(order: IntArray | None) -> None:
         for _ in range(1 if settings.incremental else settings.max_iter):
             tic = time.perf_counter()
             epoch_start[...] = theta
             if hooks is not None:
                 hooks.begin()
             if settings.shuffle:
-                order = order[state.random_state.permutation(n_samples)]
-            loss = run_epoch(backend, batches, order, n_samples, settings, state.optimizer,
-                             workspace)
+                # shuffling made order an index array (above)
+                order = cast("IntArray", order)[state.random_state.permutation(n_samples)]
+            loss = run_epoch(backend, batches, order, n_samples, settings, optimizer, workspace)
             if not (np.isfinite(loss) and np.isfinite(theta).all()):
                 theta[...] = epoch_start
                 _warn_diverged(record.n_iter + 1, loss)
                 return
-            stop = _end_epoch(record, theta, loss, data.validation, settings,
-                              state.optimizer, n_samples, tic)
+            stop = _end_epoch(record, theta, loss, data.validation, settings, optimizer,
+                              n_samples, tic)
             if hooks is not None and hooks.end(theta):
                 return  # a callback asked to stop
             if stop:
@@ -216,7 +233,9 @@ def train_stochastic(arch, data, settings, state, hooks=None):
         theta[...] = record.best_theta
 
 
-def _end_epoch(record, theta, loss, validation, settings, optimizer, n_samples, tic):
+def _end_epoch(record: TrainingRecord, theta: FloatArray, loss: float,
+               validation: Callable[[FloatArray], float] | None, settings: StochasticSettings,
+               optimizer: SGD | Adam, n_samples: int, tic: float) -> bool:
     """Book-keeping after an epoch; returns True when training should stop."""
     record.n_iter += 1
     record.t += n_samples
@@ -236,7 +255,7 @@ def _end_epoch(record, theta, loss, validation, settings, optimizer, n_samples, 
     return plateau_action(record, settings, optimizer)
 
 
-def _warn_diverged(epoch, loss):
+def _warn_diverged(epoch: int, loss: float) -> None:
     warn(
         f"Training diverged in epoch {epoch} (loss = {loss}); stopped and kept the "
         "parameters from before that epoch. Lower learning_rate_init or scale the "
@@ -245,7 +264,8 @@ def _warn_diverged(epoch, loss):
     )
 
 
-def train_lbfgs(arch, data, settings, state):
+def train_lbfgs(arch: Architecture, data: TrainingData, settings: LbfgsSettings,
+                state: TrainingState) -> None:
     """Minimise the loss over ``state.theta`` (updated in place) with scipy's L-BFGS-B, on
     every row of ``data`` (a ``TrainingData``) at every step."""
     X, Y, sample_weight = data.X, data.Y, data.sample_weight
@@ -260,12 +280,12 @@ def train_lbfgs(arch, data, settings, state):
     last_good = theta.copy()
     tic = [time.perf_counter()]
 
-    def loss_grad(x):
+    def loss_grad(x: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         theta[...] = x
         loss = backend.loss_and_gradient(theta, X, Y, sample_weight, alpha, grad, workspace)
         return loss, grad.astype(np.float64)
 
-    def callback(intermediate_result):
+    def callback(intermediate_result: scipy.optimize.OptimizeResult) -> None:
         last_good[...] = intermediate_result.x
         loss = float(intermediate_result.fun)
         record.loss_curve.append(loss)

@@ -3,9 +3,15 @@ import pickle
 import numpy as np
 import pytest
 from scipy.special import expit, ndtr
+from sklearn.exceptions import ConvergenceWarning
 
-from skdigitnet import ACTIVATIONS, Activation, DigitMLPClassifier, get_activation
-from skdigitnet import register_activation
+from skdigitnet import (
+    ACTIVATIONS,
+    Activation,
+    DigitMLPClassifier,
+    get_activation,
+    register_activation,
+)
 from skdigitnet._activations import _BUILTIN_NAMES
 
 from _custom import Cube, ScaledTanh, Squareplus
@@ -79,7 +85,7 @@ def test_large_inputs_stay_finite():
 
 
 def test_get_activation_errors():
-    with pytest.raises(ValueError, match="Unknown activation 'nope'. Use one of"):
+    with pytest.raises(ValueError, match=r"Unknown activation 'nope'. Use one of"):
         get_activation("nope")
     with pytest.raises(TypeError, match=r"pass an instance instead: ScaledTanh\(\)"):
         get_activation(ScaledTanh)
@@ -102,14 +108,14 @@ def test_register_is_one_entry_and_usable_by_name(small_digits):
     try:
         assert ACTIVATIONS["cube_test"] is Cube
         clf = DigitMLPClassifier(activation="cube_test", max_iter=5, random_state=0)
-        with pytest.warns(Warning):
+        with pytest.warns(ConvergenceWarning):
             clf.fit(X, y)
         assert clf._arch.hidden[0] == Cube()
     finally:
         del ACTIVATIONS["cube_test"]
     with pytest.raises(ValueError, match="'relu' is a built-in activation"):
         register_activation("relu", Cube)
-    with pytest.raises(TypeError, match="needs a subclass of skdigitnet.Activation"):
+    with pytest.raises(TypeError, match=r"needs a subclass of skdigitnet.Activation"):
         register_activation("x", np.tanh)
 
 
@@ -151,5 +157,5 @@ def test_user_activation_returning_wrong_shape_or_dtype_is_caught(small_digits):
     with pytest.raises(ValueError, match=r"WrongShape.__call__ returned an array of shape "
                                          r"\(50, 1\) for an input of shape \(50, 16\)"):
         DigitMLPClassifier(activation=WrongShape(), max_iter=2).fit(X, y)
-    with pytest.raises(TypeError, match="ComplexOut.__call__ returned dtype complex128"):
+    with pytest.raises(TypeError, match=r"ComplexOut.__call__ returned dtype complex128"):
         DigitMLPClassifier(activation=ComplexOut(), max_iter=2).fit(X, y)

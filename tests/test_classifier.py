@@ -110,7 +110,7 @@ def test_fitted_attributes_match_mlpclassifier(small_digits, solver):
             assert [a.shape for a in mine] == [a.shape for a in ref], name
         elif isinstance(ref, np.ndarray):
             np.testing.assert_array_equal(mine, ref)
-        elif isinstance(ref, (int, str)) and name not in ("n_iter_",):
+        elif isinstance(ref, (int, str)) and name != "n_iter_":
             assert mine == ref, name
     for name in ["loss_", "best_loss_", "loss_curve_", "validation_scores_",
                  "best_validation_score_", "t_", "n_iter_", "n_layers_", "n_outputs_",
@@ -295,6 +295,14 @@ def test_partial_fit_first_batch_missing_classes(small_digits):
     assert clf.predict_proba(X).shape == (300, 10)
 
 
+def test_partial_fit_takes_a_multilabel_y_as_lists(small_digits):
+    X, y = small_digits
+    Y = np.column_stack([y % 2, y > 4]).astype(int)
+    clf = DigitMLPClassifier(random_state=0).partial_fit(X, Y.tolist())  # no classes needed
+    np.testing.assert_array_equal(clf.classes_, [0, 1])
+    assert clf.predict(X).shape == (300, 2)
+
+
 def test_warm_start_continues(small_digits):
     X, y = small_digits
     clf = quiet_fit(DigitMLPClassifier(max_iter=5, warm_start=True, random_state=0), X, y)
@@ -350,22 +358,22 @@ def test_adaptive_learning_rate_divides_by_five(small_digits, capsys):
 
 
 @pytest.mark.parametrize("params, message", [
-    (dict(alpha=-1), "The 'alpha' parameter of DigitMLPClassifier must be a float in the "
-                     "range [0.0, inf). Got -1 instead."),
-    (dict(solver="newton"), "The 'solver' parameter of DigitMLPClassifier must be a str "
-                            "among {'adam', 'lbfgs', 'sgd'}. Got 'newton' instead."),
-    (dict(max_iter=0), "The 'max_iter' parameter of DigitMLPClassifier must be an int in "
-                       "the range [1, inf). Got 0 instead."),
-    (dict(batch_size=0), "The 'batch_size' parameter of DigitMLPClassifier must be a str "
-                         "among {'auto'} or an int in the range [1, inf). Got 0 instead."),
-    (dict(hidden_layer_sizes=(16, 0)), "The 'hidden_layer_sizes' parameter of "
-                                       "DigitMLPClassifier must be an int in the range "
-                                       "[1, inf) or an array-like of such ints. Got (16, 0) "
-                                       "instead."),
-    (dict(shuffle="yes"), "The 'shuffle' parameter of DigitMLPClassifier must be an "
-                          "instance of 'bool'. Got 'yes' instead."),
-    (dict(loss="hinge"), "The 'loss' parameter of DigitMLPClassifier must be a str among "
-                         "{'log_loss', 'squared_error'}. Got 'hinge' instead."),
+    (dict(alpha=-1), ("The 'alpha' parameter of DigitMLPClassifier must be a float in the "
+                      "range [0.0, inf). Got -1 instead.")),
+    (dict(solver="newton"), ("The 'solver' parameter of DigitMLPClassifier must be a str "
+                             "among {'adam', 'lbfgs', 'sgd'}. Got 'newton' instead.")),
+    (dict(max_iter=0), ("The 'max_iter' parameter of DigitMLPClassifier must be an int in "
+                        "the range [1, inf). Got 0 instead.")),
+    (dict(batch_size=0), ("The 'batch_size' parameter of DigitMLPClassifier must be a str "
+                          "among {'auto'} or an int in the range [1, inf). Got 0 instead.")),
+    (dict(hidden_layer_sizes=(16, 0)), ("The 'hidden_layer_sizes' parameter of "
+                                        "DigitMLPClassifier must be an int in the range "
+                                        "[1, inf) or an array-like of such ints. Got (16, 0) "
+                                        "instead.")),
+    (dict(shuffle="yes"), ("The 'shuffle' parameter of DigitMLPClassifier must be an "
+                           "instance of 'bool'. Got 'yes' instead.")),
+    (dict(loss="hinge"), ("The 'loss' parameter of DigitMLPClassifier must be a str among "
+                          "{'log_loss', 'squared_error'}. Got 'hinge' instead.")),
 ])
 def test_invalid_parameters_get_sklearn_style_messages(small_digits, params, message):
     X, y = small_digits
@@ -387,7 +395,7 @@ def test_invalid_activation_messages(small_digits):
 
 def test_validation_set_pair_is_required(small_digits):
     X, y = small_digits
-    with pytest.raises(ValueError, match="Pass both X_val and y_val to fit, or neither."):
+    with pytest.raises(ValueError, match=r"Pass both X_val and y_val to fit, or neither."):
         DigitMLPClassifier().fit(X, y, X_val=X)
     with pytest.raises(ValueError, match="X_val has 300 samples but y_val has 2"):
         DigitMLPClassifier().fit(X, y, X_val=X, y_val=[1, 2])
@@ -566,6 +574,9 @@ def test_predict_log_proba_is_log_of_proba(small_digits, target):
         np.testing.assert_array_equal(far_log, np.log(far_proba))
 
 
+@pytest.mark.skipif(
+    "sample_weight" not in inspect.signature(MLPClassifier.partial_fit).parameters,
+    reason="MLPClassifier.partial_fit takes sample_weight from scikit-learn 1.7 on")
 def test_partial_fit_with_sample_weight_matches_mlpclassifier(digits):
     X, y = digits
     sw = np.linspace(0.1, 2.0, len(y))
@@ -584,7 +595,7 @@ def test_failed_warm_start_leaves_the_fitted_model_as_it_was(small_digits):
     coefs = [c.copy() for c in clf.coefs_]
     curve, proba = list(clf.loss_curve_), clf.predict_proba(X)
     clf.set_params(activation=WrongShape())
-    with pytest.raises(ValueError, match="WrongShape.__call__ returned an array of shape"):
+    with pytest.raises(ValueError, match=r"WrongShape.__call__ returned an array of shape"):
         clf.fit(X, y)
     assert clf.loss_curve_ == curve and clf._record.loss_curve == curve
     for before, after in zip(coefs, clf.coefs_):
@@ -629,9 +640,9 @@ def test_divergence_stops_and_keeps_finite_weights(small_digits):
     X, y = small_digits
     clf = DigitMLPClassifier(solver="sgd", learning_rate_init=1e6, momentum=0.0, max_iter=20,
                              random_state=0)
-    with pytest.warns(ConvergenceWarning, match="Training diverged in epoch"):
-        with np.errstate(all="ignore"):
-            clf.fit(X * 1e3, y)
+    with pytest.warns(ConvergenceWarning, match="Training diverged in epoch"), \
+            np.errstate(all="ignore"):
+        clf.fit(X * 1e3, y)
     assert all(np.isfinite(p).all() for p in clf.coefs_ + clf.intercepts_)
     assert np.isfinite(clf.predict_proba(X)).all()
     assert clf.n_iter_ < 20

@@ -84,7 +84,7 @@ def images(tmp_path_factory):
         return Image.fromarray(np.uint8(255 * (1 - ink)))
 
     three, seven = _ink(3, 10), _ink(7, 6)
-    black_on_clear = np.zeros(three.shape + (4,), np.uint8)
+    black_on_clear = np.zeros((*three.shape, 4), np.uint8)
     black_on_clear[..., 3] = np.uint8(255 * three)  # black everywhere, opaque only as ink
     files = {
         "three.png": grey(three),
@@ -300,8 +300,8 @@ def test_predict_reports_unreadable_files_and_predicts_the_others(model_file, im
     status, out, err = _run(capsys, "predict", model_file, images["notes.txt"],
                             images["three.png"])
     assert status == 2
-    assert err == f"skdigitnet: error: {images['notes.txt']}: not an image file that Pillow " \
-                  "can read\n"
+    assert err == (f"skdigitnet: error: {images['notes.txt']}: not an image file that Pillow "
+                   "can read\n")
     assert out.startswith(f"{images['three.png']}: 3 (")
 
 
@@ -488,6 +488,37 @@ def test_readme_blocks_that_name_no_extra_run_without_the_extras(tmp_path):
     assert done.returncode == 0, (
         "A README python block fails after a plain 'pip install .'; if it needs an extra, "
         "say so in the paragraph before it, e.g. 'pip install \".[plot]\"':\n" + done.stderr)
+
+
+#: The README is also the PyPI page, where relative links lead nowhere: files of the
+#: repository are linked by absolute URL, and each such URL maps back to a file here.
+REPO_URL = re.compile(r"https://(?:raw\.githubusercontent\.com/skdigitnet/skdigitnet/main"
+                      r"|github\.com/skdigitnet/skdigitnet/blob/main)/(?P<path>[^)\s#?]+)")
+
+
+def test_readme_links_are_absolute_and_name_files_of_the_repository():
+    text = README.read_text()
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)\s]+)", text)
+    targets = re.findall(r"\]\(([^)\s]+)", text)
+    assert len(pictures) >= 3
+    relative = [t for t in targets if not t.startswith(("https://", "http://", "#"))]
+    assert not relative, f"README links that break on PyPI (make them absolute): {relative}"
+    for picture in pictures:
+        assert REPO_URL.fullmatch(picture), f"a README picture outside the repository: {picture}"
+    for match in REPO_URL.finditer(text):
+        assert (ROOT / match["path"]).is_file(), f"README links a missing file: {match[0]}"
+
+
+def test_changelog_and_citation_carry_the_package_version():
+    import skdigitnet
+
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    citation = (ROOT / "CITATION.cff").read_text()
+    first = re.search(r"^## \[([^\]]+)\]", changelog, flags=re.MULTILINE)
+    assert first and first[1] == skdigitnet.__version__, "CHANGELOG.md's newest release"
+    assert f"\n[{first[1]}]: https://" in changelog, "the release's link at the bottom"
+    cited = re.search(r'^version: "?([^"\s]+)"?$', citation, flags=re.MULTILINE)
+    assert cited and cited[1] == skdigitnet.__version__, "CITATION.cff's version"
 
 
 # --- the examples ------------------------------------------------------------------------

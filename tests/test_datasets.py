@@ -71,7 +71,7 @@ def test_load_mnist_reads_only_the_subset_asked_for_and_once(mnist_dir, monkeypa
     reads = []
     monkeypatch.setattr(datasets, "read_idx", lambda path: reads.append(path.name) or
                         read_idx(path))
-    X, y = load_mnist(folder, subset="test", return_X_y=True)
+    X, _ = load_mnist(folder, subset="test", return_X_y=True)
     assert sorted(reads) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte"]
     X[0, 0] = 255 - X[0, 0]  # the caller's copy: the cache is not touched
     X2, _ = load_mnist(folder, subset="test", return_X_y=True)
@@ -93,7 +93,7 @@ def test_load_mnist_from_the_environment_and_as_frame(mnist_dir, monkeypatch):
 
 
 def test_missing_files_say_where_to_put_them(tmp_path):
-    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte\\(.gz\\) is not in"):
+    with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte\(.gz\) is not in"):
         load_mnist(tmp_path)
     with pytest.raises(ValueError, match="subset must be 'train', 'test' or 'all'"):
         load_mnist(tmp_path, subset="validation")
@@ -105,8 +105,8 @@ def test_offline_without_files_explains_the_fix(monkeypatch):
     def no_network(*args, **kwargs):
         raise OSError("[Errno -3] Temporary failure in name resolution")
     monkeypatch.setattr(datasets, "fetch_openml", no_network)
-    with pytest.raises(OSError, match="could not be fetched from OpenML .*Put the four IDX "
-                                      "files .* SKDIGITNET_DATA"):
+    with pytest.raises(OSError, match=r"could not be fetched from OpenML .*Put the four IDX "
+                                      r"files .* SKDIGITNET_DATA"):
         load_mnist()
 
 

@@ -41,8 +41,9 @@ HOSTILE_X = {
     "NaN": (with_value(np.nan), "Input X contains NaN"),
     "infinity": (with_value(np.inf), "Input X contains infinity"),
     "empty": (np.zeros((0, 4)), "0 sample"),
-    "strings": (np.array([["a", "b", "c", "d"]] * 3), "could not convert string to float.*"
-                "needs numbers \\(pixel values\\) in X; encode text"),
+    "strings": (np.array([["a", "b", "c", "d"]] * 3),
+                ("could not convert string to float.*"
+                 "needs numbers \\(pixel values\\) in X; encode text")),
     "complex": (X4 + 1j, "Complex data not supported"),
     "3-D": (RNG.rand(2, 2, 4), "Found array with dim 3"),
 }
@@ -92,7 +93,7 @@ def test_hostile_y_and_weights(y, sample_weight, message):
 
 def test_a_failed_fit_leaves_a_fitted_model_working(fitted):
     proba = fitted.predict_proba(X4)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="y has only one class"):
         fitted.fit(X4, np.zeros(40))
     np.testing.assert_array_equal(fitted.predict_proba(X4), proba)
 
@@ -164,8 +165,8 @@ def test_fit_predict_transform_give_a_result_or_a_clear_error(X, n_classes):
             warnings.simplefilter("ignore")
             clf.fit(X, y)
             proba, hidden = clf.predict_proba(X), clf.transform(X)
-    except (ValueError, TypeError) as exc:
-        assert str(exc)  # every refusal says something
+    except (ValueError, TypeError) as exc:  # either outcome is right: no pytest.raises
+        assert str(exc)  # noqa: PT017 - every refusal says something
         return
     assert proba.shape == (X.shape[0], len(clf.classes_)) and np.isfinite(proba).all()
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
@@ -179,8 +180,8 @@ def test_normalizer_gives_images_in_0_1_or_a_clear_error(X):
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             out = DigitNormalizer().fit_transform(X)
-    except (ValueError, TypeError) as exc:
-        assert str(exc)
+    except (ValueError, TypeError) as exc:  # either outcome is right: no pytest.raises
+        assert str(exc)  # noqa: PT017 - every refusal says something
         return
     assert out.shape == (X.shape[0], 784)
     assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1

@@ -44,7 +44,7 @@ def test_bad_x_val_is_named(digits):
     X, y = digits
     X_val = X[:50].copy()
     X_val[3, 5] = np.nan
-    with pytest.raises(ValueError, match="^X_val: Input X contains NaN"):
+    with pytest.raises(ValueError, match=r"^X_val: Input X contains NaN"):
         DigitMLPClassifier(max_iter=2).fit(X[:100], y[:100], X_val=X_val, y_val=y[:50])
     with pytest.raises(ValueError, match="X_val has 50 samples but y_val has 49"):
         DigitMLPClassifier(max_iter=2).fit(X[:100], y[:100], X_val=X[:50], y_val=y[:49])
@@ -86,15 +86,17 @@ def test_scaled_or_non_pixel_input_does_not_warn(digits, X_kind):
 # ------------------------------------------------- stratified early stopping
 def test_early_stopping_stratified_as_scikit_learn_tests_it():
     # scikit-learn's own test_early_stopping_stratified (1.9), for MLPClassifier; theirs
-    # names the class as encoded ('True'), ours as given
+    # names the class as encoded ('True'), ours as given. Older scikit-learn (1.6) names
+    # no class, so theirs is held to the 1.9 message only where it gives it.
     X = [[1, 2], [2, 3], [3, 4], [4, 5]]
     y = [0, 0, 0, 1]
     for est, name in ((MLPClassifier(early_stopping=True), "True"),
                       (DigitMLPClassifier(early_stopping=True), "1")):
-        with pytest.raises(ValueError, match=(
-                r"The least populated classes in y have only 1 member.*Classes with "
-                rf"too few members are: \['{name}'\]")):
+        with pytest.raises(ValueError, match=r"The least populated class") as raised:
             est.fit(X, y)
+        if isinstance(est, DigitMLPClassifier) or "too few members are" in str(raised.value):
+            assert re.search(r"The least populated classes in y have only 1 member.*Classes "
+                             rf"with too few members are: \['{name}'\]", str(raised.value))
 
 
 def test_classes_too_small_to_stratify_are_named(digits):
@@ -130,7 +132,8 @@ def test_convergence_warning_points_at_the_callers_line(small_digits, solver):
 
 def test_batch_size_warning_points_at_the_callers_line(small_digits):
     X, y = small_digits
-    with pytest.warns(UserWarning, match="It is going to be clipped") as caught:
+    # catch_warnings inside pytest.warns, so that its filter outranks pytest's "always"
+    with pytest.warns(UserWarning, match="It is going to be clipped") as caught:  # noqa: PT031, SIM117
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             DigitMLPClassifier(batch_size=1000, max_iter=1).fit(X, y)
@@ -140,12 +143,10 @@ def test_batch_size_warning_points_at_the_callers_line(small_digits):
 def test_every_warning_in_the_package_sets_its_stacklevel():
     """``warnings.warn`` calls name ``stacklevel``; the rest go through ``_warnings.warn``,
     which computes it."""
-    missing = []
-    for path in PACKAGE.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "warn"
-                    and getattr(node.func.value, "id", None) == "warnings"
-                    and not any(k.arg == "stacklevel" for k in node.keywords)):
-                missing.append(f"{path.name}:{node.lineno}")
+    missing = [f"{path.name}:{node.lineno}"
+               for path in PACKAGE.glob("*.py") for node in ast.walk(ast.parse(path.read_text()))
+               if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                   and node.func.attr == "warn"
+                   and getattr(node.func.value, "id", None) == "warnings"
+                   and not any(k.arg == "stacklevel" for k in node.keywords))]
     assert not missing, missing

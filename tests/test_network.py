@@ -9,13 +9,18 @@ from scipy import sparse
 from skdigitnet._activations import _BUILTIN_NAMES, get_activation
 from skdigitnet._backends import predict_layer
 from skdigitnet._network import (
-    Architecture, count_parameters, forward, init_parameters, loss_and_gradient, pack,
+    Architecture,
+    count_parameters,
+    forward,
+    init_parameters,
+    loss_and_gradient,
+    pack,
     unpack,
 )
 
 from _custom import Cube, ScaledTanh, Squareplus
-from conftest import backend_loss_and_gradient
 from _tolerance import assert_allclose_sums, assert_close_scalar
+from conftest import backend_loss_and_gradient
 
 USER = {"scaled_tanh": ScaledTanh(), "cube": Cube(), "squareplus": Squareplus()}
 HIDDEN = sorted(_BUILTIN_NAMES - {"sigmoid"}) + sorted(USER)
@@ -81,7 +86,8 @@ def test_sparse_input_gives_the_dense_gradient(rng, backend):
     X[X < 0.3] = 0
     g_dense, g_sparse = np.empty_like(theta), np.empty_like(theta)
     l_dense = backend_loss_and_gradient(backend, arch, theta, X, Y, None, 0.1, g_dense)
-    l_sparse = backend_loss_and_gradient(backend, arch, theta, sparse.csr_matrix(X), Y, None, 0.1, g_sparse)
+    l_sparse = backend_loss_and_gradient(backend, arch, theta, sparse.csr_matrix(X), Y, None,
+                                         0.1, g_sparse)
     # scipy's sparse products sum in another order than BLAS: 6 inputs, 2 layers each way
     assert_close_scalar(l_sparse, l_dense, dtype=theta.dtype, n_terms=len(X) * 3, depth=4)
     assert_allclose_sums(g_sparse, g_dense, dtype=theta.dtype, n_terms=len(X), depth=4)

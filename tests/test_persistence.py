@@ -10,7 +10,12 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from skdigitnet import (
-    ACTIVATIONS, DigitMLPClassifier, load_digits, load_model, register_activation, save_model,
+    ACTIVATIONS,
+    DigitMLPClassifier,
+    load_digits,
+    load_model,
+    register_activation,
+    save_model,
 )
 
 from _custom import ScaledTanh
@@ -106,7 +111,8 @@ def set_config(key, value):
 @pytest.mark.parametrize("change, message", [
     (lambda a: a.pop("coef_1"), "coef_1 is missing or not a float32 array of shape"),
     (lambda a: a.__setitem__("coef_0", np.zeros((3, 3))), "coef_0 is missing or not"),
-    (lambda a: a.__setitem__("intercept_2", np.full(10, np.nan, np.float32)), "intercept_2 holds NaN"),
+    (lambda a: a.__setitem__("intercept_2", np.full(10, np.nan, np.float32)),
+     "intercept_2 holds NaN"),
     (lambda a: a.__setitem__("classes", np.arange(3)), "3 classes do not match 10 outputs"),
     (lambda a: a.__setitem__("config", np.array("{not json")), "has no readable 'config'"),
     (set_config("format", "other"), "is not a skdigitnet model file"),
@@ -138,7 +144,7 @@ def test_truncated_or_foreign_files_are_refused(tmp_path, data):
     evil = tmp_path / "evil.npz"
     with zipfile.ZipFile(evil, "w") as z:  # a pickled object inside: never unpickled
         z.writestr("config.npy", pickle.dumps(print))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a skdigitnet model file"):
         load_model(evil)
 
 
@@ -197,7 +203,7 @@ def test_reloaded_model_has_exactly_the_fitted_attributes(tmp_path, data, params
     (state, record), (loaded_state, loaded_record) = fitted_state(clf), fitted_state(loaded)
     assert sorted(loaded_state) == sorted(state)
     for name in state:
-        if name not in ("_arch",):
+        if name != "_arch":
             assert_same_value(loaded_state[name], state[name], name)
     assert loaded._arch == clf._arch
     assert loaded_record == record

@@ -24,11 +24,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skdigitnet import (
-    DigitMLPClassifier, DigitNormalizer, load_pretrained, normalize_images, serve,
+    DigitMLPClassifier,
+    DigitNormalizer,
+    load_pretrained,
+    normalize_images,
+    serve,
 )
-from skdigitnet._playground_server import MAX_CLIENTS, PlaygroundServer
 from skdigitnet._playground_api import API_VERSION, Playground, _data, pretrained_info
 from skdigitnet._playground_requests import MAX_BODY_BYTES
+from skdigitnet._playground_server import MAX_CLIENTS, PlaygroundServer
 
 
 def drawn(index, scale=10, rgba=False):
@@ -38,7 +42,7 @@ def drawn(index, scale=10, rgba=False):
     ink = np.pad(ink, scale)
     if not rgba:
         return np.rint(255 * (1 - ink)).astype(int)
-    image = np.zeros(ink.shape + (4,), int)
+    image = np.zeros((*ink.shape, 4), int)
     image[..., 3] = np.rint(255 * ink)
     return image
 
@@ -253,8 +257,8 @@ BAD_REQUESTS = {
         "Content-Type": "application/x-www-form-urlencoded"}, 415,
         "send the body as JSON, with Content-Type: application/json"),
     "malformed JSON": ("POST", "/api/predict", b'{"width": 28,', JSON, 400,
-                       "the body is not valid JSON: Expecting property name enclosed in "
-                       "double quotes: line 1 column 14 (char 13)"),
+                       ("the body is not valid JSON: Expecting property name enclosed in "
+                        "double quotes: line 1 column 14 (char 13)")),
     "not UTF-8": ("POST", "/api/predict", b'{"width": "\xff"}', JSON, 400,
                   "the body is not valid JSON: it is not UTF-8 text"),
     "NaN": ("POST", "/api/predict", b'{"width": 2, "height": 1, "pixels": [0, NaN]}', JSON,
@@ -264,11 +268,11 @@ BAD_REQUESTS = {
     "nested too deeply": ("POST", "/api/predict", b"[" * 100000, JSON, 400,
                           "the body is not valid JSON: it is nested too deeply"),
     "not an object": ("POST", "/api/predict", b"[1, 2]", JSON, 400,
-                      'the body must be a JSON object like {"width": 28, "height": 28, '
-                      '"pixels": [...]}'),
+                      ('the body must be a JSON object like {"width": 28, "height": 28, '
+                       '"pixels": [...]}')),
     "unknown field": ("POST", "/api/predict", b'{"width": 1, "colour": 1}', JSON, 400,
-                      'unknown field "colour"; the fields are width, height, pixels, mode, '
-                      "break, neuron"),
+                      ('unknown field "colour"; the fields are width, height, pixels, mode, '
+                       "break, neuron")),
     "missing pixels": ("POST", "/api/predict", b'{"width": 1, "height": 1}', JSON, 400,
                        'missing field "pixels"'),
     "width a string": ("POST", "/api/predict",
@@ -282,8 +286,8 @@ BAD_REQUESTS = {
                       JSON, 413, "the image is 1025x1 pixels; the limit is 1024x1024"),
     "unknown mode": ("POST", "/api/predict",
                      b'{"width": 1, "height": 1, "pixels": [0], "mode": "CMYK"}', JSON, 400,
-                     '"mode" must be "L" (width*height grey values) or "RGBA" '
-                     '(4*width*height values); got "CMYK"'),
+                     ('"mode" must be "L" (width*height grey values) or "RGBA" '
+                      '(4*width*height values); got "CMYK"')),
     "pixels not a list": ("POST", "/api/predict",
                           b'{"width": 1, "height": 1, "pixels": "0"}', JSON, 400,
                           '"pixels" must be a list of numbers; got a string'),
@@ -315,13 +319,13 @@ BAD_REQUESTS = {
                             '"break" must be an object; got a number'),
     "unknown break field": ("POST", "/api/predict",
                             b'{"width": 1, "height": 1, "pixels": [0], "break": {"noise": 1}}',
-                            JSON, 400, 'unknown field "break.noise"; the fields are disabled, '
-                            "biases, weight_scale"),
+                            JSON, 400, ('unknown field "break.noise"; the fields are disabled, '
+                                        "biases, weight_scale")),
     "no such neuron to disable": (
         "POST", "/api/predict",
         b'{"width": 1, "height": 1, "pixels": [0], "break": {"disabled": [[2, 0]]}}', JSON,
-        400, '"break.disabled" must hold [layer, index] pairs of hidden neurons (layer 0 to '
-             "1, index 0 to 15); got [2, 0]"),
+        400, ('"break.disabled" must hold [layer, index] pairs of hidden neurons (layer 0 to '
+              "1, index 0 to 15); got [2, 0]")),
     "biases not a boolean": (
         "POST", "/api/predict",
         b'{"width": 1, "height": 1, "pixels": [0], "break": {"biases": 0}}', JSON, 400,
@@ -332,17 +336,17 @@ BAD_REQUESTS = {
         400, '"break.weight_scale" must be a number from 0 to 10; got 11'),
     "neuron out of range": (
         "POST", "/api/predict", b'{"width": 1, "height": 1, "pixels": [0], "neuron": [0, 16]}',
-        JSON, 400, '"neuron" must be [layer, index] of a hidden neuron (layer 0 to 1, index 0 '
-                   "to 15); got [0, 16]"),
+        JSON, 400, ('"neuron" must be [layer, index] of a hidden neuron (layer 0 to 1, index 0 '
+                    "to 15); got [0, 16]")),
     "neuron without index": ("GET", "/api/neuron?layer=0", None, None, 400,
-                             "/api/neuron takes a hidden neuron's layer and index, e.g. "
-                             "?layer=0&index=3"),
+                             ("/api/neuron takes a hidden neuron's layer and index, e.g. "
+                              "?layer=0&index=3")),
     "neuron not a number": ("GET", "/api/neuron?layer=0&index=-1", None, None, 400,
-                            "/api/neuron takes a hidden neuron's layer and index, e.g. "
-                            "?layer=0&index=3; got layer='0', index='-1'"),
+                            ("/api/neuron takes a hidden neuron's layer and index, e.g. "
+                             "?layer=0&index=3; got layer='0', index='-1'")),
     "no such neuron": ("GET", "/api/neuron?layer=2&index=0", None, None, 404,
-                       "no hidden neuron layer=2, index=0; this network has layer 0 to 1, "
-                       "index 0 to 15"),
+                       ("no hidden neuron layer=2, index=0; this network has layer 0 to 1, "
+                        "index 0 to 15")),
     "another host": ("GET", "/api/model", None, {"Host": "evil.example:80"}, 403, None),
 }
 
@@ -452,7 +456,8 @@ def test_stop_ends_the_connections_a_browser_keeps_open(model, capsys):
     kept.request("GET", "/api/model")
     assert kept.getresponse().read()  # the connection stays open (HTTP/1.1 keep-alive)
     handle.stop()
-    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+    # the request or the reading of its reply fails, depending on timing
+    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):  # noqa: PT012
         kept.request("GET", "/api/model")
         kept.getresponse().read()
 
@@ -460,7 +465,7 @@ def test_stop_ends_the_connections_a_browser_keeps_open(model, capsys):
 def test_serve_uses_the_pipelines_normalizer(model):
     pipe = make_pipeline(DigitNormalizer(deskew=False, box_size=16), model)
     with serve(pipe, port=0, block=False) as handle:
-        status, reply = api(handle, "GET", "/api/model")
+        _, reply = api(handle, "GET", "/api/model")
         image = drawn(2)
         _, predicted = api(handle, "POST", "/api/predict", body(image))
     assert reply["normalize_images"] == {"polarity": "auto", "threshold": 0.1,

@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import time
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -110,7 +111,7 @@ def draw(browser, strokes, pause=0.15):
     for stroke in strokes:
         chain = ActionChains(browser, duration=12).move_to_element_with_offset(pad, *stroke[0])
         chain.click_and_hold()
-        for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+        for (x0, y0), (x1, y1) in pairwise(stroke):
             chain.move_by_offset(x1 - x0, y1 - y0)
         chain.release().perform()
         time.sleep(pause)

@@ -12,7 +12,11 @@ from matplotlib.colors import to_rgba  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 from skdigitnet import (  # noqa: E402
-    ActivationsDisplay, DigitMLPClassifier, LossCurveDisplay, WeightImagesDisplay, load_digits,
+    ActivationsDisplay,
+    DigitMLPClassifier,
+    LossCurveDisplay,
+    WeightImagesDisplay,
+    load_digits,
 )
 
 
@@ -50,7 +54,7 @@ def test_weight_images_are_the_weights(fitted):
 
 def test_weight_images_of_the_second_layer_and_given_axes(fitted):
     clf, _ = fitted
-    fig, axes = plt.subplots(4, 5)
+    _, axes = plt.subplots(4, 5)
     disp = WeightImagesDisplay.from_estimator(clf, layer=1, ax=axes)
     assert disp.images_[3].get_array().shape == (4, 4)
     np.testing.assert_array_equal(disp.images_[3].get_array().ravel(), clf.coefs_[1][:, 3])
