@@ -230,7 +230,7 @@ if task["what"] == "predict":
     est.fit(X[:2000], y[:2000])
     X = np.tile(Xt, (task["rows"] // len(Xt) + 1, 1))[: task["rows"]]
 else:  # warm up: one-time loading (imports, compiled kernels) is not per-fit memory
-    make(task["which"], max_iter=1, random_state=0).fit(X[:500], y[:500])
+    make(task["which"], max_iter=1, random_state=0).fit(X[:6000], y[:6000])
 tracemalloc.start()
 base = tracemalloc.get_traced_memory()[0]
 if task["what"] == "fit":
@@ -284,9 +284,10 @@ def machine():
 
 
 def warm_up(data):
-    """One small fit of each configuration and estimator, timed: the first fit in a
-    process loads (or, after installing, compiles) the kernels; later fits do not."""
-    X, y = data[0][:1000], data[1][:1000]
+    """One small fit (6,000 images: enough for the compiled kernels) of each
+    configuration and estimator, timed: the first fit in a process loads (or, after
+    installing, compiles) the kernels; later fits do not."""
+    X, y = data[0][:6000], data[1][:6000]  # enough rows for the compiled kernels
     seconds = {}
     for which in ("sklearn", "skdigitnet"):
         tic = time.perf_counter()

@@ -62,6 +62,30 @@ def pipeline_applies(X, order):
     return gather_applies(X, order) and second_cpu()
 
 
+def other_threads_running():
+    """Whether another thread of this process is running right now: typically an
+    OpenBLAS worker still spinning (for about 0.1 s) after the last multithreaded
+    product, which would take a core from a second thread of ours. Linux only (reads
+    /proc/self/task/*/stat, a few microseconds a thread); False elsewhere."""
+    me = threading.get_native_id()
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return False
+    for task in tasks:
+        if task == str(me):
+            continue
+        try:
+            with open(f"/proc/self/task/{task}/stat", "rb") as stat_file:
+                stat = stat_file.read()
+        except OSError:  # the thread just ended
+            continue
+        end = stat.rfind(b")")  # the state follows the command name in parentheses
+        if stat[end + 2: end + 3] == b"R":
+            return True
+    return False
+
+
 def second_cpu():
     """Whether this process may run on more than one CPU."""
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(

@@ -59,6 +59,7 @@ class CompiledBackend(NumpyBackend):
         self._pipeline = None  # the batch thread, made at the first shuffled epoch
         self._ws = self._work = self._no_weights = None
         self._alone_for = 0  # epochs left to run on one thread (see _two_threads)
+        self._crowded_before = False  # the last epoch on two threads was crowded
 
     def workspace(self, theta: FloatArray, grad: FloatArray, rows: int) -> Workspace:
         self._ws = ws = super().workspace(theta, grad, rows)
@@ -88,10 +89,13 @@ class CompiledBackend(NumpyBackend):
             self._watch_share(time.thread_time() - cpu, time.perf_counter() - wall)
         return total / weight_sum if weight_sum > 0 else 0.0
 
-    # Two threads pay only with a core each. When this thread had the CPU less than
-    # _CROWDED of an epoch's time (other processes, or GridSearchCV(n_jobs=-1) running
-    # fits side by side, want the cores too), the next _ALONE_EPOCHS epochs run on one
-    # thread, then two are tried again. The results do not depend on it.
+    # Two threads pay only with a core each. An epoch runs on one thread when another
+    # thread of this process is running as it starts (OpenBLAS's workers spin for about
+    # 0.1 s after each multithreaded product: the other estimator's fit, a score); and
+    # when this thread had the CPU for less than _CROWDED of two epochs in a row (other
+    # processes want the cores too: GridSearchCV(n_jobs=-1) running fits side by side),
+    # the next _ALONE_EPOCHS epochs run on one thread, then two are tried again. The
+    # results do not depend on it: the same calls on the same rows either way.
     _CROWDED, _ALONE_EPOCHS = 0.75, 4
 
     def _two_threads(self) -> bool:
@@ -100,11 +104,13 @@ class CompiledBackend(NumpyBackend):
         if self._alone_for > 0:
             self._alone_for -= 1
             return False
-        return True
+        return not _batch_thread.other_threads_running()
 
     def _watch_share(self, cpu: float, wall: float) -> None:
-        if wall > 0.02 and cpu < self._CROWDED * wall:
+        crowded = wall > 0.02 and cpu < self._CROWDED * wall
+        if crowded and self._crowded_before:
             self._alone_for = self._ALONE_EPOCHS
+        self._crowded_before = crowded and not self._alone_for
 
     def _fuses(self, batches: Batches, order: IntArray | None, optimizer: SGD | Adam) -> bool:
         return (self.plan is not None and isinstance(optimizer, (SGD, Adam))
@@ -162,9 +168,11 @@ class CompiledBackend(NumpyBackend):
     def predict_into(self, coefs: Sequence[FloatArray], intercepts: Sequence[FloatArray],
                      X: Matrix, layer: int, chunk_rows: int, out: FloatArray,
                      check_finite: bool) -> bool:
-        """Chunk by chunk: one BLAS product and one compiled call each; with four chunks
-        or more of a dense ``X``, two threads take alternate chunks, each on one BLAS
-        thread (the chunks are independent: the result does not depend on the split)."""
+        """Chunk by chunk: the first layer's product in BLAS calls of up to 64 rows
+        (``_batch_thread._forward_block_rows``, on one BLAS thread), then one compiled
+        call. With four chunks or more of a dense ``X`` and a core free, two threads
+        take alternate chunks (the chunks are independent: the result does not depend
+        on the split)."""
         if self.plan is None:
             return super().predict_into(coefs, intercepts, X, layer, chunk_rows, out,
                                         check_finite)
@@ -172,9 +180,12 @@ class CompiledBackend(NumpyBackend):
         theta = pack(coefs, intercepts, out.dtype)
         starts = range(0, X.shape[0], chunk_rows)
         threads = 2 if (len(starts) >= 4 and isinstance(X, np.ndarray)
-                        and _batch_thread.second_cpu()) else 1
+                        and _batch_thread.second_cpu()
+                        and not _batch_thread.other_threads_running()) else 1
         failed: list[BaseException]
         finite, failed = [True] * threads, []
+
+        W0 = theta[: coefs[0].size].reshape(coefs[0].shape)  # in out's dtype
 
         def run(part: int) -> None:
             rows_max = min(chunk_rows, X.shape[0])
@@ -183,12 +194,18 @@ class CompiledBackend(NumpyBackend):
             with np.errstate(over="ignore", invalid="ignore"):  # per thread
                 for start in starts[part::threads]:
                     rows = slice(start, min(start + chunk_rows, X.shape[0]))
-                    chunk = X[rows] if X.dtype.kind not in "iub" else X[rows].astype(out.dtype)
-                    Z = matmul(chunk, coefs[0], first[: chunk.shape[0]])
+                    chunk = X[rows]
+                    Z = first[: chunk.shape[0]]
+                    if isinstance(chunk, np.ndarray):
+                        chunk = np.ascontiguousarray(chunk, out.dtype)
+                        _batch_thread._forward_block_rows(chunk, W0, Z, 0, chunk.shape[0])
+                    else:  # sparse
+                        Z = matmul(chunk, coefs[0], Z)
                     finite[part] &= self.plan.predict(Z, theta, out[rows], layer, work)
 
         if threads == 1:
-            run(0)
+            with one_blas_thread():
+                run(0)
             return finite[0]
 
         def second() -> None:

@@ -1,9 +1,11 @@
 """The fast paths (reused buffers, in-place steps, chunks, per-batch conversion) compute
 what a plain reference computes, in float32 and float64; memory stays bounded."""
 
+import os
 import platform
 import sys
 import threading
+import time
 import tracemalloc
 import warnings
 
@@ -350,19 +352,50 @@ def test_compiled_prediction_on_two_threads_equals_one_chunk_at_a_time(X_dtype, 
 
 @needs_numba
 def test_compiled_epoch_runs_on_one_thread_when_the_cores_are_taken(monkeypatch):
-    """One CPU: the compiled epoch runs alone. Two, but this thread had the CPU for less
-    than three quarters of an epoch: the next four epochs run alone, then two threads
-    are tried again."""
+    """One CPU: the compiled epoch runs alone; so it does while another thread of the
+    process runs (an OpenBLAS worker still spinning). Two CPUs, but this thread had the
+    CPU for less than three quarters of two epochs in a row: the next four epochs run
+    alone, then two threads are tried again."""
     relu = get_activation("relu")
     backend = _compiled.CompiledBackend(Architecture((4, 3, 2), (relu,), "softmax", "log_loss"))
     monkeypatch.setattr(_batch_thread, "second_cpu", lambda: True)
+    monkeypatch.setattr(_batch_thread, "other_threads_running", lambda: False)
     assert backend._two_threads()
     backend._watch_share(cpu=0.09, wall=0.1)  # had the CPU: stays on two threads
+    backend._watch_share(cpu=0.05, wall=0.1)  # crowded out once: still two
     assert backend._two_threads()
-    backend._watch_share(cpu=0.05, wall=0.1)  # crowded out
+    backend._watch_share(cpu=0.05, wall=0.1)  # twice in a row
     assert [backend._two_threads() for _ in range(5)] == [False] * 4 + [True]
+    monkeypatch.setattr(_batch_thread, "other_threads_running", lambda: True)
+    assert not backend._two_threads()
+    monkeypatch.setattr(_batch_thread, "other_threads_running", lambda: False)
     monkeypatch.setattr(_batch_thread, "second_cpu", lambda: False)
     assert not backend._two_threads()
+
+
+def test_another_running_thread_is_seen():
+    """A thread busy in a loop is seen running; once it sleeps, it is not."""
+    if not os.path.isdir("/proc/self/task"):
+        pytest.skip("needs Linux's /proc")
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            pass
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not _batch_thread.other_threads_running() and time.monotonic() < deadline:
+            time.sleep(0.001)  # the spinner holds the GIL half the time
+        assert _batch_thread.other_threads_running()
+    finally:
+        stop.set()
+        spinner.join()
+    deadline = time.monotonic() + 5  # BLAS workers of earlier tests sleep after 0.1 s
+    while _batch_thread.other_threads_running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _batch_thread.other_threads_running()
 
 
 def test_backend_is_chosen_by_numba_and_the_switch(monkeypatch):
