@@ -40,6 +40,7 @@ _STOP, _FAILED, _FWD_READY, _FWD_DONE, _BACK_READY, _BACK_DONE = range(_SLOTS, _
 _N_FLAGS = _SLOTS + 6
 # The optimizer, in ``_train_epoch``.
 _ADAM, _MOMENTUM, _NESTEROV = range(3)
+ADAM = _ADAM  # for the caller, which slices Adam's step sizes by segment
 # The trainer computes the first ``m * _MAIN_SHARE // 16`` rows of each batch's two
 # first-layer products, the thread the rest. The thread also gathers the batches and
 # the trainer does the small layers and the step, so the trainer takes more rows:

@@ -266,7 +266,7 @@ def test_batch_pipeline_gathers_what_plain_indexing_gathers(X_dtype, rng):
     ("adam", False, "float", 16), ("adam", True, "uint8", 7), ("sgd", False, "uint8", 1),
     ("nesterov", True, "float", 50), ("adam", False, "float", 200)])
 def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighted, X_kind,
-                                                       batch_size, rng):
+                                                       batch_size, rng, monkeypatch):
     """``CompiledBackend.run_epoch`` trains a shuffled epoch in one compiled call, the
     thread computing part of both first-layer products: the same steps as the generic
     loop over ``loss_and_gradient`` and ``step`` (batches of 1 and a last short batch
@@ -284,10 +284,14 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
     order = rng.permutation(n)
     theta0 = init_parameters(arch, rng, dtype)
     results = []
-    for fused in (False, True, "alone"):
+    for fused in (False, True, "alone", "mixed"):
         backend = _compiled.CompiledBackend(arch)
         if fused == "alone":  # the compiled epoch on this thread only
             backend._two_threads = lambda: False
+        toggle = iter(range(10**6))  # "mixed": segments alone and on two threads in turn
+        monkeypatch.setattr(_batch_thread, "other_threads_running",
+                            lambda fused=fused, toggle=toggle: (fused == "mixed"
+                                                                and next(toggle) % 2 == 0))
         theta = theta0.copy()
         ws = backend.workspace(theta, np.empty_like(theta), batch_size)
         batches = Batches((X, Y, sw), batch_size, dtype)
@@ -302,10 +306,12 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
         # the compiled epoch ran (its share of the weight gradient exists) or did not
         assert (getattr(backend._pipeline, "_share", None) is not None) == bool(fused)
         results.append((losses, theta, opt))
-    (loss_a, theta_a, opt_a), (loss_b, theta_b, opt_b), (loss_c, theta_c, _) = results
-    # on one thread or two: the same calls on the same rows, the same bits
-    assert loss_c == loss_b
-    np.testing.assert_array_equal(theta_c, theta_b)
+    (loss_a, theta_a, opt_a), (loss_b, theta_b, opt_b), *others = results
+    # on one thread or two, or some segments of 64 batches on each: the same calls on
+    # the same rows, the same bits
+    for loss_c, theta_c, _ in others:
+        assert loss_c == loss_b
+        np.testing.assert_array_equal(theta_c, theta_b)
     # two epochs of up to 103 steps on sums of up to 200 rows: compare like sums whose
     # errors compound through the steps
     steps = 2 * -(-n // batch_size)
@@ -352,10 +358,10 @@ def test_compiled_prediction_on_two_threads_equals_one_chunk_at_a_time(X_dtype, 
 
 @needs_numba
 def test_compiled_epoch_runs_on_one_thread_when_the_cores_are_taken(monkeypatch):
-    """One CPU: the compiled epoch runs alone; so it does while another thread of the
-    process runs (an OpenBLAS worker still spinning). Two CPUs, but this thread had the
-    CPU for less than three quarters of two epochs in a row: the next four epochs run
-    alone, then two threads are tried again."""
+    """One CPU: the compiled epoch runs alone. Two CPUs, but this thread had the CPU for
+    less than three quarters of two epochs in a row: the next four epochs run alone,
+    then two threads are tried again. (Each segment of an epoch also runs alone while
+    another thread of the process runs: see the epoch test below.)"""
     relu = get_activation("relu")
     backend = _compiled.CompiledBackend(Architecture((4, 3, 2), (relu,), "softmax", "log_loss"))
     monkeypatch.setattr(_batch_thread, "second_cpu", lambda: True)
@@ -366,9 +372,6 @@ def test_compiled_epoch_runs_on_one_thread_when_the_cores_are_taken(monkeypatch)
     assert backend._two_threads()
     backend._watch_share(cpu=0.05, wall=0.1)  # twice in a row
     assert [backend._two_threads() for _ in range(5)] == [False] * 4 + [True]
-    monkeypatch.setattr(_batch_thread, "other_threads_running", lambda: True)
-    assert not backend._two_threads()
-    monkeypatch.setattr(_batch_thread, "other_threads_running", lambda: False)
     monkeypatch.setattr(_batch_thread, "second_cpu", lambda: False)
     assert not backend._two_threads()
 
