@@ -63,18 +63,20 @@ def pipeline_applies(X, order):
     return gather_applies(X, order) and second_cpu()
 
 
-def other_threads_running():
+def other_threads_running(ignore=()):
     """Whether another thread of this process is running right now: typically an
     OpenBLAS worker still spinning (for about 0.1 s) after the last multithreaded
-    product, which would take a core from a second thread of ours. Linux only (reads
-    /proc/self/task/*/stat, a few microseconds a thread); False elsewhere."""
+    product, which would take a core from a second thread of ours. ``ignore``: native
+    thread ids not to count (our own ended workers, which may show until they are gone).
+    Linux only (reads /proc/self/task/*/stat, a few microseconds a thread); False
+    elsewhere."""
     me = threading.get_native_id()
     try:
         tasks = os.listdir("/proc/self/task")
     except OSError:
         return False
     for task in tasks:
-        if task == str(me):
+        if task == str(me) or int(task) in ignore:
             continue
         try:
             with open(f"/proc/self/task/{task}/stat", "rb") as stat_file:
@@ -115,6 +117,7 @@ class BatchPipeline:
         self.ring = np.empty((_SLOTS, batch_size, X.shape[1]), dtype)
         self.flags = np.zeros(_N_FLAGS, np.int64)
         self._share = None  # the thread's half of the weight gradient, when training
+        self.ended = set()  # native ids of this pipeline's threads, ended
 
     def epoch(self, order):
         """Yield ``X[rows]`` for each batch of ``order`` (cast to the ring's dtype)."""
@@ -186,6 +189,7 @@ class BatchPipeline:
         """Stop ``worker`` (whatever happened) and wait for it."""
         _store(self.flags, _STOP, 1)  # stop the gatherer, whatever happened here
         worker.join()
+        self.ended.add(worker.native_id)
 
     def _wait(self, worker, index, value):
         while not _wait_for(self.flags, index, value, 1_000_000):

@@ -92,7 +92,7 @@ class CompiledBackend(NumpyBackend):
         # OpenBLAS's spinning workers leave within 0.1 s, the rest of the epoch need not
         for first in range(0, n_batches, _SEGMENT):
             last = min(first + _SEGMENT, n_batches)
-            alone = epoch_alone or _batch_thread.other_threads_running()
+            alone = epoch_alone or _batch_thread.other_threads_running(pipeline.ended)
             steps = hyper if code != _batch_thread.ADAM else np.concatenate(
                 (hyper[:3], hyper[3 + first: 3 + last]))  # Adam: this segment's step sizes
             tic, cpu_tic = time.perf_counter(), time.thread_time()

@@ -290,8 +290,8 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
             backend._two_threads = lambda: False
         toggle = iter(range(10**6))  # "mixed": segments alone and on two threads in turn
         monkeypatch.setattr(_batch_thread, "other_threads_running",
-                            lambda fused=fused, toggle=toggle: (fused == "mixed"
-                                                                and next(toggle) % 2 == 0))
+                            lambda ignore=(), fused=fused, toggle=toggle: (
+                                fused == "mixed" and next(toggle) % 2 == 0))
         theta = theta0.copy()
         ws = backend.workspace(theta, np.empty_like(theta), batch_size)
         batches = Batches((X, Y, sw), batch_size, dtype)
@@ -365,7 +365,7 @@ def test_compiled_epoch_runs_on_one_thread_when_the_cores_are_taken(monkeypatch)
     relu = get_activation("relu")
     backend = _compiled.CompiledBackend(Architecture((4, 3, 2), (relu,), "softmax", "log_loss"))
     monkeypatch.setattr(_batch_thread, "second_cpu", lambda: True)
-    monkeypatch.setattr(_batch_thread, "other_threads_running", lambda: False)
+    monkeypatch.setattr(_batch_thread, "other_threads_running", lambda ignore=(): False)
     assert backend._two_threads()
     backend._watch_share(cpu=0.09, wall=0.1)  # had the CPU: stays on two threads
     backend._watch_share(cpu=0.05, wall=0.1)  # crowded out once: still two
