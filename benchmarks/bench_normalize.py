@@ -52,15 +52,9 @@ def datasets(data_dir):
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+    from bench_vs_sklearn import cpu_name  # this folder is on sys.path when run as a script
+
+    return (f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"numpy {np.__version__}")
 
 

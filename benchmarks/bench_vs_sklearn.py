@@ -263,15 +263,19 @@ def memory_rows(data_dir, predict_rows_count):
     return rows
 
 
-def machine():
-    cpu = platform.processor()
+def cpu_name():
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine():
+    cpu = cpu_name()
     from importlib.metadata import version
 
     import sklearn
