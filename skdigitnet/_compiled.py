@@ -43,9 +43,10 @@ def available() -> bool:
     return _kernels.numba is not None
 
 
-# Batches per compiled call in an epoch: each call runs on one thread or two, as the
-# cores are free when it starts (about 10 ms of MNIST at batch 200).
-_SEGMENT = 64
+# Rows per compiled call in an epoch (whole batches, at least one): each call runs on
+# one thread or two, as the cores are free when it starts (about 10 ms of MNIST); a
+# call starts and ends the second thread, about 0.1 ms.
+_SEGMENT_ROWS = 12_800
 
 
 class CompiledBackend(NumpyBackend):
@@ -90,8 +91,9 @@ class CompiledBackend(NumpyBackend):
         total = weight_sum = cpu = wall = 0.0
         # in segments of batches, each on one thread or two as the cores are free then:
         # OpenBLAS's spinning workers leave within 0.1 s, the rest of the epoch need not
-        for first in range(0, n_batches, _SEGMENT):
-            last = min(first + _SEGMENT, n_batches)
+        segment = max(1, _SEGMENT_ROWS // size)
+        for first in range(0, n_batches, segment):
+            last = min(first + segment, n_batches)
             alone = epoch_alone or _batch_thread.other_threads_running(pipeline.ended)
             steps = hyper if code != _batch_thread.ADAM else np.concatenate(
                 (hyper[:3], hyper[3 + first: 3 + last]))  # Adam: this segment's step sizes

@@ -284,6 +284,7 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
     order = rng.permutation(n)
     theta0 = init_parameters(arch, rng, dtype)
     results = []
+    monkeypatch.setattr(_compiled, "_SEGMENT_ROWS", 20)  # several segments an epoch
     for fused in (False, True, "alone", "mixed"):
         backend = _compiled.CompiledBackend(arch)
         if fused == "alone":  # the compiled epoch on this thread only
@@ -307,7 +308,7 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
         assert (getattr(backend._pipeline, "_share", None) is not None) == bool(fused)
         results.append((losses, theta, opt))
     (loss_a, theta_a, opt_a), (loss_b, theta_b, opt_b), *others = results
-    # on one thread or two, or some segments of 64 batches on each: the same calls on
+    # on one thread or two, or some segments of batches on each: the same calls on
     # the same rows, the same bits
     for loss_c, theta_c, _ in others:
         assert loss_c == loss_b
