@@ -1,14 +1,16 @@
 """The compiled backend: numba kernels for the small work, a second thread for batches.
 
-A shuffled epoch on dense ``X`` (the usual fit) is one compiled call
-(``_batch_thread.BatchPipeline.train_epoch``): per batch, the two first-layer products
-(``X @ W0`` and ``X.T @ delta``) are split by rows between this thread and a second
-one, which also gathers the batches; one kernel (``_kernels``) does everything else:
-the later layers, the output, the loss, the backward pass through the small layers,
-the bias sums and the L2 term; then the optimizer's update. No Python runs between
-batches. Other epochs (no shuffle, sparse ``X``, one CPU, L-BFGS's full batch) take
-the generic loop with the same kernels per batch. Prediction is one BLAS product and
-one compiled call per chunk.
+A shuffled epoch on dense ``X`` (the usual fit) is a few compiled calls, one per
+segment of 12,800 rows (``_batch_thread.BatchPipeline.train_epoch``): per batch, the
+two first-layer products (``X @ W0`` and ``X.T @ delta``) are split by rows between
+this thread and a second one, which also gathers the batches; the kernels
+(``_kernels``) do everything else: the later layers, the output, the loss, the backward
+pass through the small layers, the bias sums and the L2 term; then the optimizer's
+update. No Python runs between the batches of a segment. A segment runs on this thread
+alone when no core is free (see ``_two_threads``), with the same arithmetic. Other
+epochs (no shuffle, sparse ``X``, L-BFGS's full batch) take the generic loop with the
+same kernels per batch. Prediction is, per chunk, the first product in BLAS calls of
+up to 64 rows and one compiled call.
 
 Chosen once per fit or prediction by ``_backends.choose_backend``; the numpy backend
 (``_backends.NumpyBackend``) is the reference it is tested against. Architectures the
@@ -111,7 +113,7 @@ class CompiledBackend(NumpyBackend):
             self._watch_share(cpu, wall)
         return total / weight_sum if weight_sum > 0 else 0.0
 
-    # Two threads pay only with a core each. An epoch runs on one thread when another
+    # Two threads pay only with a core each. A segment runs on one thread when another
     # thread of this process is running as it starts (OpenBLAS's workers spin for about
     # 0.1 s after each multithreaded product: the other estimator's fit, a score); and
     # when this thread had the CPU for less than _CROWDED of two epochs in a row (other
