@@ -63,18 +63,30 @@ def pipeline_applies(X, order):
     return gather_applies(X, order) and second_cpu()
 
 
-def other_threads_running(ignore=()):
-    """Whether another thread of this process is running right now: typically an
-    OpenBLAS worker still spinning (for about 0.1 s) after the last multithreaded
-    product, which would take a core from a second thread of ours. ``ignore``: native
-    thread ids not to count (our own ended workers, which may show until they are gone).
-    Linux only (reads /proc/self/task/*/stat, a few microseconds a thread); False
-    elsewhere."""
+def second_core_free(ignore=()):
+    """Whether a second thread of ours would have a core of its own: this process may
+    run on at least two CPUs more than it has other threads running right now. Those
+    are typically OpenBLAS workers still spinning (for about 0.1 s) after the last
+    multithreaded product: on two CPUs one of them takes the core a second thread of
+    ours would need; on four, two threads of ours still fit beside it. ``ignore``:
+    native thread ids not to count (our own ended workers, which may show until they
+    are gone). Reads /proc/self/task/*/stat on Linux (a few microseconds a thread);
+    elsewhere, whether there is a second CPU."""
+    cpus = cpu_count()
+    if cpus < 2:
+        return False
+    return running_threads(ignore, stop_at=cpus - 1) + 2 <= cpus
+
+
+def running_threads(ignore=(), stop_at=None):
+    """How many threads of this process other than the calling one are running right
+    now (counting stops at ``stop_at``); 0 where /proc/self/task cannot be read."""
     me = threading.get_native_id()
     try:
         tasks = os.listdir("/proc/self/task")
     except OSError:
-        return False
+        return 0
+    running = 0
     for task in tasks:
         if task == str(me) or int(task) in ignore:
             continue
@@ -85,15 +97,22 @@ def other_threads_running(ignore=()):
             continue
         end = stat.rfind(b")")  # the state follows the command name in parentheses
         if stat[end + 2: end + 3] == b"R":
-            return True
-    return False
+            running += 1
+            if stop_at is not None and running >= stop_at:
+                break
+    return running
+
+
+def cpu_count():
+    """How many CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def second_cpu():
     """Whether this process may run on more than one CPU."""
-    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(
-        os.cpu_count() or 1)
-    return len(cpus) > 1
+    return cpu_count() > 1
 
 
 class BatchPipeline:

@@ -96,7 +96,7 @@ class CompiledBackend(NumpyBackend):
         segment = max(1, _SEGMENT_ROWS // size)
         for first in range(0, n_batches, segment):
             last = min(first + segment, n_batches)
-            alone = epoch_alone or _batch_thread.other_threads_running(pipeline.ended)
+            alone = epoch_alone or not _batch_thread.second_core_free(pipeline.ended)
             steps = hyper if code != _batch_thread.ADAM else np.concatenate(
                 (hyper[:3], hyper[3 + first: 3 + last]))  # Adam: this segment's step sizes
             tic, cpu_tic = time.perf_counter(), time.thread_time()
@@ -113,9 +113,10 @@ class CompiledBackend(NumpyBackend):
             self._watch_share(cpu, wall)
         return total / weight_sum if weight_sum > 0 else 0.0
 
-    # Two threads pay only with a core each. A segment runs on one thread when another
-    # thread of this process is running as it starts (OpenBLAS's workers spin for about
-    # 0.1 s after each multithreaded product: the other estimator's fit, a score); and
+    # Two threads pay only with a core each. A segment runs on one thread when the other
+    # threads of this process running as it starts leave no core for a second one
+    # (OpenBLAS's workers spin for about 0.1 s after each multithreaded product: the
+    # other estimator's fit, a score; on two CPUs one of them is enough); and
     # when this thread had the CPU for less than _CROWDED of two epochs in a row (other
     # processes want the cores too: GridSearchCV(n_jobs=-1) running fits side by side),
     # the next _ALONE_EPOCHS epochs run on one thread, then two are tried again. The
@@ -123,8 +124,8 @@ class CompiledBackend(NumpyBackend):
     _CROWDED, _ALONE_EPOCHS = 0.75, 4
 
     def _two_threads(self) -> bool:
-        """Whether this epoch may use two threads (each segment checks again that no
-        other thread of the process is running)."""
+        """Whether this epoch may use two threads (each segment checks again that a
+        core is free for the second: ``_batch_thread.second_core_free``)."""
         if not _batch_thread.second_cpu():
             return False
         if self._alone_for > 0:
@@ -198,7 +199,7 @@ class CompiledBackend(NumpyBackend):
         (``_batch_thread._forward_block_rows``, on one BLAS thread), then one compiled
         call. With four chunks or more of a dense ``X`` and a core free, two threads
         take alternate chunks (the chunks are independent: the result does not depend
-        on the split)."""
+        on the split); ``_batch_thread.second_core_free`` says whether a core is free."""
         if self.plan is None:
             return super().predict_into(coefs, intercepts, X, layer, chunk_rows, out,
                                         check_finite)
@@ -206,8 +207,7 @@ class CompiledBackend(NumpyBackend):
         theta = pack(coefs, intercepts, out.dtype)
         starts = range(0, X.shape[0], chunk_rows)
         threads = 2 if (len(starts) >= 4 and isinstance(X, np.ndarray)
-                        and _batch_thread.second_cpu()
-                        and not _batch_thread.other_threads_running()) else 1
+                        and _batch_thread.second_core_free()) else 1
         failed: list[BaseException]
         finite, failed = [True] * threads, []
 

@@ -290,8 +290,8 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
         if fused == "alone":  # the compiled epoch on this thread only
             backend._two_threads = lambda: False
         toggle = iter(range(10**6))  # "mixed": segments alone and on two threads in turn
-        monkeypatch.setattr(_batch_thread, "other_threads_running",
-                            lambda ignore=(), fused=fused, toggle=toggle: (
+        monkeypatch.setattr(_batch_thread, "second_core_free",
+                            lambda ignore=(), fused=fused, toggle=toggle: not (
                                 fused == "mixed" and next(toggle) % 2 == 0))
         theta = theta0.copy()
         ws = backend.workspace(theta, np.empty_like(theta), batch_size)
@@ -366,7 +366,7 @@ def test_compiled_epoch_runs_on_one_thread_when_the_cores_are_taken(monkeypatch)
     relu = get_activation("relu")
     backend = _compiled.CompiledBackend(Architecture((4, 3, 2), (relu,), "softmax", "log_loss"))
     monkeypatch.setattr(_batch_thread, "second_cpu", lambda: True)
-    monkeypatch.setattr(_batch_thread, "other_threads_running", lambda ignore=(): False)
+    monkeypatch.setattr(_batch_thread, "second_core_free", lambda ignore=(): True)
     assert backend._two_threads()
     backend._watch_share(cpu=0.09, wall=0.1)  # had the CPU: stays on two threads
     backend._watch_share(cpu=0.05, wall=0.1)  # crowded out once: still two
@@ -390,16 +390,27 @@ def test_another_running_thread_is_seen():
     spinner.start()
     try:
         deadline = time.monotonic() + 5
-        while not _batch_thread.other_threads_running() and time.monotonic() < deadline:
+        while not _batch_thread.running_threads() and time.monotonic() < deadline:
             time.sleep(0.001)  # the spinner holds the GIL half the time
-        assert _batch_thread.other_threads_running()
+        assert _batch_thread.running_threads() >= 1
     finally:
         stop.set()
         spinner.join()
     deadline = time.monotonic() + 5  # BLAS workers of earlier tests sleep after 0.1 s
-    while _batch_thread.other_threads_running() and time.monotonic() < deadline:
+    while _batch_thread.running_threads() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not _batch_thread.other_threads_running()
+    assert _batch_thread.running_threads() == 0
+
+
+@pytest.mark.parametrize("cpus, running, free", [
+    (1, 0, False), (2, 0, True), (2, 1, False), (3, 1, True), (4, 2, True), (4, 3, False)])
+def test_a_second_thread_needs_a_core_of_its_own(monkeypatch, cpus, running, free):
+    """Two threads of ours plus the others running must fit on the CPUs: on two CPUs a
+    spinning BLAS worker leaves no core for a second thread; on four it does."""
+    monkeypatch.setattr(_batch_thread, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(_batch_thread, "running_threads",
+                        lambda ignore=(), stop_at=None: min(running, stop_at or running))
+    assert _batch_thread.second_core_free() is free
 
 
 def test_backend_is_chosen_by_numba_and_the_switch(monkeypatch):
