@@ -65,6 +65,8 @@ class Plan:
         self.params = {t: np.array([p for _, p in codes], dtype=t)
                        for t in (np.float32, np.float64)}
         self.n_weights = arch.n_weights
+        self.units = tuple(units)
+        self.n_params = arch.n_parameters
         self.eps = {t: float(np.finfo(t).eps) for t in (np.float32, np.float64)}
 
     def scratch(self, rows, dtype):
@@ -78,6 +80,10 @@ class Plan:
         forward pass, the weighted data loss (returned) and the backward pass, writing
         every gradient but the first layer's weights into ``grad`` and that layer's
         delta into ``D`` (n, units[1]); ``sw`` is (n,) or empty for no weights."""
+        n = Z.shape[0]
+        self._check(theta, grad, (Z, 1), (D, 1), (Y, -1))
+        if sw.shape not in ((0,), (n,)):
+            raise ValueError(f"skdigitnet internal error: {sw.shape[0]} weights for {n} rows")
         dtype = theta.dtype.type
         return _hidden_and_output(Z, Y, sw, theta, grad, self.meta, self.params[dtype], D,
                                   work, self.eps[dtype])
@@ -92,7 +98,24 @@ class Plan:
         layer's product ``Z = X @ W0`` (n, units[1]), all in ``theta``'s dtype; ``work``
         is ``scratch(n, dtype)``. Returns whether the first
         layer's sums were all finite."""
+        if not 1 <= layer < len(self.units):
+            raise ValueError(f"skdigitnet internal error: no layer {layer}")
+        self._check(theta, theta, (Z, 1), (out, layer))
         return _predict(Z, theta, self.meta, self.params[theta.dtype.type], work, out, layer)
+
+    def _check(self, theta, grad, *arrays):
+        """Numba does not check bounds: refuse arrays whose shapes do not fit the
+        network (``(array, layer)``: ``array`` must be (n, units[layer]), one n for all)
+        before a kernel writes past their ends."""
+        n = arrays[0][0].shape[0]
+        for array, layer in arrays:
+            if array.shape != (n, self.units[layer]):
+                raise ValueError(f"skdigitnet internal error: an array of shape {array.shape}"
+                                 f" where ({n}, {self.units[layer]}) was needed")
+        for vector in (theta, grad):
+            if vector.shape != (self.n_params,):
+                raise ValueError(f"skdigitnet internal error: {vector.shape[0]} parameters,"
+                                 f" not {self.n_params}")
 
 
 # Rows per chunk when predicting: on two BLAS threads, first products of 512 rows

@@ -612,3 +612,35 @@ def test_kernel_scratch_is_checked(rng):
     assert plan.predict(Z, theta, out, 3, plan.scratch(40, np.float64))
     with pytest.raises(ValueError, match="kernel scratch too small"):
         plan.predict(Z, theta, out, 3, plan.scratch(39, np.float64))
+
+
+@needs_numba
+def test_kernel_array_shapes_are_checked(rng):
+    """Numba does not check bounds: an output, input, target or parameter array that
+    does not fit the network is refused before a kernel could write past its end (an
+    output of the wrong layer's width corrupted the heap before this check)."""
+    arch = Architecture((6, 5, 4, 3), (get_activation("relu"),) * 2, "softmax", "log_loss")
+    plan = _kernels.plan(arch)
+    theta = init_parameters(arch, rng, np.float64)
+    Z = rng.normal(size=(40, 5))
+    work = plan.scratch(40, np.float64)
+    out = np.empty((40, 4))  # layer 2's width
+    assert plan.predict(Z, theta, out, 2, work)
+    with pytest.raises(ValueError, match=r"shape \(40, 4\) where \(40, 3\) was needed"):
+        plan.predict(Z, theta, out, 3, work)  # the output layer is 3 wide
+    with pytest.raises(ValueError, match="no layer 4"):
+        plan.predict(Z, theta, np.empty((40, 3)), 4, work)
+    with pytest.raises(ValueError, match=r"shape \(40, 6\) where \(40, 5\) was needed"):
+        plan.predict(rng.normal(size=(40, 6)), theta, out, 2, work)
+    with pytest.raises(ValueError, match=f"{theta.size - 1} parameters, not {theta.size}"):
+        plan.predict(Z, theta[:-1], out, 2, work)
+    Y = np.eye(3)[rng.randint(3, size=40)]
+    grad, D = np.empty_like(theta), np.empty((40, 5))
+    loss = plan.hidden_and_output(Z, Y, np.empty(0), theta, grad, D, work)
+    assert np.isfinite(loss) and loss > 0
+    with pytest.raises(ValueError, match=r"shape \(40, 2\) where \(40, 3\) was needed"):
+        plan.hidden_and_output(Z, Y[:, :2], np.empty(0), theta, grad, D, work)
+    with pytest.raises(ValueError, match="39 weights for 40 rows"):
+        plan.hidden_and_output(Z, Y, np.ones(39), theta, grad, D, work)
+    with pytest.raises(ValueError, match=r"shape \(39, 5\) where \(40, 5\) was needed"):
+        plan.hidden_and_output(Z, Y, np.empty(0), theta, grad, D[:39], work)
