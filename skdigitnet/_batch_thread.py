@@ -115,6 +115,80 @@ def second_cpu():
     return cpu_count() > 1
 
 
+class ThreadChoice:
+    """Whether a second thread pays for a kind of work (``key``), learnt from the time
+    the work took per row on one thread and on two.
+
+    Two CPUs need not be two cores' worth of work: a virtual machine's two vCPUs may
+    share one core of a busy host, and other processes may want the cores. Then the
+    hand-overs between the threads wait for whichever vCPU the host runs, and two
+    threads are slower than one, by far (measured on a 2-vCPU AMD EPYC virtual machine
+    whose host was busy: an MNIST epoch at batch 200 took 559 ms on two threads, 67 ms
+    on one; on a quiet host 42 and 66 ms). Neither the CPU time of the threads (a
+    thread waiting for the other spins) nor a count of running threads shows it: only
+    the clock does.
+
+    So each key starts on two threads, then runs once on one, and from then on runs
+    the faster way (by seconds per row: its timings, each averaged with the one before),
+    trying the other way again after ``gap`` runs (that try's timing alone counts: the
+    host may have changed). The gap doubles, up to ``MAX_GAP`` (a try of a way eight
+    times slower then costs some 5 % more), while the other way keeps losing, and is
+    ``FIRST_GAP`` again once it wins. The callers choose this way only between ways
+    that compute the same bits.
+    """
+
+    FIRST_GAP, MAX_GAP = 4, 128
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._keys = {}  # key -> [seconds per row alone, on two, runs since a try, gap]
+
+    def two_threads(self, key):
+        """Whether the next run of ``key`` should use two threads."""
+        with self._lock:
+            state = self._keys.get(key)
+            if state is None or state[1] is None:
+                return True
+            alone, two, since, gap = state
+            if alone is None:
+                return False
+            faster_two = two <= alone
+            return faster_two != (since >= gap)  # the other way, once every gap runs
+
+    def record(self, key, two, rows, seconds):
+        """A run of ``key`` on two threads (``two``) or one took ``seconds`` for
+        ``rows`` rows."""
+        if rows <= 0:
+            return
+        rate = seconds / rows
+        with self._lock:
+            state = self._keys.setdefault(key, [None, None, 0, self.FIRST_GAP])
+            alone, both, since, gap = state
+            before = None if alone is None or both is None else both <= alone
+            old = state[int(two)]
+            if old is None or before is None or two == before:
+                state[int(two)] = rate if old is None else (old + rate) / 2
+                if before is not None:
+                    state[2] = since + 1
+                return
+            # a try of the other way: its last timing is the news (the host may have
+            # changed since the one before)
+            state[int(two)] = rate
+            state[2] = 0
+            after = state[1] <= state[0]
+            state[3] = self.FIRST_GAP if after != before else min(2 * gap, self.MAX_GAP)
+
+    def forget(self):
+        """Start learning anew (for tests)."""
+        with self._lock:
+            self._keys.clear()
+
+
+# One for the process: what a fit or a prediction learnt serves the next ones (a grid
+# search runs many short fits).
+thread_choice = ThreadChoice()
+
+
 class BatchPipeline:
     """Gather the rows ``X[order[start:stop]]`` of every batch on a second thread.
 

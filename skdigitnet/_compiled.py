@@ -7,7 +7,9 @@ this thread and a second one, which also gathers the batches; the kernels
 (``_kernels``) do everything else: the later layers, the output, the loss, the backward
 pass through the small layers, the bias sums and the L2 term; then the optimizer's
 update. No Python runs between the batches of a segment. A segment runs on this thread
-alone when no core is free (see ``_two_threads``), with the same arithmetic. Other
+alone, with the same arithmetic, when no core is free for a second one
+(``_batch_thread.second_core_free``) or when two threads have been the slower way
+lately (``_batch_thread.ThreadChoice``). Other
 epochs (no shuffle, sparse ``X``, L-BFGS's full batch) take the generic loop with the
 same kernels per batch. Prediction is, per chunk, the first product in BLAS calls of
 up to 64 rows and one compiled call.
@@ -66,8 +68,6 @@ class CompiledBackend(NumpyBackend):
         self.plan = _kernels.plan(arch)  # None: numpy's math for this network
         self._pipeline = None  # the batch thread, made at the first shuffled epoch
         self._ws = self._work = self._no_weights = None
-        self._alone_for = 0  # epochs left to run on one thread (see _two_threads)
-        self._crowded_before = False  # the last epoch on two threads was crowded
 
     def workspace(self, theta: FloatArray, grad: FloatArray, rows: int) -> Workspace:
         self._ws = ws = super().workspace(theta, grad, rows)
@@ -79,7 +79,7 @@ class CompiledBackend(NumpyBackend):
     def run_epoch(self, batches: Batches, order: IntArray | None, n_rows: int, alpha: float,
                   optimizer: SGD | Adam, workspace: Workspace) -> float:
         """With a plan, the SGD or Adam optimizer and a shuffled dense X: the whole epoch
-        in one compiled call, on two threads where it pays (``_two_threads``: the second
+        in compiled calls of a segment each, on two threads where it pays (the second
         gathers the batches and computes its rows of the first-layer products; see
         ``_batch_thread``); otherwise the generic loop."""
         if order is None or not self._fuses(batches, order, optimizer):
@@ -89,55 +89,34 @@ class CompiledBackend(NumpyBackend):
         n_batches = -(-n_rows // size)
         ws = workspace
         code, state_1, state_2, hyper = _batch_thread.optimizer_step(optimizer, n_batches)
-        epoch_alone = not self._two_threads()
-        total = weight_sum = cpu = wall = 0.0
-        # in segments of batches, each on one thread or two as the cores are free then:
-        # OpenBLAS's spinning workers leave within 0.1 s, the rest of the epoch need not
+        choice, key = _batch_thread.thread_choice, self._choice_key(batches)
+        total = weight_sum = 0.0
+        # in segments of batches, each on one thread or two: OpenBLAS's spinning workers
+        # leave within 0.1 s, the rest of the epoch need not run alone; and two threads
+        # run only where they have been faster (_batch_thread.ThreadChoice)
         segment = max(1, _SEGMENT_ROWS // size)
         for first in range(0, n_batches, segment):
             last = min(first + segment, n_batches)
-            alone = epoch_alone or not _batch_thread.second_core_free(pipeline.ended)
+            chosen = _batch_thread.second_cpu() and choice.two_threads(key)
+            free = _batch_thread.second_core_free(pipeline.ended)
+            alone = not (chosen and free)
             steps = hyper if code != _batch_thread.ADAM else np.concatenate(
                 (hyper[:3], hyper[3 + first: 3 + last]))  # Adam: this segment's step sizes
-            tic, cpu_tic = time.perf_counter(), time.thread_time()
+            rows = order[first * size: min(last * size, n_rows)]
+            tic = time.perf_counter()
             part_total, part_weight = pipeline.train_epoch(
-                order[first * size: min(last * size, n_rows)], batches.Y,
-                batches.sample_weight, ws.theta, ws.grad, ws.coefs[0], ws.grad_coefs[0],
-                ws.layers[0], ws.deltas[0], self.plan, self._work, alpha,
+                rows, batches.Y, batches.sample_weight, ws.theta, ws.grad, ws.coefs[0],
+                ws.grad_coefs[0], ws.layers[0], ws.deltas[0], self.plan, self._work, alpha,
                 (code, state_1, state_2, steps), alone)
+            if free and _batch_thread.second_cpu():  # the choice, not a busy core, decided
+                choice.record(key, not alone, len(rows), time.perf_counter() - tic)
             total, weight_sum = total + part_total, weight_sum + part_weight
-            if not alone:
-                cpu += time.thread_time() - cpu_tic
-                wall += time.perf_counter() - tic
-        if wall > 0:
-            self._watch_share(cpu, wall)
         return total / weight_sum if weight_sum > 0 else 0.0
 
-    # Two threads pay only with a core each. A segment runs on one thread when the other
-    # threads of this process running as it starts leave no core for a second one
-    # (OpenBLAS's workers spin for about 0.1 s after each multithreaded product: the
-    # other estimator's fit, a score; on two CPUs one of them is enough); and
-    # when this thread had the CPU for less than _CROWDED of two epochs in a row (other
-    # processes want the cores too: GridSearchCV(n_jobs=-1) running fits side by side),
-    # the next _ALONE_EPOCHS epochs run on one thread, then two are tried again. The
-    # results do not depend on it: the same calls on the same rows either way.
-    _CROWDED, _ALONE_EPOCHS = 0.75, 4
-
-    def _two_threads(self) -> bool:
-        """Whether this epoch may use two threads (each segment checks again that a
-        core is free for the second: ``_batch_thread.second_core_free``)."""
-        if not _batch_thread.second_cpu():
-            return False
-        if self._alone_for > 0:
-            self._alone_for -= 1
-            return False
-        return True
-
-    def _watch_share(self, cpu: float, wall: float) -> None:
-        crowded = wall > 0.02 and cpu < self._CROWDED * wall
-        if crowded and self._crowded_before:
-            self._alone_for = self._ALONE_EPOCHS
-        self._crowded_before = crowded and not self._alone_for
+    def _choice_key(self, batches: Batches) -> tuple[object, ...]:
+        """What the time per row of a compiled epoch depends on, for ``ThreadChoice``."""
+        return ("epoch", batches.X.shape[1], batches.X.dtype.str, batches.batch_size,
+                np.dtype(batches.dtype).str, self.plan.units if self.plan else None)
 
     def _fuses(self, batches: Batches, order: IntArray | None, optimizer: SGD | Adam) -> bool:
         return (self.plan is not None and isinstance(optimizer, (SGD, Adam))
@@ -199,15 +178,20 @@ class CompiledBackend(NumpyBackend):
         (``_batch_thread._forward_block_rows``, on one BLAS thread), then one compiled
         call. With four chunks or more of a dense ``X`` and a core free, two threads
         take alternate chunks (the chunks are independent: the result does not depend
-        on the split); ``_batch_thread.second_core_free`` says whether a core is free."""
+        on the split); ``_batch_thread.second_core_free`` says whether a core is free,
+        ``_batch_thread.thread_choice`` whether two threads have been the faster way."""
         if self.plan is None:
             return super().predict_into(coefs, intercepts, X, layer, chunk_rows, out,
                                         check_finite)
         chunk_rows = min(chunk_rows, _kernels.PREDICT_ROWS)
         theta = pack(coefs, intercepts, out.dtype)
         starts = range(0, X.shape[0], chunk_rows)
-        threads = 2 if (len(starts) >= 4 and isinstance(X, np.ndarray)
-                        and _batch_thread.second_core_free()) else 1
+        choice = _batch_thread.thread_choice
+        key = ("predict", X.shape[1], out.dtype.str, layer, self.plan.units)
+        may = (len(starts) >= 4 and isinstance(X, np.ndarray) and _batch_thread.second_cpu()
+               and _batch_thread.second_core_free())  # whether the choice decides
+        threads = 2 if may and choice.two_threads(key) else 1
+        tic = time.perf_counter()
         failed: list[BaseException]
         finite, failed = [True] * threads, []
 
@@ -232,6 +216,8 @@ class CompiledBackend(NumpyBackend):
         if threads == 1:
             with one_blas_thread():
                 run(0)
+            if may:
+                choice.record(key, False, X.shape[0], time.perf_counter() - tic)
             return finite[0]
 
         def second() -> None:
@@ -248,4 +234,5 @@ class CompiledBackend(NumpyBackend):
                 helper.join()
         if failed:  # pragma: no cover - a product or kernel cannot fail here
             raise failed[0]
+        choice.record(key, True, X.shape[0], time.perf_counter() - tic)
         return all(finite)

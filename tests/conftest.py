@@ -19,6 +19,14 @@ def small_digits(digits):
     return X[:300], y[:300]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_thread_choice():
+    """Each test starts with nothing learnt of whether two threads pay (the choice is
+    the process's: a test must not depend on what an earlier one timed)."""
+    from skdigitnet import _batch_thread
+    _batch_thread.thread_choice.forget()
+
+
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)

@@ -287,8 +287,8 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
     monkeypatch.setattr(_compiled, "_SEGMENT_ROWS", 20)  # several segments an epoch
     for fused in (False, True, "alone", "mixed"):
         backend = _compiled.CompiledBackend(arch)
-        if fused == "alone":  # the compiled epoch on this thread only
-            backend._two_threads = lambda: False
+        monkeypatch.setattr(_batch_thread.thread_choice, "two_threads",
+                            lambda key, fused=fused: fused != "alone")  # alone: this thread
         toggle = iter(range(10**6))  # "mixed": segments alone and on two threads in turn
         monkeypatch.setattr(_batch_thread, "second_core_free",
                             lambda ignore=(), fused=fused, toggle=toggle: not (
@@ -331,7 +331,8 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
 
 @needs_numba
 @pytest.mark.parametrize("X_dtype", [np.float32, np.float64, np.uint8])
-def test_compiled_prediction_on_two_threads_equals_one_chunk_at_a_time(X_dtype, rng):
+def test_compiled_prediction_on_two_threads_equals_one_chunk_at_a_time(X_dtype, rng,
+                                                                       monkeypatch):
     """With four chunks or more, two threads take alternate chunks: every row comes out
     as the numpy backend computes it, and a non-finite row is found in either thread's
     chunks."""
@@ -340,6 +341,9 @@ def test_compiled_prediction_on_two_threads_equals_one_chunk_at_a_time(X_dtype, 
     coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
     X = (rng.uniform(size=(4 * _kernels.PREDICT_ROWS + 77, 20)) * 3).astype(X_dtype)
     backend = _compiled.CompiledBackend(arch)
+    monkeypatch.setattr(_batch_thread.thread_choice, "two_threads", lambda key: True)
+    monkeypatch.setattr(_batch_thread, "second_cpu", lambda: True)
+    monkeypatch.setattr(_batch_thread, "second_core_free", lambda ignore=(): True)
     threads_seen = []
     real_predict = backend.plan.predict
     backend.plan.predict = lambda *a: threads_seen.append(threading.current_thread().name) \
@@ -357,24 +361,73 @@ def test_compiled_prediction_on_two_threads_equals_one_chunk_at_a_time(X_dtype, 
                               backend=_compiled.CompiledBackend(arch))
 
 
+def test_thread_choice_runs_the_faster_way_and_tries_the_other_again():
+    """Two threads first, then one; then the faster way, the other tried again after
+    4 runs, 8, 16 while it keeps losing, and 4 again once it wins; keys learn apart."""
+    choice = _batch_thread.ThreadChoice()
+    runs = []
+
+    def run(key, two_rate, alone_rate, n):
+        for _ in range(n):
+            two = choice.two_threads(key)
+            runs.append(two)
+            choice.record(key, two, 1000, 1000 * (two_rate if two else alone_rate))
+    run("a", 3.0, 1.0, 12)  # two threads slower by far: a virtual machine on a busy host
+    assert runs == [True, False] + [False] * 4 + [True] + [False] * 5
+    assert not choice.two_threads("a")  # the gap doubled to 8: four more runs alone
+    runs.clear()
+    run("a", 3.0, 1.0, 4)
+    assert runs == [False] * 3 + [True]
+    runs.clear()
+    runs.clear()
+    run("a", 0.1, 1.0, 20)  # the host became quiet: the next try of two threads wins
+    assert runs == [False] * 16 + [True] * 4  # the gap had doubled to 16
+    assert choice.two_threads("a")
+    choice.record("a", True, 1000, 100.0)
+    assert not choice.two_threads("a")  # one thread tried again after four runs
+    assert choice.two_threads("b")  # a new key starts on two threads
+    choice.record("b", True, 0, 1.0)  # no rows: nothing learnt
+    assert choice.two_threads("b")
+
+
 @needs_numba
-def test_compiled_epoch_runs_on_one_thread_when_the_cores_are_taken(monkeypatch):
-    """One CPU: the compiled epoch runs alone. Two CPUs, but this thread had the CPU for
-    less than three quarters of two epochs in a row: the next four epochs run alone,
-    then two threads are tried again. (Each segment of an epoch also runs alone while
-    another thread of the process runs: see the epoch test below.)"""
-    relu = get_activation("relu")
-    backend = _compiled.CompiledBackend(Architecture((4, 3, 2), (relu,), "softmax", "log_loss"))
+def test_compiled_epoch_and_prediction_ask_the_thread_choice(monkeypatch, rng):
+    """Segments of a compiled epoch and predictions of four chunks or more run on two
+    threads when the choice says so, else on one, and tell it how long they took, per
+    row: the same results either way."""
+    arch = Architecture((20, 8, 3), (get_activation("relu"),), "softmax", "log_loss")
+    X = rng.uniform(size=(4 * _kernels.PREDICT_ROWS, 20)).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[rng.randint(3, size=len(X))]
     monkeypatch.setattr(_batch_thread, "second_cpu", lambda: True)
     monkeypatch.setattr(_batch_thread, "second_core_free", lambda ignore=(): True)
-    assert backend._two_threads()
-    backend._watch_share(cpu=0.09, wall=0.1)  # had the CPU: stays on two threads
-    backend._watch_share(cpu=0.05, wall=0.1)  # crowded out once: still two
-    assert backend._two_threads()
-    backend._watch_share(cpu=0.05, wall=0.1)  # twice in a row
-    assert [backend._two_threads() for _ in range(5)] == [False] * 4 + [True]
-    monkeypatch.setattr(_batch_thread, "second_cpu", lambda: False)
-    assert not backend._two_threads()
+    monkeypatch.setattr(_compiled, "_SEGMENT_ROWS", 500)
+    coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
+    order = rng.permutation(len(X))
+    results = []
+    for two in (True, False):
+        seen = []
+        monkeypatch.setattr(_batch_thread.thread_choice, "two_threads",
+                            lambda key, two=two: two)
+        monkeypatch.setattr(_batch_thread.thread_choice, "record",
+                            lambda key, used, rows, seconds, seen=seen:
+                            seen.append((key[0], used, rows)))
+        backend = _compiled.CompiledBackend(arch)
+        theta = init_parameters(arch, np.random.RandomState(0), np.float32)
+        ws = backend.workspace(theta, np.empty_like(theta), 100)
+        batches = Batches((X, Y, None), 100, np.float32)
+        from skdigitnet._optimizers import Adam
+        with one_blas_thread(), flush_denormals():
+            loss = backend.run_epoch(batches, order, len(X), 1e-4,
+                                     Adam(theta.size, np.float32), ws)
+        proba = predict_layer(arch, coefs, intercepts, X, 2, backend=backend)
+        n_segments = -(-len(X) // 500)
+        assert seen[:n_segments] == [("epoch", two, 500)] * (n_segments - 1) + [
+            ("epoch", two, len(X) - 500 * (n_segments - 1))]
+        assert seen[n_segments:] == [("predict", two, len(X))]
+        results.append((loss, theta, proba))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    np.testing.assert_array_equal(results[0][2], results[1][2])
 
 
 def test_another_running_thread_is_seen():
