@@ -430,6 +430,37 @@ def test_compiled_epoch_and_prediction_ask_the_thread_choice(monkeypatch, rng):
     np.testing.assert_array_equal(results[0][2], results[1][2])
 
 
+@needs_numba
+def test_generic_loop_gathers_on_a_thread_as_the_choice_says(monkeypatch, rng):
+    """A network without kernels (gelu) trains in the generic loop, its batches gathered
+    on a second thread when the choice says so: the same batches either way, and the
+    whole epoch's time goes to the choice."""
+    arch = Architecture((20, 8, 3), (get_activation("gelu"),), "softmax", "log_loss")
+    X = rng.uniform(size=(430, 20)).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[rng.randint(3, size=len(X))]
+    order = rng.permutation(len(X))
+    monkeypatch.setattr(_batch_thread, "second_cpu", lambda: True)
+    monkeypatch.setattr(_batch_thread, "second_core_free", lambda ignore=(): True)
+    epochs = []
+    for two in (True, False):
+        seen = []
+        monkeypatch.setattr(_batch_thread.thread_choice, "two_threads",
+                            lambda key, two=two: two)
+        monkeypatch.setattr(_batch_thread.thread_choice, "record",
+                            lambda key, used, rows, seconds, seen=seen:
+                            seen.append((key[0], used, rows)))
+        backend = _compiled.CompiledBackend(arch)
+        batches = Batches((X, Y, None), 100, np.float32)
+        epochs.append([(np.copy(x), np.copy(y)) for x, y, _ in
+                       backend.epoch(batches, order, len(X))])
+        assert seen == [("gather", two, len(X))]
+        assert bool(backend._pipeline.ended) == two  # a gathering thread ran and ended
+    for (x_a, y_a), (x_b, y_b) in zip(*epochs, strict=True):
+        np.testing.assert_array_equal(x_a, x_b)
+        np.testing.assert_array_equal(y_a, y_b)
+    np.testing.assert_array_equal(epochs[0][1][0], X[order[100:200]])
+
+
 def test_another_running_thread_is_seen():
     """A thread busy in a loop is seen running; once it sleeps, it is not."""
     if not os.path.isdir("/proc/self/task"):
