@@ -507,8 +507,14 @@ def test_the_shipped_model(model):
 # --- the command line ----------------------------------------------------------------------
 
 def test_serve_command_prints_the_url_and_stops_on_ctrl_c(tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", "skdigitnet", "serve", "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell's background job ignores SIGINT, and a child inherits that (Python then
+    # leaves Ctrl-C ignored): start the server with Python's own handler, as from a terminal
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "skdigitnet", "serve", "--port", "0"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, before)
     try:
         line = process.stdout.readline()
         assert line.startswith("skdigitnet playground: http://127.0.0.1:")
