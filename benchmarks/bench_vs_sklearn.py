@@ -360,6 +360,52 @@ def main(argv=None):
                                       args.settle)
     rows += memory_rows(args.data, 200_000 if args.quick else 1_000_000)
     print(table(rows))
+    print(f"\nafter the run: {host_parallelism()}")
+    print(thread_choice_summary())
+
+
+def host_parallelism():
+    """How much a second thread adds on this machine right now: a compiled loop's time
+    on two threads (half the work each) over one thread's time, the median of 11. Near
+    0.5 two cores work at once; near 1.0 the two CPUs share one core's worth of work (a
+    virtual machine on a busy host), and every two-thread ratio here is skewed."""
+    import threading
+
+    import numba
+
+    @numba.njit(nogil=True, fastmath=True)
+    def work(x, n):
+        total = np.float32(0)
+        for _ in range(n):
+            for value in x:
+                total += value * value
+        return total
+    x = np.ones(4096, np.float32)
+    work(x, 1)
+
+    def timed(threads):
+        tic = time.perf_counter()
+        helpers = [threading.Thread(target=work, args=(x, 30_000 // threads))
+                   for _ in range(threads - 1)]
+        for helper in helpers:
+            helper.start()
+        work(x, 30_000 // threads)
+        for helper in helpers:
+            helper.join()
+        return time.perf_counter() - tic
+    ratio = median(timed(2) / timed(1) for _ in range(11))
+    return (f"a compiled loop on two threads took {ratio:.2f} of one thread's time "
+            "(0.5: two cores at work; 1.0: one core's worth between the two CPUs)")
+
+
+def thread_choice_summary():
+    """What the process learnt of one thread against two (``ThreadChoice``)."""
+    from skdigitnet import _batch_thread
+    lines = ["one thread or two, as this process timed them (us per 1,000 rows):"]
+    for key, (alone, two) in sorted(_batch_thread.thread_choice.learnt().items(), key=str):
+        show = [("-" if rate is None else f"{1e9 * rate:,.0f}") for rate in (alone, two)]
+        lines.append(f"  {key[0]} {key[1:4]}: one {show[0]}, two {show[1]}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -128,7 +128,8 @@ class ThreadChoice:
     thread waiting for the other spins) nor a count of running threads shows it: only
     the clock does.
 
-    So each key starts on two threads, then runs once on one, and from then on runs
+    So each key starts on two threads (the first run, which loads the compiled code from
+    numba's cache, some 0.3 s, is not counted), then runs once on one, and from then on runs
     the faster way (by seconds per row: its timings, each averaged with the one before),
     trying the other way again after ``gap`` runs (that try's timing alone counts: the
     host may have changed). The gap doubles, up to ``MAX_GAP`` (a try of a way eight
@@ -162,7 +163,10 @@ class ThreadChoice:
             return
         rate = seconds / rows
         with self._lock:
-            state = self._keys.setdefault(key, [None, None, 0, self.FIRST_GAP])
+            state = self._keys.get(key)
+            if state is None:  # the first run of a key loads its compiled code: not counted
+                self._keys[key] = [None, None, 0, self.FIRST_GAP]
+                return
             alone, both, since, gap = state
             before = None if alone is None or both is None else both <= alone
             old = state[int(two)]
@@ -177,6 +181,11 @@ class ThreadChoice:
             state[2] = 0
             after = state[1] <= state[0]
             state[3] = self.FIRST_GAP if after != before else min(2 * gap, self.MAX_GAP)
+
+    def learnt(self):
+        """``{key: (seconds per row on one thread, on two)}``, None where not timed yet."""
+        with self._lock:
+            return {key: (state[0], state[1]) for key, state in self._keys.items()}
 
     def forget(self):
         """Start learning anew (for tests)."""
