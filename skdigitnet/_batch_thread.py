@@ -192,10 +192,17 @@ class ThreadChoice:
         with self._lock:
             self._keys.clear()
 
+    def _after_fork(self):
+        """In a forked child: a new lock (another thread may have held the old one as the
+        process forked, and no thread of the child would ever release it)."""
+        self._lock = threading.Lock()
+
 
 # One for the process: what a fit or a prediction learnt serves the next ones (a grid
 # search runs many short fits).
 thread_choice = ThreadChoice()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=thread_choice._after_fork)
 
 
 class BatchPipeline:

@@ -393,6 +393,23 @@ def test_thread_choice_runs_the_faster_way_and_tries_the_other_again():
     assert choice.learnt() == {"a": (1.0, 0.1), "b": (None, None)}
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_thread_choice_works_in_a_child_forked_while_its_lock_was_held():
+    """A fork while another thread holds the choice's lock would leave the child's copy
+    locked for ever: the child gets a new lock."""
+    choice = _batch_thread.thread_choice
+    with choice._lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+        pid = os.fork()
+        if pid == 0:  # the child: its main thread is the one that held the lock
+            try:
+                os._exit(0 if choice._lock.acquire(timeout=5) else 1)
+            finally:
+                os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 @needs_numba
 def test_compiled_epoch_and_prediction_ask_the_thread_choice(monkeypatch, rng):
     """Segments of a compiled epoch and predictions of four chunks or more run on two
