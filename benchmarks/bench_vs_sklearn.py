@@ -18,6 +18,11 @@ multithreaded BLAS work); the table reports medians and ratios (ours / theirs):
   images, and of predict_proba on 1,000,000 rows;
 - test accuracy after the same epochs.
 
+After the table: how much a second thread adds on this machine right now (a compiled
+loop's time on two threads over one; near 1.0 the two CPUs share one core's worth of
+work, as on a virtual machine whose host is busy, and every ratio above is skewed by it)
+and what the process learnt of one thread against two (``_batch_thread.ThreadChoice``).
+
 ``--settle S`` pauses S seconds before each timed fit instead: a diagnostic for the
 cost of starting while OpenBLAS's threads still spin after the previous call.
 
