@@ -142,19 +142,18 @@ class ThreadChoice:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._keys = {}  # key -> [seconds per row alone, on two, runs since a try, gap]
+        self._keys = {}  # key -> _Timings
 
     def two_threads(self, key):
         """Whether the next run of ``key`` should use two threads."""
         with self._lock:
-            state = self._keys.get(key)
-            if state is None or state[1] is None:
+            timings = self._keys.get(key)
+            if timings is None or timings.rate[1] is None:
                 return True
-            alone, two, since, gap = state
-            if alone is None:
+            if timings.rate[0] is None:
                 return False
-            faster_two = two <= alone
-            return faster_two != (since >= gap)  # the other way, once every gap runs
+            # the faster way, and the other once every gap runs
+            return timings.faster_two() != (timings.since >= timings.gap)
 
     def record(self, key, two, rows, seconds):
         """A run of ``key`` on two threads (``two``) or one took ``seconds`` for
@@ -163,29 +162,28 @@ class ThreadChoice:
             return
         rate = seconds / rows
         with self._lock:
-            state = self._keys.get(key)
-            if state is None:  # the first run of a key loads its compiled code: not counted
-                self._keys[key] = [None, None, 0, self.FIRST_GAP]
+            timings = self._keys.get(key)
+            if timings is None:  # the first run of a key loads its compiled code: not counted
+                self._keys[key] = _Timings(self.FIRST_GAP)
                 return
-            alone, both, since, gap = state
-            before = None if alone is None or both is None else both <= alone
-            old = state[int(two)]
-            if old is None or before is None or two == before:
-                state[int(two)] = rate if old is None else (old + rate) / 2
+            before = timings.faster_two()
+            old = timings.rate[two]
+            if before is None or two == before:  # the faster way ran (or not both known)
+                timings.rate[two] = rate if old is None else (old + rate) / 2
                 if before is not None:
-                    state[2] = since + 1
+                    timings.since += 1
                 return
             # a try of the other way: its last timing is the news (the host may have
             # changed since the one before)
-            state[int(two)] = rate
-            state[2] = 0
-            after = state[1] <= state[0]
-            state[3] = self.FIRST_GAP if after != before else min(2 * gap, self.MAX_GAP)
+            timings.rate[two] = rate
+            timings.since = 0
+            lost = timings.faster_two() == before
+            timings.gap = min(2 * timings.gap, self.MAX_GAP) if lost else self.FIRST_GAP
 
     def learnt(self):
         """``{key: (seconds per row on one thread, on two)}``, None where not timed yet."""
         with self._lock:
-            return {key: (state[0], state[1]) for key, state in self._keys.items()}
+            return {key: tuple(timings.rate) for key, timings in self._keys.items()}
 
     def forget(self):
         """Start learning anew (for tests)."""
@@ -196,6 +194,21 @@ class ThreadChoice:
         """In a forked child: a new lock (another thread may have held the old one as the
         process forked, and no thread of the child would ever release it)."""
         self._lock = threading.Lock()
+
+
+class _Timings:
+    """``ThreadChoice``'s state for one key: seconds per row on one thread and on two
+    (``rate[False]``, ``rate[True]``; None until timed), runs of the faster way since
+    the other was tried, and the runs to wait before trying it again."""
+
+    def __init__(self, gap):
+        self.rate = [None, None]
+        self.since, self.gap = 0, gap
+
+    def faster_two(self):
+        """Whether two threads have been faster; None until both ways are timed."""
+        alone, two = self.rate
+        return None if alone is None or two is None else two <= alone
 
 
 # One for the process: what a fit or a prediction learnt serves the next ones (a grid
