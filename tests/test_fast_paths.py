@@ -410,11 +410,23 @@ def test_thread_choice_works_in_a_child_forked_while_its_lock_was_held():
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+def choose_and_watch(monkeypatch, two):
+    """Make the thread choice always say ``two``; returns the list its records go to,
+    as (kind of work, two threads, rows)."""
+    seen = []
+    monkeypatch.setattr(_batch_thread.thread_choice, "two_threads", lambda key: two)
+    monkeypatch.setattr(_batch_thread.thread_choice, "record",
+                        lambda key, used, rows, seconds: seen.append((key[0], used, rows)))
+    return seen
+
+
 @needs_numba
 def test_compiled_epoch_and_prediction_ask_the_thread_choice(monkeypatch, rng):
     """Segments of a compiled epoch and predictions of four chunks or more run on two
     threads when the choice says so, else on one, and tell it how long they took, per
     row: the same results either way."""
+    from skdigitnet._optimizers import Adam
+
     arch = Architecture((20, 8, 3), (get_activation("relu"),), "softmax", "log_loss")
     X = rng.uniform(size=(4 * _kernels.PREDICT_ROWS, 20)).astype(np.float32)
     Y = np.eye(3, dtype=np.float32)[rng.randint(3, size=len(X))]
@@ -425,17 +437,11 @@ def test_compiled_epoch_and_prediction_ask_the_thread_choice(monkeypatch, rng):
     order = rng.permutation(len(X))
     results = []
     for two in (True, False):
-        seen = []
-        monkeypatch.setattr(_batch_thread.thread_choice, "two_threads",
-                            lambda key, two=two: two)
-        monkeypatch.setattr(_batch_thread.thread_choice, "record",
-                            lambda key, used, rows, seconds, seen=seen:
-                            seen.append((key[0], used, rows)))
+        seen = choose_and_watch(monkeypatch, two)
         backend = _compiled.CompiledBackend(arch)
         theta = init_parameters(arch, np.random.RandomState(0), np.float32)
         ws = backend.workspace(theta, np.empty_like(theta), 100)
         batches = Batches((X, Y, None), 100, np.float32)
-        from skdigitnet._optimizers import Adam
         with one_blas_thread(), flush_denormals():
             loss = backend.run_epoch(batches, order, len(X), 1e-4,
                                      Adam(theta.size, np.float32), ws)
@@ -463,12 +469,7 @@ def test_generic_loop_gathers_on_a_thread_as_the_choice_says(monkeypatch, rng):
     monkeypatch.setattr(_batch_thread, "second_core_free", lambda ignore=(): True)
     epochs = []
     for two in (True, False):
-        seen = []
-        monkeypatch.setattr(_batch_thread.thread_choice, "two_threads",
-                            lambda key, two=two: two)
-        monkeypatch.setattr(_batch_thread.thread_choice, "record",
-                            lambda key, used, rows, seconds, seen=seen:
-                            seen.append((key[0], used, rows)))
+        seen = choose_and_watch(monkeypatch, two)
         backend = _compiled.CompiledBackend(arch)
         batches = Batches((X, Y, None), 100, np.float32)
         epochs.append([(np.copy(x), np.copy(y)) for x, y, _ in
