@@ -132,13 +132,18 @@ class ThreadChoice:
     numba's cache, some 0.3 s, is not counted), then runs once on one, and from then on runs
     the faster way (by seconds per row: its timings, each averaged with the one before),
     trying the other way again after ``gap`` runs (that try's timing alone counts: the
-    host may have changed). The gap doubles, up to ``MAX_GAP`` (a try of a way eight
-    times slower then costs some 5 % more), while the other way keeps losing, and is
-    ``FIRST_GAP`` again once it wins. The callers choose this way only between ways
-    that compute the same bits.
+    host may have changed). A try that loses is tried once more before it counts as lost,
+    and the faster of the two counts: on a virtual machine a CPU left idle for 0.1 s or
+    more may run the first 10 ms or so of work much slower (measured on the same 2-vCPU
+    machine, quiet host: a first two-thread segment after 0.1 s on one thread took up to
+    1.75 us a row, the next 0.85 us, one thread 1.04 us), and one slow try would keep
+    the key on one thread for ``gap`` runs more, each of which leaves the CPU idle again.
+    The gap doubles, up to ``MAX_GAP`` (two tries of a way eight times slower then cost
+    some 6 % more), while the other way keeps losing, and is ``FIRST_GAP`` again once it
+    wins. The callers choose this way only between ways that compute the same bits.
     """
 
-    FIRST_GAP, MAX_GAP = 4, 128
+    FIRST_GAP, MAX_GAP = 4, 256
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -152,8 +157,9 @@ class ThreadChoice:
                 return True
             if timings.rate[0] is None:
                 return False
-            # the faster way, and the other once every gap runs
-            return timings.faster_two() != (timings.since >= timings.gap)
+            # the faster way, and the other once every gap runs (twice when it loses)
+            other = timings.since >= timings.gap or timings.again
+            return timings.faster_two() != other
 
     def record(self, key, two, rows, seconds):
         """A run of ``key`` on two threads (``two``) or one took ``seconds`` for
@@ -173,11 +179,15 @@ class ThreadChoice:
                 if before is not None:
                     timings.since += 1
                 return
-            # a try of the other way: its last timing is the news (the host may have
-            # changed since the one before)
-            timings.rate[two] = rate
+            # a try of the other way: its timing is the news (the host may have changed
+            # since the one before); a second try's, if faster than the first's
+            timings.rate[two] = min(rate, old) if timings.again else rate
             timings.since = 0
             lost = timings.faster_two() == before
+            if lost and not timings.again:  # the first try may have woken an idle CPU
+                timings.again = True
+                return
+            timings.again = False
             timings.gap = min(2 * timings.gap, self.MAX_GAP) if lost else self.FIRST_GAP
 
     def learnt(self):
@@ -199,11 +209,12 @@ class ThreadChoice:
 class _Timings:
     """``ThreadChoice``'s state for one key: seconds per row on one thread and on two
     (``rate[False]``, ``rate[True]``; None until timed), runs of the faster way since
-    the other was tried, and the runs to wait before trying it again."""
+    the other was tried, the runs to wait before trying it again, and whether a try
+    that lost is to be tried once more."""
 
     def __init__(self, gap):
         self.rate = [None, None]
-        self.since, self.gap = 0, gap
+        self.since, self.gap, self.again = 0, gap, False
 
     def faster_two(self):
         """Whether two threads have been faster; None until both ways are timed."""
