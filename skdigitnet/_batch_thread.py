@@ -14,6 +14,7 @@ import threading
 
 import numpy as np
 
+from ._compute import aligned_empty
 from ._kernel_math import _jit, numba
 from ._kernels import (
     _CHUNK,
@@ -247,7 +248,7 @@ class BatchPipeline:
 
     def __init__(self, X, batch_size, dtype):
         self.X, self.batch_size = X, batch_size
-        self.ring = np.empty((_SLOTS, batch_size, X.shape[1]), dtype)
+        self.ring = aligned_empty((_SLOTS, batch_size, X.shape[1]), dtype)
         self.flags = np.zeros(_N_FLAGS, np.int64)
         self._share = None  # the thread's half of the weight gradient, when training
         self.ended = set()  # native ids of this pipeline's threads, ended
@@ -280,8 +281,8 @@ class BatchPipeline:
         """
         dtype = theta.dtype
         if self._share is None or self._share.shape != grad_W0.shape:
-            self._share = np.empty(grad_W0.shape, dtype)
-            self._parts = np.empty((2, *grad_W0.shape), dtype)  # a block's product, each
+            self._share = aligned_empty(grad_W0.shape, dtype)
+            self._parts = aligned_empty((2, *grad_W0.shape), dtype)  # a block's product, each
         flags = self.flags
         flags[:] = 0
         worker = None if alone else self._start(

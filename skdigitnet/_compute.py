@@ -1,7 +1,8 @@
-"""The compute environment of a training loop: BLAS threads and subnormal floats.
+"""The compute environment of a training loop: BLAS threads, subnormal floats and the
+alignment of the arrays the compiled kernels sweep.
 
-Both are process or thread settings, so both are context managers that restore what
-they change.
+The first two are process or thread settings, so both are context managers that
+restore what they change.
 """
 
 from __future__ import annotations
@@ -14,7 +15,39 @@ import platform
 import sys
 from collections.abc import Iterator
 
+import numpy as np
+from numpy.typing import DTypeLike
 from threadpoolctl import ThreadpoolController
+
+# Bytes: a cache line, and one AVX-512 register.
+ALIGN = 64
+
+
+def aligned_empty(shape: int | tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
+    """An uninitialised C-ordered array whose data starts on an ``ALIGN``-byte boundary.
+
+    numpy aligns its allocations to 16 bytes only, and the compiled kernels' vector loops
+    run up to half again slower over arrays that do not start on a 32-byte boundary
+    (measured on AMD EPYC, Zen 4, float32: an Adam step over 13,002 parameters 7.3 us
+    aligned, 11.2 us 16 bytes off; the later layers of a 200-row batch 21 and 27 us; a
+    two-thread MNIST epoch at batch 200, 37-38 ms with every array below aligned, 42 ms
+    with every one 16 bytes off). Which a fit got was luck; these arrays take it out:
+    the parameters, their gradient, the optimizer's state, the kernels' scratch and the
+    batch thread's buffers.
+    """
+    dtype = np.dtype(dtype)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buffer = np.empty(size + ALIGN, np.uint8)
+    start = -buffer.ctypes.data % ALIGN
+    return buffer[start: start + size].view(dtype).reshape(shape)
+
+
+def aligned_zeros(shape: int | tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
+    """``aligned_empty``, filled with zeros."""
+    array = aligned_empty(shape, dtype)
+    array[...] = 0
+    return array
 
 
 @functools.cache

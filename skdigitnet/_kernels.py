@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 
+from ._compute import aligned_empty
 from ._kernel_math import (
     _activate,
     _activation_code,
@@ -73,7 +74,7 @@ class Plan:
         """Scratch for batches or chunks of up to ``rows`` rows, laid out by ``_layout``:
         the kernels work on at most ``_CHUNK`` rows at a time."""
         offset, _ = _layout(self.meta, min(rows, _CHUNK))
-        return np.empty(offset[-1], dtype)
+        return aligned_empty(int(offset[-1]), dtype)
 
     def hidden_and_output(self, Z, Y, sw, theta, grad, D, work):
         """From the first layer's product ``Z = X @ W0`` (n, units[1]): the rest of the

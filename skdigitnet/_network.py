@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 from scipy.special import expit, xlogy
 
+from ._compute import aligned_empty
 from ._typing import FloatArray, Matrix
 
 if TYPE_CHECKING:
@@ -88,7 +89,9 @@ def unpack(theta: FloatArray,
 def pack(coefs: Sequence[FloatArray], intercepts: Sequence[FloatArray],
          dtype: DTypeLike) -> FloatArray:
     """One new flat vector of shape ``(n_parameters,)`` holding ``coefs`` then ``intercepts``."""
-    return np.concatenate([np.ravel(p) for p in (*coefs, *intercepts)]).astype(dtype)
+    theta = aligned_empty(sum(np.size(p) for p in (*coefs, *intercepts)), dtype)
+    theta[...] = np.concatenate([np.ravel(p) for p in (*coefs, *intercepts)])
+    return theta
 
 
 def init_parameters(arch: Architecture, random_state: np.random.RandomState,
@@ -100,7 +103,7 @@ def init_parameters(arch: Architecture, random_state: np.random.RandomState,
     is ``sqrt(f / (fan_in + fan_out))`` with ``f`` the ``init_factor`` of the activation
     the layer feeds (the last hidden activation's for the output layer).
     """
-    theta = np.empty(arch.n_parameters, dtype=dtype)
+    theta = aligned_empty(arch.n_parameters, dtype)
     coefs, intercepts = unpack(theta, arch.units)
     for i, (fan_in, fan_out) in enumerate(pairwise(arch.units)):
         feeds = arch.hidden[min(i, len(arch.hidden) - 1)] if arch.hidden else None
@@ -158,8 +161,9 @@ class Workspace:
         self.theta, self.grad = theta, grad
         self.coefs, self.intercepts = unpack(theta, arch.units)
         self.grad_coefs, self.grad_intercepts = unpack(grad, arch.units)
-        self.layers = [np.empty((rows, units), theta.dtype) for units in arch.units[1:]]
-        self.deltas = [np.empty((rows, units), theta.dtype) for units in arch.units[1:-1]]
+        self.layers = [aligned_empty((rows, units), theta.dtype) for units in arch.units[1:]]
+        self.deltas = [aligned_empty((rows, units), theta.dtype)
+                       for units in arch.units[1:-1]]
         self.output_work = np.empty((rows, arch.units[-1]), theta.dtype)
         self.ones = np.ones(rows, theta.dtype)
         self.weights, self.grad_weights = theta[: arch.n_weights], grad[: arch.n_weights]

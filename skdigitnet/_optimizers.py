@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import DTypeLike
 
+from ._compute import aligned_zeros
 from ._typing import FloatArray
 
 
@@ -43,8 +44,8 @@ class SGD:
         self.nesterov = nesterov
         self.power_t = power_t
         self.n_parameters = n_parameters
-        self.velocity = np.zeros(n_parameters, dtype=dtype)
-        self._work = np.zeros(n_parameters, dtype=dtype)
+        self.velocity = aligned_zeros(n_parameters, dtype)
+        self._work = aligned_zeros(n_parameters, dtype)
 
     def step(self, params: FloatArray, grad: FloatArray) -> None:
         """Move ``params`` (n_parameters,) one step against ``grad`` (n_parameters,)."""
@@ -85,9 +86,9 @@ class Adam:
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.t = 0
         self.n_parameters = n_parameters
-        self.m = np.zeros(n_parameters, dtype=dtype)
-        self.v = np.zeros(n_parameters, dtype=dtype)
-        self._work = np.zeros(n_parameters, dtype=dtype)
+        self.m = aligned_zeros(n_parameters, dtype)
+        self.v = aligned_zeros(n_parameters, dtype)
+        self._work = aligned_zeros(n_parameters, dtype)
 
     def step(self, params: FloatArray, grad: FloatArray) -> None:
         """Move ``params`` (n_parameters,) one step against ``grad`` (n_parameters,)."""

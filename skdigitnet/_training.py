@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._backends import choose_backend
 from ._batches import Batches
-from ._compute import flush_denormals, one_blas_thread
+from ._compute import aligned_empty, flush_denormals, one_blas_thread
 from ._warnings import warn
 
 if TYPE_CHECKING:
@@ -179,7 +179,8 @@ def train_stochastic(arch: Architecture, data: TrainingData, settings: Stochasti
     """
     theta, record = state.theta, state.record
     backend = choose_backend(arch, data.n_samples * data.X.shape[1])  # once per fit
-    workspace = backend.workspace(theta, np.empty_like(theta), settings.batch_size)
+    workspace = backend.workspace(theta, aligned_empty(theta.shape, theta.dtype),
+                                  settings.batch_size)
     batches = Batches((data.X, data.Y, data.sample_weight), settings.batch_size, theta.dtype)
     epoch_start = theta.copy()
     n_samples, order = data.n_samples, data.rows

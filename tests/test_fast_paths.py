@@ -26,8 +26,15 @@ from skdigitnet import (
 from skdigitnet._activations import ELU, LeakyReLU, get_activation
 from skdigitnet._backends import NumpyBackend, choose_backend, predict_layer
 from skdigitnet._batches import Batches, iter_batches
-from skdigitnet._compute import flush_denormals, one_blas_thread
-from skdigitnet._network import Architecture, NonFiniteLayer, init_parameters, unpack
+from skdigitnet._compute import (
+    ALIGN,
+    aligned_empty,
+    aligned_zeros,
+    flush_denormals,
+    one_blas_thread,
+)
+from skdigitnet._network import Architecture, NonFiniteLayer, init_parameters, pack, unpack
+from skdigitnet._optimizers import SGD, Adam
 
 from _custom import Squareplus
 from _tolerance import assert_allclose_sums, assert_close_scalar
@@ -359,6 +366,31 @@ def test_compiled_prediction_on_two_threads_equals_one_chunk_at_a_time(X_dtype, 
             with pytest.raises(NonFiniteLayer):
                 predict_layer(arch, coefs, intercepts, bad, 1, check_finite=True,
                               backend=_compiled.CompiledBackend(arch))
+
+
+@pytest.mark.parametrize("shape", [1, 13002, (200, 16), (2, 200, 784), (3, 0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_aligned_arrays_start_on_a_cache_line(shape, dtype):
+    """What the kernels sweep starts on a 64-byte boundary (numpy promises 16 bytes):
+    the helpers, and the parameters, gradient scratch and optimizer state a fit uses."""
+    a = aligned_empty(shape, dtype)
+    assert a.shape == ((shape,) if isinstance(shape, int) else shape) and a.dtype == dtype
+    assert a.flags.c_contiguous and a.flags.writeable
+    if a.size:
+        assert a.ctypes.data % ALIGN == 0
+        a[...] = 7  # the whole array is ours to write
+        assert np.all(aligned_zeros(shape, dtype) == 0)
+    arch = Architecture((784, 16, 16, 10), (get_activation("relu"),) * 2, "softmax",
+                        "log_loss")
+    theta = init_parameters(arch, np.random.RandomState(0), dtype)
+    coefs, intercepts = unpack(theta, arch.units)
+    packed = pack(coefs, intercepts, dtype)
+    assert np.array_equal(packed, theta)
+    adam, sgd = Adam(theta.size, dtype), SGD(theta.size, dtype)
+    hot = [theta, packed, adam.m, adam.v, sgd.velocity]
+    if _compiled.available():
+        hot.append(_kernels.plan(arch).scratch(200, dtype))
+    assert [x.ctypes.data % ALIGN for x in hot] == [0] * len(hot)
 
 
 def test_thread_choice_runs_the_faster_way_and_tries_the_other_again():
