@@ -2,11 +2,13 @@
 
 Gathering a shuffled batch (200 random rows of X, 627 kB for MNIST in float32) is
 bound by memory bandwidth, and the two first-layer products of a batch are most of an
-epoch's arithmetic. ``BatchPipeline`` gathers the next batch on a second thread and,
-when it trains a whole epoch (``train_epoch``), that thread also computes its rows of
-both products while the trainer computes the others. Both sides run one compiled loop
-for the whole epoch, without the GIL, and hand over through flags read and written
-atomically (small llvmlite intrinsics: numba has no atomics of its own).
+epoch's arithmetic. When ``BatchPipeline`` trains a whole epoch (``train_epoch``), a
+second thread computes its rows of both products while the trainer computes the
+others, each thread gathering the rows it computes (batches of one block, which the
+trainer computes whole, the thread gathers for it). Both sides run one compiled loop for
+the whole epoch, without the GIL, and hand over through flags read and written
+atomically (small llvmlite intrinsics: numba has no atomics of its own). The generic
+loop (``epoch``) has the thread gather whole batches.
 """
 
 import os
@@ -42,12 +44,12 @@ _N_FLAGS = _SLOTS + 6
 # The optimizer, in ``_train_epoch``.
 _ADAM, _MOMENTUM, _NESTEROV = range(3)
 ADAM = _ADAM  # for the caller, which slices Adam's step sizes by segment
-# The trainer computes the first ``m * _MAIN_SHARE // 16`` rows of each batch's two
-# first-layer products, the thread the rest. The thread also gathers the batches and
-# the trainer does the small layers and the step, so the trainer takes more rows:
-# 11/16 balances the two on MNIST (products ~40 ms an epoch on one core, gathering ~25,
-# the rest ~10). A constant, so that results never depend on timing.
-_MAIN_SHARE = 11
+# The trainer gathers and computes the first ``m * _MAIN_SHARE // 16`` rows of each
+# batch's two first-layer products, the thread the rest; the trainer also does the small
+# layers and the step, so it takes fewer rows: 7/16 balances the two on MNIST (uint8 or
+# float32 X; measured on AMD EPYC: 6/16 to 8/16 within a few per cent). A constant, so
+# that results never depend on timing.
+_MAIN_SHARE = 7
 
 
 def gather_applies(X, order):
@@ -242,7 +244,7 @@ class BatchPipeline:
         pipeline.train_epoch(order, ...)        # a whole epoch in compiled code
 
     ``train_epoch`` runs the epoch's training loop in one compiled call
-    (``_train_epoch``) while the thread gathers batches and computes its share of both
+    (``_train_epoch``) while the thread gathers and computes its rows of both
     first-layer products (``_fused_worker``): no Python runs between batches.
     """
 
@@ -404,7 +406,13 @@ _I = np.int64
 @_jit
 def _gather(X, order, start, m, batch):
     """``batch[:m] = X[order[start:start + m]]``, cast to ``batch``'s dtype."""
-    for r in range(m):
+    _gather_rows(X, order, start, _I(0), m, batch)
+
+
+@_jit
+def _gather_rows(X, order, start, lo, hi, batch):
+    """``batch[lo:hi] = X[order[start + lo:start + hi]]``, cast to ``batch``'s dtype."""
+    for r in range(lo, hi):
         src, dst = X[order[start + r]], batch[r]
         for k in range(src.shape[0]):
             dst[k] = src[k]
@@ -456,23 +464,45 @@ def _gradient_block_rows(x, D, G, part, lo, hi):
 @_jit
 def _main_rows(m):
     """Rows of a batch of ``m`` whose first-layer products the trainer computes: all of
-    a batch of one block (the thread then only gathers: handing over a few rows would
-    cost more than computing them), else ``_MAIN_SHARE`` sixteenths."""
+    a batch of one block (the thread then only gathers: products of fewer rows in two
+    calls cost more per row, measured: a batch-50 epoch took 64-69 ms split against
+    51-53), else ``_MAIN_SHARE`` sixteenths."""
     return m if m <= _BLOCK else m * _MAIN_SHARE // 16
 
 
 @_jit
+def _own_rows(batch_size):
+    """Whether each thread gathers the rows whose products it computes (batches the
+    threads split, ``_main_rows``) rather than the thread gathering whole batches for
+    the trainer (batches of one block). A batch's rows then stay in the cache of the
+    core that uses them: on a virtual machine whose two CPUs the host puts on different
+    core complexes, every cache line one thread writes and the other reads costs some
+    0.2 us instead of 0.04 (measured, AMD EPYC), and whole batches handed over took a
+    two-thread epoch from 38 to 95 ms (one thread: 57)."""
+    return _main_rows(batch_size) < batch_size
+
+
+@_jit
 def _fused_worker(X, order, batch_size, ring, flags, W0, Z, D, share, part):
-    """The thread of ``BatchPipeline.train_epoch``: gather each batch, then compute its
-    rows of the batch's ``X @ W0`` (into Z) once the weights are ready, gather the next
-    batch while the trainer works through the small layers, and compute its rows' part
-    of the weight gradient ``X.T @ D`` (into ``share``) once the delta is ready."""
+    """The thread of ``BatchPipeline.train_epoch``: gather its rows of each batch (of
+    the whole batch, for the trainer, when the trainer computes all its rows), then
+    compute its rows of the batch's ``X @ W0`` (into Z) once the weights are ready,
+    gather the next batch while the trainer works through the small layers, and compute
+    its rows' part of the weight gradient ``X.T @ D`` (into ``share``) once the delta is
+    ready."""
     n, slots = order.shape[0], ring.shape[0]
     n_batches = (n + batch_size - 1) // batch_size
-    if n_batches == 0 or not _wait_or_stop(flags, _I(0), _I(0)):
+    own = _own_rows(batch_size)
+    if n_batches == 0:
         return
-    _gather(X, order, _I(0), min(batch_size, n), ring[0])
-    _store_release(flags, 0, 1)
+    m = min(batch_size, n)
+    if own:  # the trainer gathers its own rows; ring rows from _main_rows on are ours
+        _gather_rows(X, order, _I(0), _main_rows(m), m, ring[0])
+    else:
+        if not _wait_or_stop(flags, _I(0), _I(0)):
+            return
+        _gather(X, order, _I(0), m, ring[0])
+        _store_release(flags, 0, 1)
     for b in range(n_batches):
         start = b * batch_size
         m = min(batch_size, n - start)
@@ -485,11 +515,15 @@ def _fused_worker(X, order, batch_size, ring, flags, W0, Z, D, share, part):
             _store_release(flags, _FWD_DONE, b + 1)
         if b + 1 < n_batches:  # the next batch, while the trainer is busy
             following = (b + 1) % slots
-            if not _wait_or_stop(flags, following, _I(0)):
-                return
-            _gather(X, order, start + batch_size, min(batch_size, n - start - batch_size),
-                    ring[following])
-            _store_release(flags, following, 1)
+            m_next = min(batch_size, n - start - batch_size)
+            if own:  # the trainer is done with these rows: it finished batch b - 1
+                _gather_rows(X, order, start + batch_size, _main_rows(m_next), m_next,
+                             ring[following])
+            else:
+                if not _wait_or_stop(flags, following, _I(0)):
+                    return
+                _gather(X, order, start + batch_size, m_next, ring[following])
+                _store_release(flags, following, 1)
         if h < m:
             if not _wait_or_stop(flags, _I(_BACK_READY), b + 1):
                 return
@@ -531,11 +565,13 @@ def _train_epoch(X, order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0
     thread stopped early).
 
     ``alone``: no second thread; this one gathers each batch and computes the thread's
-    rows too, in the same calls, so the results are the same to the last bit.
+    rows too, in the same calls, so the results are the same to the last bit. The
+    thread gathers its own rows (``_own_rows``), or whole batches for this one.
     """
     n, slots = order.shape[0], ring.shape[0]
     n_batches = (n + batch_size - 1) // batch_size
     weighted = sw.shape[0] > 0
+    own = _own_rows(batch_size)
     _check_scratch(meta, work, min(batch_size, n))
     L = (meta.shape[0] + 3) // 4  # see _kernels.Plan
     dt = theta.dtype.type
@@ -551,6 +587,11 @@ def _train_epoch(X, order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0
         slot = b % slots
         if alone:
             _gather(X, order, start, m, ring[slot])
+        elif own:  # the thread gathers rows h to m itself
+            _store_release(flags, _FWD_READY, b + 1)  # the weights are current
+            if _load_acquire(flags, _FAILED) != 0:
+                return total, weight_total, 1
+            _gather_rows(X, order, start, _I(0), h, ring[slot])
         elif not _wait_or_stop(flags, slot, _I(1)) or _load_acquire(flags, _FAILED) != 0:
             return total, weight_total, 1
         x = ring[slot]

@@ -3,7 +3,7 @@
 A shuffled epoch on dense ``X`` (the usual fit) is a few compiled calls, one per
 segment of 12,800 rows (``_batch_thread.BatchPipeline.train_epoch``): per batch, the
 two first-layer products (``X @ W0`` and ``X.T @ delta``) are split by rows between
-this thread and a second one, which also gathers the batches; the kernels
+this thread and a second one, each gathering its rows; the kernels
 (``_kernels``) do everything else: the later layers, the output, the loss, the backward
 pass through the small layers, the bias sums and the L2 term; then the optimizer's
 update. No Python runs between the batches of a segment. A segment runs on this thread
@@ -80,7 +80,7 @@ class CompiledBackend(NumpyBackend):
                   optimizer: SGD | Adam, workspace: Workspace) -> float:
         """With a plan, the SGD or Adam optimizer and a shuffled dense X: the whole epoch
         in compiled calls of a segment each, on two threads where it pays (the second
-        gathers the batches and computes its rows of the first-layer products; see
+        gathers and computes its rows of the first-layer products; see
         ``_batch_thread``); otherwise the generic loop."""
         if order is None or not self._fuses(batches, order, optimizer):
             return super().run_epoch(batches, order, n_rows, alpha, optimizer, workspace)
