@@ -20,8 +20,11 @@ multithreaded BLAS work); the table reports medians and ratios (ours / theirs):
 
 After the table: how much a second thread adds on this machine right now (a compiled
 loop's time on two threads over one; near 1.0 the two CPUs share one core's worth of
-work, as on a virtual machine whose host is busy, and every ratio above is skewed by it)
-and what the process learnt of one thread against two (``_batch_thread.ThreadChoice``).
+work, as on a virtual machine whose host is busy, and every ratio above is skewed by it),
+how long a hand-over between two threads takes (some 0.04 us where the two CPUs share a
+core complex, 0.2 where a virtual machine's host put them on different ones: two-thread
+epochs then gain little or nothing) and what the process learnt of one thread against
+two (``_batch_thread.ThreadChoice``).
 
 ``--settle S`` pauses S seconds before each timed fit instead: a diagnostic for the
 cost of starting while OpenBLAS's threads still spin after the previous call.
@@ -366,6 +369,7 @@ def main(argv=None):
     rows += memory_rows(args.data, 200_000 if args.quick else 1_000_000)
     print(table(rows))
     print(f"\nafter the run: {host_parallelism()}")
+    print(f"and {handover_latency()}")
     print(thread_choice_summary())
 
 
@@ -401,6 +405,44 @@ def host_parallelism():
     ratio = median(timed(2) / timed(1) for _ in range(11))
     return (f"a compiled loop on two threads took {ratio:.2f} of one thread's time "
             "(0.5: two cores at work; 1.0: one core's worth between the two CPUs)")
+
+
+def handover_latency():
+    """How long one thread takes to see a flag the other sets (a cache line passed
+    between two cores, each thread spinning on it in turn): the median of 11 rounds of
+    20,000 hand-overs. Some 0.04 us where the two CPUs share a core complex; some 0.2 us
+    where the host put them on different ones, and then every row one thread writes and
+    the other reads costs as much (the two-thread epochs can be slower than one thread's:
+    see ``_batch_thread._own_rows``)."""
+    import threading
+
+    import numba
+
+    from skdigitnet._batch_thread import _load_acquire, _store_release, second_cpu
+
+    if not second_cpu():  # the two would spin in turn on one CPU, a time slice each
+        return "one CPU: no hand-over between threads measured"
+
+    @numba.njit(nogil=True)
+    def player(flags, me, n):
+        for i in range(n):
+            want = 2 * i + me
+            while _load_acquire(flags, 0) != want:
+                pass
+            _store_release(flags, 0, want + 1)
+
+    def rounds(n):
+        flags = np.zeros(1, np.int64)
+        other = threading.Thread(target=player, args=(flags, 1, n))
+        tic = time.perf_counter()
+        other.start()
+        player(flags, 0, n)
+        other.join()
+        return (time.perf_counter() - tic) / (2 * n)
+    rounds(10)
+    seconds = median(rounds(20_000) for _ in range(11))
+    return (f"a hand-over between two threads took {1e6 * seconds:.2f} us (some 0.04 within "
+            "one core complex, 0.2 across two)")
 
 
 def thread_choice_summary():
