@@ -3,15 +3,20 @@
 One epoch of 784-16-16-10 on MNIST (float32, adam, relu), at batch 200 and at batch 50
 (``batch_size='auto'``), timed three ways, then its parts alone on one thread:
 
-- the compiled epoch, as a fit runs it: one compiled call per epoch, a second thread
-  gathering batches and computing its rows of both first-layer products;
+- the compiled epoch, as a fit runs it: compiled calls of 12,800 rows, a second thread
+  gathering and computing its rows of both first-layer products (at batch 50, gathering
+  the batches);
 - the batch-by-batch loop with the same kernels (what runs without a shuffle);
 - the numpy backend (``SKDIGITNET_NUMBA=0``), the reference;
 - parts: the two first-layer products of every batch (one BLAS thread), gathering every
   batch, and the rest of a step (the small layers, loss, backward pass and Adam).
 
-The parts add up to the work of an epoch on one core; half of the products plus the
-rest is the floor of the split the compiled epoch uses on two cores.
+The parts add up to the work of an epoch on one core. The floor of the split the
+compiled epoch uses on two cores: at batch 200, half of all three (the threads share the
+products and the gathering, and the first thread does the rest); at batch 50, the
+products and the rest (the first thread computes every row, the second gathers). "The
+rest" is timed with a Python call per kernel (some 5 us a batch, 6 ms an epoch at batch
+50), so the floors are that much high.
 
     python benchmarks/profile_epoch.py [--data FOLDER] [--repeats 7]
 """
@@ -71,11 +76,17 @@ def main(argv=None):  # noqa: PLR0915 - one table, its variants side by side
             x, Z, D, G = (np.empty((batch, 784), np.float32), np.empty((batch, 16), np.float32),
                           np.ones((batch, 16), np.float32), np.empty((784, 16), np.float32))
             x[...] = X[order[:batch]]
+            from skdigitnet import _batch_thread, _compiled
+            part, rows = np.empty_like(G), np.int64(batch)
             with one_blas_thread():
                 tic = time.perf_counter()
                 for _ in range(0, n, batch):
-                    np.matmul(x, W, out=Z)
-                    np.matmul(x.T, D, out=G)
+                    if _compiled.available():  # as the epoch calls BLAS: 64 rows a call
+                        _batch_thread._forward_block_rows(x, W, Z, np.int64(0), rows)
+                        _batch_thread._gradient_block_rows(x, D, G, part, np.int64(0), rows)
+                    else:
+                        np.matmul(x, W, out=Z)
+                        np.matmul(x.T, D, out=G)
                 return time.perf_counter() - tic
         return run
 
@@ -128,9 +139,14 @@ def main(argv=None):  # noqa: PLR0915 - one table, its variants side by side
         print(f"\n| epoch, batch {batch} | ms (median of {args.repeats}) |\n|---|---:|")
         for name, value in ms.items():
             print(f"| {name} | {value:.1f} |")
-        parts = list(ms.values())[3:]
-        print(f"| floor of the two-thread split: half the products + the rest | "
-              f"{parts[0] / 2 + parts[2]:.1f} |")
+        products_ms, gather_ms, rest_ms = list(ms.values())[3:]
+        if batch <= 64:  # this thread computes every row, the other gathers the batches
+            floor = max(products_ms + rest_ms, gather_ms)
+            how = "the products + the rest (the other thread gathers)"
+        else:  # each thread gathers and computes its rows; this one also does the rest
+            floor = max((products_ms + gather_ms + rest_ms) / 2, rest_ms)
+            how = "half of products, gathering and rest"
+        print(f"| floor of the two-thread split: {how} | {floor:.1f} |")
 
 
 if __name__ == "__main__":
