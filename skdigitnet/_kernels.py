@@ -391,17 +391,35 @@ def _backward_rows(Y, sw, theta, grad, meta, params, D, work, eps):
             for r in range(n):
                 s += e[r]
             grad[int_start[i] + j] += s
+        blocked = fan_out - fan_out % 4  # four outputs per pass: a quarter of the loops
         for k in range(fan_in):
             a, b = A_in[k], B[k]
             for r in range(n):
                 b[r] = 0
-            for j in range(fan_out):
+            row = c + k * fan_out
+            for j in range(0, blocked, 4):  # four weight gradients and their part of b
+                e0, e1, e2, e3 = E[j], E[j + 1], E[j + 2], E[j + 3]
+                w0, w1, w2, w3 = theta[row + j], theta[row + j + 1], theta[row + j + 2], \
+                    theta[row + j + 3]
+                s0 = s1 = s2 = s3 = zero
+                for r in range(n):
+                    v = a[r]
+                    s0 += v * e0[r]
+                    s1 += v * e1[r]
+                    s2 += v * e2[r]
+                    s3 += v * e3[r]
+                    b[r] += (w0 * e0[r] + w1 * e1[r]) + (w2 * e2[r] + w3 * e3[r])
+                grad[row + j] += s0
+                grad[row + j + 1] += s1
+                grad[row + j + 2] += s2
+                grad[row + j + 3] += s3
+            for j in range(blocked, fan_out):
                 e = E[j]
                 s = zero
                 for r in range(n):
                     s += a[r] * e[r]
-                grad[c + k * fan_out + j] += s
-                w = theta[c + k * fan_out + j]
+                grad[row + j] += s
+                w = theta[row + j]
                 for r in range(n):
                     b[r] += w * e[r]
             _times_derivative(codes[i - 1], params[i - 1], a, b, one)
