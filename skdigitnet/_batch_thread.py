@@ -585,17 +585,18 @@ def _train_epoch(X, order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0
         m = min(batch_size, n - start)
         h = _main_rows(m)
         slot = b % slots
+        # the weights are current: the thread may start on its rows (it computes none of
+        # a batch of one block, and gathers for it instead)
+        _store_release(flags, _FWD_READY, b + 1)
         if alone:
             _gather(X, order, start, m, ring[slot])
         elif own:  # the thread gathers rows h to m itself
-            _store_release(flags, _FWD_READY, b + 1)  # the weights are current
             if _load_acquire(flags, _FAILED) != 0:
                 return total, weight_total, 1
             _gather_rows(X, order, start, _I(0), h, ring[slot])
         elif not _wait_or_stop(flags, slot, _I(1)) or _load_acquire(flags, _FAILED) != 0:
             return total, weight_total, 1
         x = ring[slot]
-        _store_release(flags, _FWD_READY, b + 1)  # the weights are current
         for r in range(m):
             src = order[start + r]
             for j in range(Y.shape[1]):

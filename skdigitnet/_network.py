@@ -89,8 +89,9 @@ def unpack(theta: FloatArray,
 def pack(coefs: Sequence[FloatArray], intercepts: Sequence[FloatArray],
          dtype: DTypeLike) -> FloatArray:
     """One new flat vector of shape ``(n_parameters,)`` holding ``coefs`` then ``intercepts``."""
-    theta = aligned_empty(sum(np.size(p) for p in (*coefs, *intercepts)), dtype)
-    theta[...] = np.concatenate([np.ravel(p) for p in (*coefs, *intercepts)])
+    flat = np.concatenate([np.ravel(p) for p in (*coefs, *intercepts)])
+    theta = aligned_empty(flat.size, dtype)
+    theta[...] = flat
     return theta
 
 
