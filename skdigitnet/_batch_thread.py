@@ -478,7 +478,7 @@ def _own_rows(batch_size):
     core that uses them: on a virtual machine whose two CPUs the host puts on different
     core complexes, every cache line one thread writes and the other reads costs some
     0.2 us instead of 0.04 (measured, AMD EPYC), and whole batches handed over took a
-    two-thread epoch from 38 to 95 ms (one thread: 57)."""
+    two-thread epoch from 37 to 94 ms (one thread: 58)."""
     return _main_rows(batch_size) < batch_size
 
 
