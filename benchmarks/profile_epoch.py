@@ -76,14 +76,19 @@ def main(argv=None):  # noqa: PLR0915 - one table, its variants side by side
             x, Z, D, G = (np.empty((batch, 784), np.float32), np.empty((batch, 16), np.float32),
                           np.ones((batch, 16), np.float32), np.empty((784, 16), np.float32))
             x[...] = X[order[:batch]]
-            from skdigitnet import _batch_thread, _compiled
+            from skdigitnet import _batch_thread, _compiled, _skip_zeros
             part, rows = np.empty_like(G), np.int64(batch)
+            padded = np.empty((784, _skip_zeros.LANES), np.float32)
+            # as the epoch computes them: skipping zeros where X is sparse enough, else
+            # in BLAS calls of 64 rows
+            skip = _skip_zeros.sparse_enough(X) and _skip_zeros.covers(W)
             with one_blas_thread():
                 tic = time.perf_counter()
                 for _ in range(0, n, batch):
-                    if _compiled.available():  # as the epoch calls BLAS: 64 rows a call
-                        _batch_thread._forward_block_rows(x, W, Z, np.int64(0), rows)
-                        _batch_thread._gradient_block_rows(x, D, G, part, np.int64(0), rows)
+                    if _compiled.available():
+                        _batch_thread._forward_block_rows(x, W, Z, np.int64(0), rows, skip)
+                        _batch_thread._gradient_block_rows(x, D, G, part, np.int64(0), rows,
+                                                           skip, padded)
                     else:
                         np.matmul(x, W, out=Z)
                         np.matmul(x.T, D, out=G)

@@ -16,6 +16,7 @@ import threading
 
 import numpy as np
 
+from . import _skip_zeros
 from ._compute import aligned_empty
 from ._kernel_math import _jit, numba
 from ._kernels import (
@@ -24,6 +25,7 @@ from ._kernels import (
     _backward_rows,
     _check_scratch,
     _finish_gradient,
+    _finish_range,
     _forward_rows,
     _sgd_step,
 )
@@ -50,6 +52,10 @@ ADAM = _ADAM  # for the caller, which slices Adam's step sizes by segment
 # float32 X; measured on AMD EPYC: 6/16 to 8/16 within a few per cent). A constant, so
 # that results never depend on timing.
 _MAIN_SHARE = 7
+# When the products skip zeros and read X in place (``_train_direct``), the threads split
+# them by columns instead: the trainer takes the first ones, with this many sixteenths
+# of the work (the columns it visits, ``_skip_zeros.column_split``).
+_TRAINER_COLUMNS = 8
 
 
 def gather_applies(X, order):
@@ -253,6 +259,8 @@ class BatchPipeline:
         self.ring = aligned_empty((_SLOTS, batch_size, X.shape[1]), dtype)
         self.flags = np.zeros(_N_FLAGS, np.int64)
         self._share = None  # the thread's half of the weight gradient, when training
+        self._split = None  # the column split of _train_direct (-1: not used), once known
+        self._direct_buffers = None  # _train_direct's Zh and scratch
         self.ended = set()  # native ids of this pipeline's threads, ended
 
     def epoch(self, order):
@@ -285,6 +293,12 @@ class BatchPipeline:
         if self._share is None or self._share.shape != grad_W0.shape:
             self._share = aligned_empty(grad_W0.shape, dtype)
             self._parts = aligned_empty((2, *grad_W0.shape), dtype)  # a block's product, each
+        if self._split is None:  # the data decides, once: the same arithmetic every epoch
+            self._split = (_skip_zeros.column_split(self.X, _TRAINER_COLUMNS / 16)
+                           if _skip_zeros.sparse_enough(self.X) else -1)
+        if self._split >= 0 and _skip_zeros.covers(W0):
+            return self._train_direct(self._split, order, Y, sample_weight, theta, grad, W0,
+                                      grad_W0, Z, D, plan, work, alpha, step, alone)
         flags = self.flags
         flags[:] = 0
         worker = None if alone else self._start(
@@ -307,6 +321,43 @@ class BatchPipeline:
                 self._stop(worker)
         if result[2] != 0:
             raise RuntimeError("the batch-gathering thread stopped early")
+        return result[0], result[1]
+
+    def _train_direct(self, split_column, order, Y, sample_weight, theta, grad, W0, grad_W0,
+                      Z, D, plan, work, alpha, step, alone):
+        """``train_epoch`` by ``_train_direct``: the products skip zeros, read X in place
+        and split by columns."""
+        dtype = theta.dtype
+        n_batches = -(-order.shape[0] // self.batch_size)
+        buffers = self._direct_buffers
+        if buffers is None or buffers[0].shape != Z.shape or buffers[0].dtype != dtype:
+            buffers = self._direct_buffers = (
+                aligned_empty(Z.shape, dtype),  # the thread's part of the sums
+                aligned_empty((2, W0.shape[0], _skip_zeros.LANES), dtype))
+        zh, pads = buffers
+        weights, squares = np.empty(n_batches), np.zeros(n_batches)
+        split = np.int64(split_column)
+        code, state_1, state_2, hyper = step
+        flags = self.flags
+        flags[:] = 0
+        worker = None if alone else self._start(
+            _direct_worker, (self.X, order, self.batch_size, flags, W0, zh, D, theta,
+                             grad, grad_W0, pads[1], split, plan.n_weights,
+                             float(alpha), code, state_1, state_2, hyper, weights, squares))
+        sw = np.empty(0, dtype) if sample_weight is None else np.asarray(sample_weight, dtype)
+        y = np.empty((self.batch_size, Y.shape[1]), dtype)
+        w = np.empty(self.batch_size if sample_weight is not None else 0, dtype)
+        try:
+            result = _train_direct(self.X, order, self.batch_size, flags, Y, sw, y, w, theta,
+                                   grad, W0, grad_W0, Z, zh, D, pads, split,
+                                   plan.meta, plan.params[dtype.type], work,
+                                   plan.eps[dtype.type], plan.n_weights, float(alpha), code,
+                                   state_1, state_2, hyper, bool(alone), weights, squares)
+        finally:
+            if worker is not None:
+                self._stop(worker)
+        if result[2] != 0:
+            raise RuntimeError("the batch thread stopped early")
         return result[0], result[1]
 
     def _start(self, target, args):
@@ -642,4 +693,141 @@ def _train_epoch(X, order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0
         else:
             _sgd_step(theta, grad, state_1, sgd, code == _NESTEROV)
         _store_release(flags, slot, 0)  # the slot is free for the batch after next
+    return total, weight_total, 0
+
+
+@_jit
+def _step_range(theta, grad, state_1, state_2, lo, hi, code, hyper):
+    """The optimizer's step for the parameters ``lo .. hi - 1`` (``hyper`` as
+    ``_adam_step`` or ``_sgd_step`` take it)."""
+    if code == _ADAM:
+        _adam_step(theta[lo:hi], grad[lo:hi], state_1[lo:hi], state_2[lo:hi], hyper)
+    else:
+        _sgd_step(theta[lo:hi], grad[lo:hi], state_1[lo:hi], hyper, code == _NESTEROV)
+
+
+@_jit
+def _step_hyper(code, hyper, b, dtype_array):
+    """The optimizer's numbers for batch ``b``, in ``dtype_array``'s dtype: Adam's step
+    size, beta_1, beta_2 and epsilon, or SGD's learning rate and momentum."""
+    dt = dtype_array.dtype.type
+    if code == _ADAM:
+        out = np.empty(4, dtype_array.dtype)
+        out[0], out[1], out[2], out[3] = dt(hyper[3 + b]), dt(hyper[0]), dt(hyper[1]), dt(hyper[2])
+    else:
+        out = np.empty(2, dtype_array.dtype)
+        out[0], out[1] = dt(hyper[0]), dt(hyper[1])
+    return out
+
+
+@_jit
+def _columns_step(X, order, start, m, D, grad_W0, padded, theta, grad, col_lo, col_hi,
+                  n_weights, alpha, scale, code, state_1, state_2, step):
+    """For the columns ``col_lo .. col_hi - 1`` (the rows of W0 they weigh): their rows of
+    the batch's weight gradient ``X.T @ D``, the L2 term and mean, and the optimizer's
+    step. Returns the sum of the squares of those weights."""
+    u = grad_W0.shape[1]
+    _skip_zeros.gradient_rows(X, order, start, D, grad_W0, padded, _I(0), m, col_lo, col_hi)
+    squares = _finish_range(theta, grad, col_lo * u, col_hi * u, n_weights, alpha, scale)
+    _step_range(theta, grad, state_1, state_2, col_lo * u, col_hi * u, code, step)
+    return squares
+
+
+@_jit
+def _direct_worker(X, order, batch_size, flags, W0, Zh, D, theta, grad, grad_W0, padded,
+                   split, n_weights, alpha, code, state_1, state_2, hyper, weights,
+                   squares):
+    """The thread of ``_train_direct``: for each batch, the first layer's sums over the
+    columns from ``split`` on (into Zh), then, once the delta is ready, those columns'
+    rows of the weight gradient, their L2 term and their optimizer step (W0's rows
+    ``split`` on are this thread's alone). ``squares[b]``: those weights' squares."""
+    n = order.shape[0]
+    n_in = W0.shape[0]
+    for b in range((n + batch_size - 1) // batch_size):
+        start = b * batch_size
+        m = min(batch_size, n - start)
+        _skip_zeros.forward_rows(X, order, start, W0, Zh, _I(0), m, split, n_in)
+        _store_release(flags, _FWD_DONE, b + 1)
+        if not _wait_or_stop(flags, _I(_BACK_READY), b + 1):
+            return
+        squares[b] = _columns_step(X, order, start, m, D, grad_W0, padded, theta, grad,
+                                   split, n_in, n_weights, alpha, 1.0 / weights[b], code,
+                                   state_1, state_2, _step_hyper(code, hyper, b, theta))
+        _store_release(flags, _BACK_DONE, b + 1)
+
+
+@_jit
+def _train_direct(X, order, batch_size, flags, Y, sw, y, w, theta, grad, W0, grad_W0, Z,
+                  Zh, D, pads, split, meta, params, work, eps, n_weights, alpha, code,
+                  state_1, state_2, hyper, alone, weights, squares):
+    """``_train_epoch`` when the first-layer products skip zeros and read X's rows in
+    place (``_skip_zeros``): nothing is gathered. The threads split the products by
+    columns: this one computes the first layer's sums over the columns before ``split``
+    and the thread over the rest (``_direct_worker``, into Zh, added here); after the
+    small layers, each computes its columns' rows of the weight gradient and takes the
+    optimizer's step for the weights of those columns, this one for every other
+    parameter too. Only the sums Zh, the delta D and the batch weight pass between the
+    threads, a few kB a batch, and the thread starts a batch's sums without waiting
+    for this one: its weights are its own. ``alone``: this thread does the thread's
+    part too, in the same calls, with the same results to the last bit.
+
+    ``weights`` and ``squares`` (one per batch): each batch's weight, for the thread;
+    the squares of the thread's weights, for the loss. Returns as ``_train_epoch``."""
+    n = order.shape[0]
+    n_batches = (n + batch_size - 1) // batch_size
+    n_in, u = W0.shape
+    weighted = sw.shape[0] > 0
+    _check_scratch(meta, work, min(batch_size, n))
+    L = (meta.shape[0] + 3) // 4  # see _kernels.Plan
+    rest = n_in * u  # the parameters after W0
+    total = weight_total = 0.0
+    for b in range(n_batches):
+        start = b * batch_size
+        m = min(batch_size, n - start)
+        if not alone and _load_acquire(flags, _FAILED) != 0:
+            return total, weight_total, 1
+        for r in range(m):
+            src = order[start + r]
+            for j in range(Y.shape[1]):
+                y[r, j] = Y[src, j]
+        weight = float(m)
+        if weighted:
+            weight = 0.0
+            for r in range(m):
+                w[r] = sw[order[start + r]]
+                weight += w[r]
+        weights[b] = weight
+        _skip_zeros.forward_rows(X, order, start, W0, Z, _I(0), m, _I(0), split)
+        if alone:
+            _skip_zeros.forward_rows(X, order, start, W0, Zh, _I(0), m, split, n_in)
+        elif not _wait_or_stop(flags, _I(_FWD_DONE), b + 1):
+            return total, weight_total, 1
+        for r in range(m):
+            for j in range(u):
+                Z[r, j] += Zh[r, j]
+        for i in range(rest, grad.shape[0]):  # W0's gradient comes below
+            grad[i] = 0
+        data_loss = 0.0
+        for c in range(0, m, _CHUNK):
+            rows = slice(c, min(c + _CHUNK, m))
+            _forward_rows(Z[rows], theta, meta, params, work, L - 1)
+            data_loss += _backward_rows(y[rows], w[rows] if weighted else w, theta, grad,
+                                        meta, params, D[rows], work, eps)
+        _store_release(flags, _BACK_READY, b + 1)
+        step = _step_hyper(code, hyper, b, theta)
+        scale = 1.0 / weight
+        own = _columns_step(X, order, start, m, D, grad_W0, pads[0], theta, grad, _I(0),
+                            split, n_weights, alpha, scale, code, state_1, state_2, step)
+        own += _finish_range(theta, grad, rest, grad.shape[0], n_weights, alpha, scale)
+        _step_range(theta, grad, state_1, state_2, rest, grad.shape[0], code, step)
+        if alone:
+            squares[b] = _columns_step(X, order, start, m, D, grad_W0, pads[1], theta,
+                                       grad, split, n_in, n_weights, alpha, scale, code,
+                                       state_1, state_2, step)
+        total += (data_loss + 0.5 * alpha * own) / weight * weight
+        weight_total += weight
+    if not alone and n_batches > 0 and not _wait_or_stop(flags, _I(_BACK_DONE), n_batches):
+        return total, weight_total, 1
+    for b in range(n_batches):
+        total += 0.5 * alpha * squares[b]
     return total, weight_total, 0

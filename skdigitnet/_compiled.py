@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import _batch_thread, _kernels
+from . import _batch_thread, _kernels, _skip_zeros
 from ._backends import NumpyBackend
 from ._batches import iter_batches
 from ._compute import one_blas_thread
@@ -207,6 +207,8 @@ class CompiledBackend(NumpyBackend):
         finite, failed = [True] * threads, []
 
         W0 = theta[: coefs[0].size].reshape(coefs[0].shape)  # in out's dtype
+        # zero-skipping products for sparse enough X, which read X's rows in place
+        skip = _skip_zeros.sparse_enough(X) and _skip_zeros.covers(W0)
 
         def run(part: int) -> None:
             rows_max = min(chunk_rows, X.shape[0])
@@ -215,13 +217,7 @@ class CompiledBackend(NumpyBackend):
             with np.errstate(over="ignore", invalid="ignore"):  # per thread
                 for start in starts[part::threads]:
                     rows = slice(start, min(start + chunk_rows, X.shape[0]))
-                    chunk = X[rows]
-                    Z = first[: chunk.shape[0]]
-                    if isinstance(chunk, np.ndarray):
-                        chunk = np.ascontiguousarray(chunk, out.dtype)
-                        _batch_thread._forward_block_rows(chunk, W0, Z, 0, chunk.shape[0])
-                    else:  # sparse
-                        Z = matmul(chunk, coefs[0], Z)
+                    Z = _first_product(X, rows, W0, first[: rows.stop - start], skip)
                     finite[part] &= self.plan.predict(Z, theta, out[rows], layer, work)
 
         if threads == 1:
@@ -247,3 +243,21 @@ class CompiledBackend(NumpyBackend):
             raise failed[0]
         choice.record(key, True, X.shape[0], time.perf_counter() - tic)
         return all(finite)
+
+
+_IN_PLACE = np.empty(0, np.int64)  # for _skip_zeros: row r is X[r]
+
+
+def _first_product(X: Matrix, rows: slice, W0: FloatArray, Z: FloatArray,
+                   skip: bool) -> FloatArray:
+    """``X[rows] @ W0`` into Z (a new array for sparse X): skipping zeros and reading X
+    in place (``skip``), or in BLAS calls of up to 64 rows."""
+    if skip:
+        _skip_zeros.forward_rows(X, _IN_PLACE, rows.start, W0, Z, 0, len(Z), 0, X.shape[1])
+        return Z
+    chunk = X[rows]
+    if isinstance(chunk, np.ndarray):
+        chunk = np.ascontiguousarray(chunk, Z.dtype)
+        _batch_thread._forward_block_rows(chunk, W0, Z, 0, chunk.shape[0])
+        return Z
+    return matmul(chunk, W0, Z)  # sparse X

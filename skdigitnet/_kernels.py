@@ -439,13 +439,20 @@ def _backward_rows(Y, sw, theta, grad, meta, params, D, work, eps):
 @_jit
 def _finish_gradient(theta, grad, n_weights, alpha, scale):
     """``grad = (grad + alpha * W) * scale`` (W: the first ``n_weights``); returns ||W||²."""
+    return _finish_range(theta, grad, 0, grad.shape[0], n_weights, alpha, scale)
+
+
+@_jit
+def _finish_range(theta, grad, lo, hi, n_weights, alpha, scale):
+    """``_finish_gradient`` for the parameters ``lo .. hi - 1``: returns the sum of the
+    squares of the weights among them."""
     squares = 0.0
     alpha, scale = theta.dtype.type(alpha), theta.dtype.type(scale)
-    for i in range(n_weights):
+    for i in range(lo, min(hi, n_weights)):
         w = theta[i]
         squares += w * w
         grad[i] = (grad[i] + alpha * w) * scale
-    for i in range(n_weights, grad.shape[0]):
+    for i in range(max(lo, n_weights), hi):
         grad[i] = grad[i] * scale
     return squares
 

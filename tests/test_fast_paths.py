@@ -22,6 +22,7 @@ from skdigitnet import (
     _compiled,
     _kernel_math,
     _kernels,
+    _skip_zeros,
 )
 from skdigitnet._activations import ELU, LeakyReLU, get_activation
 from skdigitnet._backends import NumpyBackend, choose_backend, predict_layer
@@ -271,7 +272,9 @@ def test_batch_pipeline_gathers_what_plain_indexing_gathers(X_dtype, rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("optimizer, weighted, X_kind, batch_size", [
     ("adam", False, "float", 16), ("adam", True, "uint8", 7), ("sgd", False, "uint8", 1),
-    ("nesterov", True, "float", 50), ("adam", False, "float", 200), ("adam", True, "uint8", 70)])
+    ("nesterov", True, "float", 50), ("adam", False, "float", 200), ("adam", True, "uint8", 70),
+    ("adam", False, "sparse uint8", 50), ("nesterov", True, "sparse float", 70),
+    ("sgd", False, "sparse float 16", 7), ("adam", True, "sparse uint8 16", 200)])
 def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighted, X_kind,
                                                        batch_size, rng, monkeypatch):
     """``CompiledBackend.run_epoch`` trains a shuffled epoch in one compiled call, the
@@ -279,14 +282,18 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
     loop over ``loss_and_gradient`` and ``step`` (batches of 1 and a last short batch
     included), up to the split of the weight gradient's sum over the batch; and on one
     thread exactly what it computes on two (each thread gathering its rows of batches of
-    more than 64, the thread gathering whole batches of up to 64)."""
+    more than 64, the thread gathering whole batches of up to 64; or, on sparse X, the
+    products skipping zeros and split by columns, ``_batch_thread._train_direct``)."""
     from skdigitnet._optimizers import SGD, Adam
 
-    arch = Architecture((30, 9, 6, 4), (get_activation("relu"), get_activation("tanh")),
-                        "softmax", "log_loss")
+    arch = Architecture((30, 16 if X_kind.endswith("16") else 9, 6, 4),
+                        (get_activation("relu"), get_activation("tanh")), "softmax", "log_loss")
     n = 103 if batch_size != 70 else 250
     X = rng.randint(0, 3, size=(n, 30)).astype(np.uint8)  # small: no scaling needed
-    X = X if X_kind == "uint8" else (X / 2).astype(dtype)
+    if X_kind.startswith("sparse"):  # a fifth non-zero, as in MNIST; one column all zero
+        X[rng.uniform(size=X.shape) < 0.7] = 0
+        X[:, 17] = 0
+    X = X if "uint8" in X_kind else (X / 2).astype(dtype)
     Y = np.eye(4, dtype=dtype)[rng.randint(4, size=n)]
     sw = rng.uniform(0.5, 2.0, size=n).astype(dtype) if weighted else None
     order = rng.permutation(n)
@@ -319,8 +326,11 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
             backend._fuses = lambda *args: False
         with one_blas_thread(), flush_denormals():
             losses = [backend.run_epoch(batches, order, n, 1e-3, opt, ws) for _ in range(2)]
-        # the compiled epoch ran (its share of the weight gradient exists) or did not
+        # the compiled epoch ran (its share of the weight gradient exists) or did not,
+        # skipping zeros on sparse X
         assert (getattr(backend._pipeline, "_share", None) is not None) == bool(fused)
+        if fused:
+            assert (backend._pipeline._split >= 0) == X_kind.startswith("sparse")
         results.append((losses, theta, opt))
     (loss_a, theta_a, opt_a), (loss_b, theta_b, opt_b), *others = results
     # on one thread or two, or some segments of batches on each: the same calls on
@@ -346,15 +356,23 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
 
 @needs_numba
 @pytest.mark.parametrize("X_dtype", [np.float32, np.float64, np.uint8])
-def test_compiled_prediction_on_two_threads_equals_one_chunk_at_a_time(X_dtype, rng,
-                                                                       monkeypatch):
+@pytest.mark.parametrize("sparse_X", [False, True])
+def test_compiled_prediction_on_two_threads_equals_one_chunk_at_a_time(X_dtype, sparse_X,
+                                                                       rng, monkeypatch):
     """With four chunks or more, two threads take alternate chunks: every row comes out
     as the numpy backend computes it, and a non-finite row is found in either thread's
-    chunks."""
+    chunks; on sparse X the first product skips zeros (``_skip_zeros``) and reads X,
+    whatever its dtype, in place."""
     arch = Architecture((20, 8, 6, 3), (get_activation("relu"), get_activation("logistic")),
                         "softmax", "log_loss")
     coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
     X = (rng.uniform(size=(4 * _kernels.PREDICT_ROWS + 77, 20)) * 3).astype(X_dtype)
+    if sparse_X:
+        X[rng.uniform(size=X.shape) < 0.8] = 0
+    skipped = []
+    real_rows = _skip_zeros.forward_rows
+    monkeypatch.setattr(_skip_zeros, "forward_rows",
+                        lambda *a: skipped.append(a[0]) or real_rows(*a))
     backend = _compiled.CompiledBackend(arch)
     monkeypatch.setattr(_batch_thread.thread_choice, "two_threads", lambda key: True)
     monkeypatch.setattr(_batch_thread, "second_cpu", lambda: True)
@@ -367,6 +385,7 @@ def test_compiled_prediction_on_two_threads_equals_one_chunk_at_a_time(X_dtype, 
     assert {"skdigitnet-predict"} < set(threads_seen)  # the second thread took chunks
     want = predict_layer(arch, coefs, intercepts, X, 3, backend=NumpyBackend(arch))
     assert_allclose_sums(got, want, dtype=got.dtype, n_terms=20, depth=3)
+    assert bool(skipped) == sparse_X and all(x is X for x in skipped)
     if X_dtype != np.uint8:
         for row in (5, _kernels.PREDICT_ROWS + 5):  # a chunk of each thread
             bad = X.copy()
