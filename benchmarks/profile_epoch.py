@@ -3,20 +3,24 @@
 One epoch of 784-16-16-10 on MNIST (float32, adam, relu), at batch 200 and at batch 50
 (``batch_size='auto'``), timed three ways, then its parts alone on one thread:
 
-- the compiled epoch, as a fit runs it: compiled calls of 12,800 rows, a second thread
-  gathering and computing its rows of both first-layer products (at batch 50, gathering
-  the batches);
+- the compiled epoch, as a fit runs it: compiled calls of 12,800 rows on two threads.
+  MNIST is sparse enough for the zero-skipping products (``skdigitnet._skip_zeros``):
+  they read X's rows in place, and the threads split them, and the weights' step, by
+  the columns of X (``_batch_thread._train_direct``). On dense X the second thread
+  gathers and computes its rows of both products instead;
 - the batch-by-batch loop with the same kernels (what runs without a shuffle);
 - the numpy backend (``SKDIGITNET_NUMBA=0``), the reference;
-- parts: the two first-layer products of every batch (one BLAS thread), gathering every
-  batch, and the rest of a step (the small layers, loss, backward pass and Adam).
+- parts: the two first-layer products of every batch (one thread, as the epoch computes
+  them), gathering every batch (which the zero-skipping epoch does not do), the small
+  layers with the loss and backward pass, and the L2 term with Adam's step.
 
 The parts add up to the work of an epoch on one core. The floor of the split the
-compiled epoch uses on two cores: at batch 200, half of all three (the threads share the
-products and the gathering, and the first thread does the rest); at batch 50, the
-products and the rest (the first thread computes every row, the second gathers). "The
-rest" is timed with a Python call per kernel (some 5 us a batch, 6 ms an epoch at batch
-50), so the floors are that much high.
+compiled epoch uses on two cores, zero-skipping: half of the products and of the step,
+plus the small layers (which the first thread computes while the second waits for
+their delta). Dense X: at batch 200, half of products, gathering and the rest; at batch
+50, the products and the rest (the first thread computes every row, the second
+gathers). The small layers and the step are timed with a Python call per kernel (some
+5 us a batch, 6 ms an epoch at batch 50), so the floors are that much high.
 
     python benchmarks/profile_epoch.py [--data FOLDER] [--repeats 7]
 """
@@ -72,28 +76,37 @@ def main(argv=None):  # noqa: PLR0915 - one table, its variants side by side
 
     def products(batch):
         def run(order):
+            from skdigitnet import _batch_thread, _compiled, _skip_zeros
             W = np.random.RandomState(0).normal(size=(784, 16)).astype(np.float32)
             x, Z, D, G = (np.empty((batch, 784), np.float32), np.empty((batch, 16), np.float32),
                           np.ones((batch, 16), np.float32), np.empty((784, 16), np.float32))
             x[...] = X[order[:batch]]
-            from skdigitnet import _batch_thread, _compiled, _skip_zeros
-            part, rows = np.empty_like(G), np.int64(batch)
-            padded = np.empty((784, _skip_zeros.LANES), np.float32)
-            # as the epoch computes them: skipping zeros where X is sparse enough, else
-            # in BLAS calls of 64 rows
-            skip = _skip_zeros.sparse_enough(X) and _skip_zeros.covers(W)
+            part, padded = np.empty_like(G), np.empty((784, _skip_zeros.LANES), np.float32)
+            i64 = np.int64
+            # as the epoch computes them: skipping zeros and reading X's rows in place
+            # where X is sparse enough (MNIST is), else in BLAS calls of 64 rows
+            direct = _compiled.available() and _skip_zeros.sparse_enough(X)
             with one_blas_thread():
                 tic = time.perf_counter()
-                for _ in range(0, n, batch):
-                    if _compiled.available():
-                        _batch_thread._forward_block_rows(x, W, Z, np.int64(0), rows, skip)
-                        _batch_thread._gradient_block_rows(x, D, G, part, np.int64(0), rows,
-                                                           skip, padded)
+                for start in range(0, n, batch):
+                    m = i64(min(batch, n - start))
+                    if direct:
+                        _skip_zeros.forward_rows(X, order, i64(start), W, Z, i64(0), m, i64(0),
+                                                 i64(784))
+                        _skip_zeros.gradient_rows(X, order, i64(start), D, G, padded, i64(0),
+                                                  m, i64(0), i64(784))
+                    elif _compiled.available():
+                        _batch_thread._forward_block_rows(x, W, Z, i64(0), i64(batch))
+                        _batch_thread._gradient_block_rows(x, D, G, part, i64(0), i64(batch))
                     else:
                         np.matmul(x, W, out=Z)
                         np.matmul(x.T, D, out=G)
                 return time.perf_counter() - tic
         return run
+
+    def direct_mode():
+        from skdigitnet import _compiled, _skip_zeros
+        return _compiled.available() and _skip_zeros.sparse_enough(X)
 
     def gather(batch):
         def run(order):
@@ -104,11 +117,13 @@ def main(argv=None):  # noqa: PLR0915 - one table, its variants side by side
             return time.perf_counter() - tic
         return run
 
-    def rest(batch):
+    def rest(batch, part):
+        """The small layers, loss and backward pass (``part='small'``) or the L2 term and
+        Adam's step (``part='step'``) of every batch, a Python call per kernel."""
         def run(order):
             from skdigitnet import _kernels
             theta = init_parameters(arch, np.random.RandomState(0), np.float32)
-            grad = np.empty_like(theta)
+            grad = np.zeros_like(theta)
             plan = _kernels.plan(arch)
             Z = np.random.RandomState(1).normal(size=(batch, 16)).astype(np.float32)
             D = np.empty((batch, 16), np.float32)
@@ -118,14 +133,17 @@ def main(argv=None):  # noqa: PLR0915 - one table, its variants side by side
             with flush_denormals():
                 tic = time.perf_counter()
                 for start in range(0, n, batch):
-                    plan.hidden_and_output(Z, Y[order[start:start + batch]], sw, theta, grad,
-                                           D, work)
-                    plan.finish_gradient(theta, grad, 1e-4, 1.0 / batch)
-                    _kernels.adam_step(theta, grad, optimizer.m, optimizer.v, 1e-3, 0.9,
-                                       0.999, 1e-8)
+                    if part == "small":
+                        plan.hidden_and_output(Z, Y[order[start:start + batch]], sw, theta,
+                                               grad, D, work)
+                    else:
+                        plan.finish_gradient(theta, grad, 1e-4, 1.0 / batch)
+                        _kernels.adam_step(theta, grad, optimizer.m, optimizer.v, 1e-3, 0.9,
+                                           0.999, 1e-8)
                 return time.perf_counter() - tic
         return run
 
+    direct = direct_mode()
     for batch in (200, 50):
         variants = {
             "compiled epoch (as fit runs it, two threads)": epoch(CompiledBackend, batch),
@@ -133,7 +151,8 @@ def main(argv=None):  # noqa: PLR0915 - one table, its variants side by side
             "numpy backend (the reference)": epoch(NumpyBackend, batch),
             "part: both first-layer products, one thread": products(batch),
             "part: gathering the batches, one thread": gather(batch),
-            "part: the rest of each step (with Python calls)": rest(batch),
+            "part: the small layers, loss and backward pass": rest(batch, "small"),
+            "part: the L2 term and Adam's step": rest(batch, "step"),
         }
         times = {name: [] for name in variants}
         for r in range(args.repeats):
@@ -144,11 +163,16 @@ def main(argv=None):  # noqa: PLR0915 - one table, its variants side by side
         print(f"\n| epoch, batch {batch} | ms (median of {args.repeats}) |\n|---|---:|")
         for name, value in ms.items():
             print(f"| {name} | {value:.1f} |")
-        products_ms, gather_ms, rest_ms = list(ms.values())[3:]
-        if batch <= 64:  # this thread computes every row, the other gathers the batches
-            floor = max(products_ms + rest_ms, gather_ms)
+        products_ms, gather_ms, small_ms, step_ms = list(ms.values())[3:]
+        if direct:  # X read in place; the threads share the products and the step by
+            # columns, this one does the small layers while the other waits
+            floor = (products_ms + step_ms) / 2 + small_ms
+            how = "half of products and step, plus the small layers (nothing gathered)"
+        elif batch <= 64:  # this thread computes every row, the other gathers the batches
+            floor = max(products_ms + small_ms + step_ms, gather_ms)
             how = "the products + the rest (the other thread gathers)"
         else:  # each thread gathers and computes its rows; this one also does the rest
+            rest_ms = small_ms + step_ms
             floor = max((products_ms + gather_ms + rest_ms) / 2, rest_ms)
             how = "half of products, gathering and rest"
         print(f"| floor of the two-thread split: {how} | {floor:.1f} |")

@@ -55,7 +55,7 @@ _MAIN_SHARE = 7
 # When the products skip zeros and read X in place (``_train_direct``), the threads split
 # them by columns instead: the trainer takes the first ones, with this many sixteenths
 # of the work (the columns it visits, ``_skip_zeros.column_split``).
-_TRAINER_COLUMNS = 8
+_TRAINER_COLUMNS = 7
 
 
 def gather_applies(X, order):
