@@ -185,13 +185,12 @@ if numba is not None:
             col = e.b.add(c0, _I64(LANES * sub))
             valid = e.b.and_(e.first_lanes(e.b.sub(col_hi, col)),
                              e.b.not_(e.first_lanes(e.b.sub(col_lo, col))))
-            seen = None
+            bits_type = ir.VectorType(ir.IntType(8 * _bytes(xt)), LANES)
+            either = None  # the rows' bits, or-ed: not zero where some row is not
             for row in rows:
-                v = e.masked_load(e.b.gep(row, [col]), vx, valid)
-                nz = (e.b.icmp_unsigned("!=", v, ir.Constant(vx, None))
-                      if isinstance(xt, ir.IntType)
-                      else e.b.fcmp_unordered("!=", v, ir.Constant(vx, None)))
-                seen = nz if seen is None else e.b.or_(seen, nz)
+                v = e.b.bitcast(e.masked_load(e.b.gep(row, [col]), vx, valid), bits_type)
+                either = v if either is None else e.b.or_(either, v)
+            seen = e.b.icmp_unsigned("!=", either, ir.Constant(bits_type, None))
             bits = e.b.zext(e.b.bitcast(seen, _I16), _I64)
             mask = e.b.or_(mask, e.b.shl(bits, _I64(LANES * sub)))
         return mask
