@@ -326,33 +326,38 @@ class BatchPipeline:
     def _train_direct(self, split_column, order, Y, sample_weight, theta, grad, W0, grad_W0,
                       Z, D, plan, work, alpha, step, alone):
         """``train_epoch`` by ``_train_direct``: the products skip zeros, read X in place
-        and split by columns."""
+        and split by columns; the small layers split by rows."""
         dtype = theta.dtype
         n_batches = -(-order.shape[0] // self.batch_size)
         buffers = self._direct_buffers
         if buffers is None or buffers[0].shape != Z.shape or buffers[0].dtype != dtype:
             buffers = self._direct_buffers = (
                 aligned_empty(Z.shape, dtype),  # the thread's part of the sums
-                aligned_empty((2, W0.shape[0], _skip_zeros.LANES), dtype))
-        zh, pads = buffers
-        weights, squares = np.empty(n_batches), np.zeros(n_batches)
+                aligned_empty((2, W0.shape[0], _skip_zeros.LANES), dtype),  # scratch
+                aligned_empty(grad.shape, dtype),  # the thread's gradient of later layers
+                plan.scratch(Z.shape[0], dtype))  # the thread's kernel scratch
+        zh, pads, hgrad, hwork = buffers
+        weights = np.empty(n_batches)
+        losses, squares = np.zeros(n_batches), np.zeros(n_batches)
         split = np.int64(split_column)
         code, state_1, state_2, hyper = step
         flags = self.flags
         flags[:] = 0
-        worker = None if alone else self._start(
-            _direct_worker, (self.X, order, self.batch_size, flags, W0, zh, D, theta,
-                             grad, grad_W0, pads[1], split, plan.n_weights,
-                             float(alpha), code, state_1, state_2, hyper, weights, squares))
         sw = np.empty(0, dtype) if sample_weight is None else np.asarray(sample_weight, dtype)
         y = np.empty((self.batch_size, Y.shape[1]), dtype)
         w = np.empty(self.batch_size if sample_weight is not None else 0, dtype)
+        params, eps = plan.params[dtype.type], plan.eps[dtype.type]
+        worker = None if alone else self._start(
+            _direct_worker, (self.X, order, self.batch_size, flags, Y, sw, y, w, W0, Z, zh,
+                             D, theta, grad, grad_W0, hgrad, pads[1], split, plan.meta,
+                             params, hwork, eps, plan.n_weights, float(alpha), code,
+                             state_1, state_2, hyper, weights, losses, squares))
         try:
             result = _train_direct(self.X, order, self.batch_size, flags, Y, sw, y, w, theta,
-                                   grad, W0, grad_W0, Z, zh, D, pads, split,
-                                   plan.meta, plan.params[dtype.type], work,
-                                   plan.eps[dtype.type], plan.n_weights, float(alpha), code,
-                                   state_1, state_2, hyper, bool(alone), weights, squares)
+                                   grad, hgrad, W0, grad_W0, Z, zh, D, pads, split,
+                                   plan.meta, params, work, hwork, eps, plan.n_weights,
+                                   float(alpha), code, state_1, state_2, hyper, bool(alone),
+                                   weights, losses, squares)
         finally:
             if worker is not None:
                 self._stop(worker)
@@ -734,56 +739,108 @@ def _columns_step(X, order, start, m, D, grad_W0, padded, theta, grad, col_lo, c
 
 
 @_jit
-def _direct_worker(X, order, batch_size, flags, W0, Zh, D, theta, grad, grad_W0, padded,
-                   split, n_weights, alpha, code, state_1, state_2, hyper, weights,
-                   squares):
+def _small_layers(Z, y, w, weighted, theta, grad, meta, params, D, work, eps, lo, hi):
+    """Rows ``lo .. hi - 1`` of a batch from the first layer's sums Z: the later layers,
+    the loss (returned), the backward pass into ``grad`` (every gradient but W0's) and
+    the first layer's delta into D; ``_CHUNK`` rows at a time."""
+    L = (meta.shape[0] + 3) // 4  # see _kernels.Plan
+    data_loss = 0.0
+    for c in range(lo, hi, _CHUNK):
+        rows = slice(c, min(c + _CHUNK, hi))
+        _forward_rows(Z[rows], theta, meta, params, work, L - 1)
+        data_loss += _backward_rows(y[rows], w[rows] if weighted else w, theta, grad, meta,
+                                    params, D[rows], work, eps)
+    return data_loss
+
+
+@_jit
+def _add_sums(Z, Zh, lo, hi):
+    """``Z[lo:hi] += Zh[lo:hi]``: the two threads' parts of the first layer's sums."""
+    for r in range(lo, hi):
+        for j in range(Z.shape[1]):
+            Z[r, j] += Zh[r, j]
+
+
+@_jit
+def _direct_worker(X, order, batch_size, flags, Y, sw, y, w, W0, Z, Zh, D, theta, grad,
+                   grad_W0, hgrad, padded, split, meta, params, work, eps, n_weights, alpha,
+                   code, state_1, state_2, hyper, weights, losses, squares):
     """The thread of ``_train_direct``: for each batch, the first layer's sums over the
-    columns from ``split`` on (into Zh), then, once the delta is ready, those columns'
-    rows of the weight gradient, their L2 term and their optimizer step (W0's rows
-    ``split`` on are this thread's alone). ``squares[b]``: those weights' squares."""
+    columns from ``split`` on (into Zh); once this one's are in Z, the later half of the
+    batch's rows (``_first_half``) through the small layers (their sums, completed, in
+    Zh; the later layers' gradients into ``hgrad``, the loss into ``losses[b]``); once
+    the whole delta is in D, its columns' rows of the weight gradient, their L2 term and
+    their optimizer step (W0's rows ``split`` on are this thread's alone).
+    ``squares[b]``: those weights' squares. ``flags[0]`` counts the batches done.
+    ``hgrad``: a gradient vector of the thread's own, of which it uses the part after
+    W0's; ``work`` its own scratch."""
     n = order.shape[0]
     n_in = W0.shape[0]
+    rest = W0.size
+    weighted = sw.shape[0] > 0
     for b in range((n + batch_size - 1) // batch_size):
         start = b * batch_size
         m = min(batch_size, n - start)
+        h = _first_half(m)
         _skip_zeros.forward_rows(X, order, start, W0, Zh, _I(0), m, split, n_in)
         _store_release(flags, _FWD_DONE, b + 1)
-        if not _wait_or_stop(flags, _I(_BACK_READY), b + 1):
+        if not _wait_or_stop(flags, _I(_FWD_READY), b + 1):  # their sums, y, w, weight
+            return
+        _add_sums(Zh, Z, h, m)
+        for i in range(rest, hgrad.shape[0]):
+            hgrad[i] = 0
+        losses[b] = _small_layers(Zh, y, w, weighted, theta, hgrad, meta, params, D, work,
+                                  eps, h, m)
+        _store_release(flags, _BACK_DONE, b + 1)
+        if not _wait_or_stop(flags, _I(_BACK_READY), b + 1):  # their half of the delta
             return
         squares[b] = _columns_step(X, order, start, m, D, grad_W0, padded, theta, grad,
                                    split, n_in, n_weights, alpha, 1.0 / weights[b], code,
                                    state_1, state_2, _step_hyper(code, hyper, b, theta))
-        _store_release(flags, _BACK_DONE, b + 1)
+        _store_release(flags, 0, b + 1)
 
 
 @_jit
-def _train_direct(X, order, batch_size, flags, Y, sw, y, w, theta, grad, W0, grad_W0, Z,
-                  Zh, D, pads, split, meta, params, work, eps, n_weights, alpha, code,
-                  state_1, state_2, hyper, alone, weights, squares):
+def _first_half(m):
+    """The rows of a batch of ``m`` that the trainer takes through the small layers, the
+    thread taking the rest: about half, in whole blocks of 16 (the kernels' vector loops
+    take 16 rows at a time and the rest one by one; halves of 25 rows cost an epoch at
+    batch 50 some 5 ms on one thread)."""
+    return m // 32 * 16
+
+
+@_jit
+def _train_direct(X, order, batch_size, flags, Y, sw, y, w, theta, grad, hgrad, W0,
+                  grad_W0, Z, Zh, D, pads, split, meta, params, work, hwork, eps, n_weights,
+                  alpha, code, state_1, state_2, hyper, alone, weights, losses, squares):
     """``_train_epoch`` when the first-layer products skip zeros and read X's rows in
     place (``_skip_zeros``): nothing is gathered. The threads split the products by
     columns: this one computes the first layer's sums over the columns before ``split``
-    and the thread over the rest (``_direct_worker``, into Zh, added here); after the
-    small layers, each computes its columns' rows of the weight gradient and takes the
-    optimizer's step for the weights of those columns, this one for every other
-    parameter too. Only the sums Zh, the delta D and the batch weight pass between the
-    threads, a few kB a batch, and the thread starts a batch's sums without waiting
-    for this one: its weights are its own. ``alone``: this thread does the thread's
-    part too, in the same calls, with the same results to the last bit.
+    (into Z) and the thread over the rest (``_direct_worker``, into Zh). Each completes
+    the sums of half the rows and takes them through the small layers (the later
+    layers' gradients: this one's in ``grad``, the thread's in ``hgrad``, added here);
+    then each computes its columns' rows of the weight gradient and takes the optimizer's
+    step for the weights of those columns, this one for every other parameter too. Only
+    sums, deltas and the later layers' gradient pass between the threads, a few kB a
+    batch, and the thread starts a batch's sums without waiting: its weights are its
+    own. ``alone``: this thread does the thread's part too, in the same calls, with the
+    same results to the last bit.
 
-    ``weights`` and ``squares`` (one per batch): each batch's weight, for the thread;
-    the squares of the thread's weights, for the loss. Returns as ``_train_epoch``."""
+    ``weights``, ``losses`` and ``squares`` (one per batch): each batch's weight, for the
+    thread; the thread's rows' loss; the squares of its weights. Returns as
+    ``_train_epoch``."""
     n = order.shape[0]
     n_batches = (n + batch_size - 1) // batch_size
-    n_in, u = W0.shape
+    n_in = W0.shape[0]
     weighted = sw.shape[0] > 0
     _check_scratch(meta, work, min(batch_size, n))
-    L = (meta.shape[0] + 3) // 4  # see _kernels.Plan
-    rest = n_in * u  # the parameters after W0
+    _check_scratch(meta, hwork, min(batch_size, n))
+    rest = W0.size  # the parameters after W0
     total = weight_total = 0.0
     for b in range(n_batches):
         start = b * batch_size
         m = min(batch_size, n - start)
+        h = _first_half(m)
         if not alone and _load_acquire(flags, _FAILED) != 0:
             return total, weight_total, 1
         for r in range(m):
@@ -798,22 +855,28 @@ def _train_direct(X, order, batch_size, flags, Y, sw, y, w, theta, grad, W0, gra
                 weight += w[r]
         weights[b] = weight
         _skip_zeros.forward_rows(X, order, start, W0, Z, _I(0), m, _I(0), split)
+        _store_release(flags, _FWD_READY, b + 1)  # our sums, y, w and the weight
         if alone:
             _skip_zeros.forward_rows(X, order, start, W0, Zh, _I(0), m, split, n_in)
         elif not _wait_or_stop(flags, _I(_FWD_DONE), b + 1):
             return total, weight_total, 1
-        for r in range(m):
-            for j in range(u):
-                Z[r, j] += Zh[r, j]
+        _add_sums(Z, Zh, _I(0), h)
         for i in range(rest, grad.shape[0]):  # W0's gradient comes below
             grad[i] = 0
-        data_loss = 0.0
-        for c in range(0, m, _CHUNK):
-            rows = slice(c, min(c + _CHUNK, m))
-            _forward_rows(Z[rows], theta, meta, params, work, L - 1)
-            data_loss += _backward_rows(y[rows], w[rows] if weighted else w, theta, grad,
-                                        meta, params, D[rows], work, eps)
-        _store_release(flags, _BACK_READY, b + 1)
+        data_loss = _small_layers(Z, y, w, weighted, theta, grad, meta, params, D, work, eps,
+                                  _I(0), h)
+        _store_release(flags, _BACK_READY, b + 1)  # our half of the delta
+        if alone:
+            _add_sums(Zh, Z, h, m)
+            for i in range(rest, hgrad.shape[0]):
+                hgrad[i] = 0
+            losses[b] = _small_layers(Zh, y, w, weighted, theta, hgrad, meta, params, D,
+                                      hwork, eps, h, m)
+        elif not _wait_or_stop(flags, _I(_BACK_DONE), b + 1):
+            return total, weight_total, 1
+        data_loss += losses[b]
+        for i in range(rest, grad.shape[0]):
+            grad[i] += hgrad[i]
         step = _step_hyper(code, hyper, b, theta)
         scale = 1.0 / weight
         own = _columns_step(X, order, start, m, D, grad_W0, pads[0], theta, grad, _I(0),
@@ -826,7 +889,7 @@ def _train_direct(X, order, batch_size, flags, Y, sw, y, w, theta, grad, W0, gra
                                        state_1, state_2, step)
         total += (data_loss + 0.5 * alpha * own) / weight * weight
         weight_total += weight
-    if not alone and n_batches > 0 and not _wait_or_stop(flags, _I(_BACK_DONE), n_batches):
+    if not alone and n_batches > 0 and not _wait_or_stop(flags, _I(0), n_batches):
         return total, weight_total, 1
     for b in range(n_batches):
         total += 0.5 * alpha * squares[b]
