@@ -756,9 +756,10 @@ def _small_layers(Z, y, w, weighted, theta, grad, meta, params, D, work, eps, lo
 @_jit
 def _add_sums(Z, Zh, lo, hi):
     """``Z[lo:hi] += Zh[lo:hi]``: the two threads' parts of the first layer's sums."""
-    for r in range(lo, hi):
-        for j in range(Z.shape[1]):
-            Z[r, j] += Zh[r, j]
+    ours, theirs = Z[lo:hi], Zh[lo:hi]
+    for r in range(ours.shape[0]):
+        for j in range(ours.shape[1]):
+            ours[r, j] += theirs[r, j]
 
 
 @_jit
@@ -787,8 +788,7 @@ def _direct_worker(X, order, batch_size, flags, Y, sw, y, w, W0, Z, Zh, D, theta
         if not _wait_or_stop(flags, _I(_FWD_READY), b + 1):  # their sums, y, w, weight
             return
         _add_sums(Zh, Z, h, m)
-        for i in range(rest, hgrad.shape[0]):
-            hgrad[i] = 0
+        hgrad[rest:] = 0
         losses[b] = _small_layers(Zh, y, w, weighted, theta, hgrad, meta, params, D, work,
                                   eps, h, m)
         _store_release(flags, _BACK_DONE, b + 1)
@@ -861,22 +861,19 @@ def _train_direct(X, order, batch_size, flags, Y, sw, y, w, theta, grad, hgrad, 
         elif not _wait_or_stop(flags, _I(_FWD_DONE), b + 1):
             return total, weight_total, 1
         _add_sums(Z, Zh, _I(0), h)
-        for i in range(rest, grad.shape[0]):  # W0's gradient comes below
-            grad[i] = 0
+        grad[rest:] = 0  # W0's gradient comes below
         data_loss = _small_layers(Z, y, w, weighted, theta, grad, meta, params, D, work, eps,
                                   _I(0), h)
         _store_release(flags, _BACK_READY, b + 1)  # our half of the delta
         if alone:
             _add_sums(Zh, Z, h, m)
-            for i in range(rest, hgrad.shape[0]):
-                hgrad[i] = 0
+            hgrad[rest:] = 0
             losses[b] = _small_layers(Zh, y, w, weighted, theta, hgrad, meta, params, D,
                                       hwork, eps, h, m)
         elif not _wait_or_stop(flags, _I(_BACK_DONE), b + 1):
             return total, weight_total, 1
         data_loss += losses[b]
-        for i in range(rest, grad.shape[0]):
-            grad[i] += hgrad[i]
+        grad[rest:] += hgrad[rest:]
         step = _step_hyper(code, hyper, b, theta)
         scale = 1.0 / weight
         own = _columns_step(X, order, start, m, D, grad_W0, pads[0], theta, grad, _I(0),

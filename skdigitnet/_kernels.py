@@ -448,12 +448,18 @@ def _finish_range(theta, grad, lo, hi, n_weights, alpha, scale):
     squares of the weights among them."""
     squares = 0.0
     alpha, scale = theta.dtype.type(alpha), theta.dtype.type(scale)
-    for i in range(lo, min(hi, n_weights)):
-        w = theta[i]
+    # loops over slices from 0: an index from a variable start may be negative as far as
+    # numba knows, and its wraparound test keeps the loop from vectorising (13,002
+    # parameters: 10 us against 2.4)
+    top = max(lo, min(hi, n_weights))
+    weights, part = theta[lo:top], grad[lo:top]
+    for i in range(weights.shape[0]):
+        w = weights[i]
         squares += w * w
-        grad[i] = (grad[i] + alpha * w) * scale
-    for i in range(max(lo, n_weights), hi):
-        grad[i] = grad[i] * scale
+        part[i] = (part[i] + alpha * w) * scale
+    part = grad[top:hi]
+    for i in range(part.shape[0]):
+        part[i] = part[i] * scale
     return squares
 
 

@@ -396,9 +396,10 @@ def gradient_rows(X, order, start, D, G, padded, lo, hi, col_lo, col_hi):
     u, zero = np.int64(G.shape[1]), np.int64(0)
     target = G if u == LANES else padded
     ldt = np.int64(target.shape[1])
-    for k in range(col_lo, col_hi):
+    rows = target[col_lo:col_hi]  # loops from 0 vectorise (see _kernels._finish_range)
+    for k in range(rows.shape[0]):
         for j in range(ldt):
-            target[k, j] = 0
+            rows[k, j] = 0
     if hi > lo:
         offsets = _row_offsets(X, order, start, lo, hi)
         ldd = D.strides[0] // D.itemsize
@@ -415,6 +416,7 @@ def gradient_rows(X, order, start, D, G, padded, lo, hi, col_lo, col_hi):
             _gradient_row(X, offsets, r - lo, col_lo, col_hi, D, r * ldd, ldd, u, target,
                           zero, ldt)
     if u < LANES:
-        for k in range(col_lo, col_hi):
+        rows, out = padded[col_lo:col_hi], G[col_lo:col_hi]
+        for k in range(rows.shape[0]):
             for j in range(u):
-                G[k, j] = padded[k, j]
+                out[k, j] = rows[k, j]
