@@ -40,6 +40,7 @@ from ._kernel_math import (
     numba,
 )
 from ._network import parameter_offsets
+from ._skip_zeros import forward_rows
 
 # Output activation and loss pairs, by name (Plan.meta's last entry). Numba freezes
 # these module constants into the compiled code.
@@ -103,6 +104,18 @@ class Plan:
             raise ValueError(f"skdigitnet internal error: no layer {layer}")
         self._check(theta, theta, (Z, 1), (out, layer))
         return _predict(Z, theta, self.meta, self.params[theta.dtype.type], work, out, layer)
+
+    def predict_skipping(self, X, rows, W0, theta, out, layer, work, Z):
+        """``predict`` for ``X[rows]`` (a slice) from X itself: the first product skips
+        zeros (``_skip_zeros``, into Z, ``len(rows)`` rows or more), all in one compiled
+        call. ``W0`` is ``theta``'s first weight matrix."""
+        n = rows.stop - rows.start
+        if not 1 <= layer < len(self.units) or X.shape[1] != self.units[0]:
+            raise ValueError(f"skdigitnet internal error: no layer {layer} for X")
+        self._check(theta, theta, (Z[:n], 1), (out[rows], layer))
+        return _predict_skipping(X, rows.start, rows.stop, W0, theta, self.meta,
+                                 self.params[theta.dtype.type], work, Z[:n], out[rows],
+                                 layer)
 
     def _check(self, theta, grad, *arrays):
         """Numba does not check bounds: refuse arrays whose shapes do not fit the
@@ -327,6 +340,14 @@ def _predict(Z, theta, meta, params, work, out, layer):
             for j in range(meta[layer]):
                 out[start + r, j] = A[j, r]
     return finite
+
+
+@_jit
+def _predict_skipping(X, start, stop, W0, theta, meta, params, work, Z, out, layer):
+    """``_predict`` for rows ``start .. stop - 1`` of X, their first product skipping
+    zeros (``_skip_zeros.forward_rows``, X read in place) into Z."""
+    forward_rows(X, np.empty(0, np.int64), start, W0, Z, 0, stop - start, 0, X.shape[1])
+    return _predict(Z, theta, meta, params, work, out, layer)
 
 
 @_jit

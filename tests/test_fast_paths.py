@@ -22,7 +22,6 @@ from skdigitnet import (
     _compiled,
     _kernel_math,
     _kernels,
-    _skip_zeros,
 )
 from skdigitnet._activations import ELU, LeakyReLU, get_activation
 from skdigitnet._backends import NumpyBackend, choose_backend, predict_layer
@@ -369,23 +368,24 @@ def test_compiled_prediction_on_two_threads_equals_one_chunk_at_a_time(X_dtype, 
     X = (rng.uniform(size=(4 * _kernels.PREDICT_ROWS + 77, 20)) * 3).astype(X_dtype)
     if sparse_X:
         X[rng.uniform(size=X.shape) < 0.8] = 0
-    skipped = []
-    real_rows = _skip_zeros.forward_rows
-    monkeypatch.setattr(_skip_zeros, "forward_rows",
-                        lambda *a: skipped.append(a[0]) or real_rows(*a))
     backend = _compiled.CompiledBackend(arch)
     monkeypatch.setattr(_batch_thread.thread_choice, "two_threads", lambda key: True)
     monkeypatch.setattr(_batch_thread, "second_cpu", lambda: True)
     monkeypatch.setattr(_batch_thread, "second_core_free", lambda ignore=(): True)
-    threads_seen = []
-    real_predict = backend.plan.predict
-    backend.plan.predict = lambda *a: threads_seen.append(threading.current_thread().name) \
+    threads_seen, skipped = [], []
+    plan = backend.plan
+    real_predict, real_skipping = plan.predict, plan.predict_skipping
+    plan.predict = lambda *a: threads_seen.append(threading.current_thread().name) \
         or real_predict(*a)
+    plan.predict_skipping = lambda *a: (threads_seen.append(threading.current_thread().name)
+                                        or skipped.append(a[0]) or real_skipping(*a))
     got = predict_layer(arch, coefs, intercepts, X, 3, backend=backend)
     assert {"skdigitnet-predict"} < set(threads_seen)  # the second thread took chunks
     want = predict_layer(arch, coefs, intercepts, X, 3, backend=NumpyBackend(arch))
     assert_allclose_sums(got, want, dtype=got.dtype, n_terms=20, depth=3)
-    assert bool(skipped) == sparse_X and all(x is X for x in skipped)
+    # every chunk skipped zeros, reading X itself, or none did
+    assert len(skipped) == (len(threads_seen) if sparse_X else 0)
+    assert all(x is X for x in skipped)
     if X_dtype != np.uint8:
         for row in (5, _kernels.PREDICT_ROWS + 5):  # a chunk of each thread
             bad = X.copy()
