@@ -1,14 +1,23 @@
 """The second thread of a training epoch (with the compiled kernels only).
 
-Gathering a shuffled batch (200 random rows of X, 627 kB for MNIST in float32) is
-bound by memory bandwidth, and the two first-layer products of a batch are most of an
-epoch's arithmetic. When ``BatchPipeline`` trains a whole epoch (``train_epoch``), a
-second thread computes its rows of both products while the trainer computes the
-others, each thread gathering the rows it computes (batches of one block, which the
-trainer computes whole, the thread gathers for it). Both sides run one compiled loop for
-the whole epoch, without the GIL, and hand over through flags read and written
-atomically (small llvmlite intrinsics: numba has no atomics of its own). The generic
-loop (``epoch``) has the thread gather whole batches.
+The two first-layer products of a batch are most of an epoch's arithmetic. When
+``BatchPipeline`` trains a whole epoch (``train_epoch``), a second thread shares them,
+both sides running one compiled loop for the whole epoch, without the GIL, and handing
+over through flags read and written atomically (small llvmlite intrinsics: numba has no
+atomics of its own). Two ways:
+
+- X sparse enough (``_skip_zeros``; MNIST is): ``_train_direct`` and ``_direct_worker``.
+  The products skip zeros and read X's rows in place: nothing is gathered. The threads
+  split them by the columns of X, and with them W0's rows and their optimizer step; the
+  small layers they split by rows. Only the first layer's sums and delta and the later
+  layers' gradient pass between the cores, a few kB a batch.
+- Otherwise: ``_train_epoch`` and ``_fused_worker``. Gathering a shuffled batch (200
+  random rows of X, 627 kB for MNIST in float32) is bound by memory bandwidth; the
+  second thread computes its rows of both products (in BLAS) while the trainer computes
+  the others, each thread gathering the rows it computes (batches of one block, which
+  the trainer computes whole, the thread gathers for it).
+
+The generic loop (``epoch``) has the thread gather whole batches.
 """
 
 import os

@@ -1,18 +1,21 @@
 """The compiled backend: numba kernels for the small work, a second thread for batches.
 
-A shuffled epoch on dense ``X`` (the usual fit) is a few compiled calls, one per
-segment of 12,800 rows (``_batch_thread.BatchPipeline.train_epoch``): per batch, the
-two first-layer products (``X @ W0`` and ``X.T @ delta``) are split by rows between
-this thread and a second one, each gathering its rows; the kernels
-(``_kernels``) do everything else: the later layers, the output, the loss, the backward
-pass through the small layers, the bias sums and the L2 term; then the optimizer's
-update. No Python runs between the batches of a segment. A segment runs on this thread
-alone, with the same arithmetic, when no core is free for a second one
-(``_batch_thread.second_core_free``) or when two threads have been the slower way
-lately (``_batch_thread.ThreadChoice``). Other
-epochs (no shuffle, sparse ``X``, L-BFGS's full batch) take the generic loop with the
-same kernels per batch. Prediction is, per chunk, the first product in BLAS calls of
-up to 64 rows and one compiled call.
+A shuffled epoch on a dense array ``X`` (the usual fit) is a few compiled calls, one per
+segment of 12,800 rows (``_batch_thread.BatchPipeline.train_epoch``). Where ``X`` is
+sparse enough (MNIST: a fifth of the pixels non-zero; ``_skip_zeros``), the two
+first-layer products (``X @ W0`` and ``X.T @ delta``) skip the zero inputs and read X's
+rows in place, and the two threads split them, and the optimizer's step for W0, by the
+columns of X, and the small layers by rows (``_batch_thread._train_direct``);
+otherwise the products go to BLAS, split by rows between this thread and a second one,
+each gathering its rows. The kernels (``_kernels``) do everything else: the later
+layers, the output, the loss, the backward pass through the small layers, the bias
+sums and the L2 term; then the optimizer's update. No Python runs between the batches
+of a segment. A segment runs on this thread alone, with the same arithmetic, when no
+core is free for a second one (``_batch_thread.second_core_free``) or when two threads
+have been the slower way lately (``_batch_thread.ThreadChoice``). Other epochs (no
+shuffle, scipy sparse ``X``, L-BFGS's full batch) take the generic loop with the same
+kernels per batch. Prediction is, per chunk, one compiled call skipping zeros on sparse
+enough X, else the first product in BLAS calls of up to 64 rows and one compiled call.
 
 Chosen once per fit or prediction by ``_backends.choose_backend``; the numpy backend
 (``_backends.NumpyBackend``) is the reference it is tested against. Architectures the
