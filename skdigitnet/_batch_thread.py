@@ -265,12 +265,20 @@ class BatchPipeline:
 
     def __init__(self, X, batch_size, dtype):
         self.X, self.batch_size = X, batch_size
-        self.ring = aligned_empty((_SLOTS, batch_size, X.shape[1]), dtype)
+        self._ring_shape, self._dtype = (_SLOTS, batch_size, X.shape[1]), dtype
+        self._ring = None  # made at first use: the zero-skipping epoch gathers nothing
         self.flags = np.zeros(_N_FLAGS, np.int64)
         self._share = None  # the thread's half of the weight gradient, when training
         self._split = None  # the column split of _train_direct (-1: not used), once known
         self._direct_buffers = None  # _train_direct's Zh and scratch
         self.ended = set()  # native ids of this pipeline's threads, ended
+
+    @property
+    def ring(self):
+        """The batch buffers (``_SLOTS``, batch_size, n_features) in the training dtype."""
+        if self._ring is None:
+            self._ring = aligned_empty(self._ring_shape, self._dtype)
+        return self._ring
 
     def epoch(self, order):
         """Yield ``X[rows]`` for each batch of ``order`` (cast to the ring's dtype)."""
