@@ -771,6 +771,20 @@ def _small_layers(Z, y, w, weighted, theta, grad, meta, params, D, work, eps, lo
 
 
 @_jit
+def _zero(v):
+    """``v[:] = 0`` (a loop: numba's slice assignment compiles for seconds)."""
+    for i in range(v.shape[0]):
+        v[i] = 0
+
+
+@_jit
+def _add(v, w):
+    """``v += w``, as ``_zero``."""
+    for i in range(v.shape[0]):
+        v[i] += w[i]
+
+
+@_jit
 def _add_sums(Z, Zh, lo, hi):
     """``Z[lo:hi] += Zh[lo:hi]``: the two threads' parts of the first layer's sums."""
     ours, theirs = Z[lo:hi], Zh[lo:hi]
@@ -805,7 +819,7 @@ def _direct_worker(X, order, batch_size, flags, Y, sw, y, w, W0, Z, Zh, D, theta
         if not _wait_or_stop(flags, _I(_FWD_READY), b + 1):  # their sums, y, w, weight
             return
         _add_sums(Zh, Z, h, m)
-        hgrad[rest:] = 0
+        _zero(hgrad[rest:])
         losses[b] = _small_layers(Zh, y, w, weighted, theta, hgrad, meta, params, D, work,
                                   eps, h, m)
         _store_release(flags, _BACK_DONE, b + 1)
@@ -878,19 +892,19 @@ def _train_direct(X, order, batch_size, flags, Y, sw, y, w, theta, grad, hgrad, 
         elif not _wait_or_stop(flags, _I(_FWD_DONE), b + 1):
             return total, weight_total, 1
         _add_sums(Z, Zh, _I(0), h)
-        grad[rest:] = 0  # W0's gradient comes below
+        _zero(grad[rest:])  # W0's gradient comes below
         data_loss = _small_layers(Z, y, w, weighted, theta, grad, meta, params, D, work, eps,
                                   _I(0), h)
         _store_release(flags, _BACK_READY, b + 1)  # our half of the delta
         if alone:
             _add_sums(Zh, Z, h, m)
-            hgrad[rest:] = 0
+            _zero(hgrad[rest:])
             losses[b] = _small_layers(Zh, y, w, weighted, theta, hgrad, meta, params, D,
                                       hwork, eps, h, m)
         elif not _wait_or_stop(flags, _I(_BACK_DONE), b + 1):
             return total, weight_total, 1
         data_loss += losses[b]
-        grad[rest:] += hgrad[rest:]
+        _add(grad[rest:], hgrad[rest:])
         step = _step_hyper(code, hyper, b, theta)
         scale = 1.0 / weight
         own = _columns_step(X, order, start, m, D, grad_W0, pads[0], theta, grad, _I(0),
