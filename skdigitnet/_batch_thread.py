@@ -37,6 +37,7 @@ from ._kernels import (
     _finish_range,
     _forward_rows,
     _sgd_step,
+    _small_layers,
 )
 
 if numba is not None:
@@ -365,7 +366,7 @@ class BatchPipeline:
         w = np.empty(self.batch_size if sample_weight is not None else 0, dtype)
         params, eps = plan.params[dtype.type], plan.eps[dtype.type]
         worker = None if alone else self._start(
-            _direct_worker, (self.X, order, self.batch_size, flags, Y, sw, y, w, W0, Z, zh,
+            _direct_worker, (self.X, order, self.batch_size, flags, y, w, W0, Z, zh,
                              D, theta, grad, grad_W0, hgrad, pads[1], split, plan.meta,
                              params, hwork, eps, plan.n_weights, float(alpha), code,
                              state_1, state_2, hyper, weights, losses, squares))
@@ -605,6 +606,23 @@ def _fused_worker(X, order, batch_size, ring, flags, W0, Z, D, share, part):
 
 
 @_jit
+def _batch_targets(Y, sw, order, start, m, y, w):
+    """A batch's rows of Y into y and of the sample weights ``sw`` (or none, empty) into
+    w; returns the batch's weight (its rows, or the sum of their weights)."""
+    for r in range(m):
+        src = order[start + r]
+        for j in range(Y.shape[1]):
+            y[r, j] = Y[src, j]
+    if sw.shape[0] == 0:
+        return float(m)
+    weight = 0.0
+    for r in range(m):
+        w[r] = sw[order[start + r]]
+        weight += w[r]
+    return weight
+
+
+@_jit
 def _wait_or_stop(flags, index, value):
     """Spin until ``flags[index]`` reaches ``value`` (exactly 0 for a slot); False when
     asked to stop."""
@@ -670,16 +688,7 @@ def _train_epoch(X, order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0
         elif not _wait_or_stop(flags, slot, _I(1)) or _load_acquire(flags, _FAILED) != 0:
             return total, weight_total, 1
         x = ring[slot]
-        for r in range(m):
-            src = order[start + r]
-            for j in range(Y.shape[1]):
-                y[r, j] = Y[src, j]
-        weight = float(m)
-        if weighted:
-            weight = 0.0
-            for r in range(m):
-                w[r] = sw[order[start + r]]
-                weight += w[r]
+        weight = _batch_targets(Y, sw, order, start, m, y, w)
         _forward_block_rows(x, W0, Z, _I(0), h)
         if h == m:
             pass
@@ -756,21 +765,6 @@ def _columns_step(X, order, start, m, D, grad_W0, padded, theta, grad, col_lo, c
 
 
 @_jit
-def _small_layers(Z, y, w, weighted, theta, grad, meta, params, D, work, eps, lo, hi):
-    """Rows ``lo .. hi - 1`` of a batch from the first layer's sums Z: the later layers,
-    the loss (returned), the backward pass into ``grad`` (every gradient but W0's) and
-    the first layer's delta into D; ``_CHUNK`` rows at a time."""
-    L = (meta.shape[0] + 3) // 4  # see _kernels.Plan
-    data_loss = 0.0
-    for c in range(lo, hi, _CHUNK):
-        rows = slice(c, min(c + _CHUNK, hi))
-        _forward_rows(Z[rows], theta, meta, params, work, L - 1)
-        data_loss += _backward_rows(y[rows], w[rows] if weighted else w, theta, grad, meta,
-                                    params, D[rows], work, eps)
-    return data_loss
-
-
-@_jit
 def _zero(v):
     """``v[:] = 0`` (a loop: numba's slice assignment compiles for seconds)."""
     for i in range(v.shape[0]):
@@ -794,7 +788,7 @@ def _add_sums(Z, Zh, lo, hi):
 
 
 @_jit
-def _direct_worker(X, order, batch_size, flags, Y, sw, y, w, W0, Z, Zh, D, theta, grad,
+def _direct_worker(X, order, batch_size, flags, y, w, W0, Z, Zh, D, theta, grad,
                    grad_W0, hgrad, padded, split, meta, params, work, eps, n_weights, alpha,
                    code, state_1, state_2, hyper, weights, losses, squares):
     """The thread of ``_train_direct``: for each batch, the first layer's sums over the
@@ -809,7 +803,6 @@ def _direct_worker(X, order, batch_size, flags, Y, sw, y, w, W0, Z, Zh, D, theta
     n = order.shape[0]
     n_in = W0.shape[0]
     rest = W0.size
-    weighted = sw.shape[0] > 0
     for b in range((n + batch_size - 1) // batch_size):
         start = b * batch_size
         m = min(batch_size, n - start)
@@ -820,8 +813,7 @@ def _direct_worker(X, order, batch_size, flags, Y, sw, y, w, W0, Z, Zh, D, theta
             return
         _add_sums(Zh, Z, h, m)
         _zero(hgrad[rest:])
-        losses[b] = _small_layers(Zh, y, w, weighted, theta, hgrad, meta, params, D, work,
-                                  eps, h, m)
+        losses[b] = _small_layers(Zh, y, w, theta, hgrad, meta, params, D, work, eps, h, m)
         _store_release(flags, _BACK_DONE, b + 1)
         if not _wait_or_stop(flags, _I(_BACK_READY), b + 1):  # their half of the delta
             return
@@ -863,7 +855,6 @@ def _train_direct(X, order, batch_size, flags, Y, sw, y, w, theta, grad, hgrad, 
     n = order.shape[0]
     n_batches = (n + batch_size - 1) // batch_size
     n_in = W0.shape[0]
-    weighted = sw.shape[0] > 0
     _check_scratch(meta, work, min(batch_size, n))
     _check_scratch(meta, hwork, min(batch_size, n))
     rest = W0.size  # the parameters after W0
@@ -874,17 +865,7 @@ def _train_direct(X, order, batch_size, flags, Y, sw, y, w, theta, grad, hgrad, 
         h = _first_half(m)
         if not alone and _load_acquire(flags, _FAILED) != 0:
             return total, weight_total, 1
-        for r in range(m):
-            src = order[start + r]
-            for j in range(Y.shape[1]):
-                y[r, j] = Y[src, j]
-        weight = float(m)
-        if weighted:
-            weight = 0.0
-            for r in range(m):
-                w[r] = sw[order[start + r]]
-                weight += w[r]
-        weights[b] = weight
+        weight = weights[b] = _batch_targets(Y, sw, order, start, m, y, w)
         _skip_zeros.forward_rows(X, order, start, W0, Z, _I(0), m, _I(0), split)
         _store_release(flags, _FWD_READY, b + 1)  # our sums, y, w and the weight
         if alone:
@@ -893,14 +874,13 @@ def _train_direct(X, order, batch_size, flags, Y, sw, y, w, theta, grad, hgrad, 
             return total, weight_total, 1
         _add_sums(Z, Zh, _I(0), h)
         _zero(grad[rest:])  # W0's gradient comes below
-        data_loss = _small_layers(Z, y, w, weighted, theta, grad, meta, params, D, work, eps,
-                                  _I(0), h)
+        data_loss = _small_layers(Z, y, w, theta, grad, meta, params, D, work, eps, _I(0), h)
         _store_release(flags, _BACK_READY, b + 1)  # our half of the delta
         if alone:
             _add_sums(Zh, Z, h, m)
             _zero(hgrad[rest:])
-            losses[b] = _small_layers(Zh, y, w, weighted, theta, hgrad, meta, params, D,
-                                      hwork, eps, h, m)
+            losses[b] = _small_layers(Zh, y, w, theta, hgrad, meta, params, D, hwork, eps, h,
+                                      m)
         elif not _wait_or_stop(flags, _I(_BACK_DONE), b + 1):
             return total, weight_total, 1
         data_loss += losses[b]

@@ -183,10 +183,18 @@ def _hidden_and_output(Z, Y, sw, theta, grad, meta, params, D, work, eps):
     L = (meta.shape[0] + 3) // 4
     for i in range(meta[L + 1], grad.shape[0]):  # W0's gradient comes from BLAS later
         grad[i] = 0
+    return _small_layers(Z, Y, sw, theta, grad, meta, params, D, work, eps, 0, Z.shape[0])
+
+
+@_jit
+def _small_layers(Z, Y, sw, theta, grad, meta, params, D, work, eps, lo, hi):
+    """``_hidden_and_output`` for rows ``lo .. hi - 1``, adding to ``grad`` (zeroed by
+    the caller), ``_CHUNK`` rows at a time; returns their loss."""
+    L = (meta.shape[0] + 3) // 4
     loss = 0.0
     weighted = sw.shape[0] > 0
-    for start in range(0, Z.shape[0], _CHUNK):
-        rows = slice(start, min(start + _CHUNK, Z.shape[0]))
+    for start in range(lo, hi, _CHUNK):
+        rows = slice(start, min(start + _CHUNK, hi))
         _forward_rows(Z[rows], theta, meta, params, work, L - 1)
         loss += _backward_rows(Y[rows], sw[rows] if weighted else sw, theta, grad, meta,
                                params, D[rows], work, eps)

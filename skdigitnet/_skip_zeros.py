@@ -198,6 +198,16 @@ if numba is not None:
             mask = e.b.or_(mask, e.b.shl(bits, _I64(LANES * sub)))
         return mask
 
+    def _phis(b, values, block):
+        """A phi node for each of ``values``, which come from ``block``; the other
+        incoming values are added later."""
+        nodes = []
+        for value in values:
+            node = b.phi(value.type)
+            node.add_incoming(value, block)
+            nodes.append(node)
+        return nodes
+
     def _define(module, kind, n_rows, ft, xt, signed):
         """``void(x, offsets, col_lo, col_hi, A, lda, u, B, ldb)``: row r of the block
         starts at ``x + offsets[r]``, and ``offsets[n_rows + r]`` is the row to read ahead
@@ -242,12 +252,8 @@ if numba is not None:
         b.position_at_end(head)
         g = b.phi(_I64)
         g.add_incoming(first_group, entry)
-        sums = []
-        if kind == "forward":
-            for _ in range(n_rows):
-                s = b.phi(vf)
-                s.add_incoming(ir.Constant(vf, None), entry)
-                sums.append(s)
+        zero = ir.Constant(vf, None)  # forward: each row's sum, carried from group to group
+        sums = _phis(b, [zero] * n_rows if kind == "forward" else [], entry)
         b.cbranch(b.icmp_unsigned("<", g, groups), body, done)
 
         b.position_at_end(body)
@@ -261,12 +267,7 @@ if numba is not None:
         b.position_at_end(bits_head)
         m = b.phi(_I64)
         m.add_incoming(mask, body)
-        inner = []
-        if kind == "forward":
-            for s in sums:
-                t = b.phi(vf)
-                t.add_incoming(s, body)
-                inner.append(t)
+        inner = _phis(b, sums, body)  # ... and from column to column
         b.cbranch(b.icmp_unsigned("!=", m, _I64(0)), bits_body, next_group)
 
         b.position_at_end(bits_body)
