@@ -191,10 +191,10 @@ class CompiledBackend(NumpyBackend):
                      check_finite: bool) -> bool:
         """Chunk by chunk: the first layer's product in BLAS calls of up to 64 rows
         (``_batch_thread._forward_block_rows``, on one BLAS thread), then one compiled
-        call; or, on sparse enough X, one compiled call skipping zeros
-        (``_skip_zeros``). With four chunks or more of a dense ``X`` and a core free, two threads
-        take alternate chunks (the chunks are independent: the result does not depend
-        on the split); ``_batch_thread.second_core_free`` says whether a core is free,
+        call; or, on sparse enough X, one compiled call skipping zeros (``_skip_zeros``).
+        With four chunks or more of a dense ``X`` and a core free, two threads take
+        alternate chunks (the chunks are independent: the result does not depend on the
+        split); ``_batch_thread.second_core_free`` says whether a core is free,
         ``_batch_thread.thread_choice`` whether two threads have been the faster way."""
         if self.plan is None:
             return super().predict_into(coefs, intercepts, X, layer, chunk_rows, out,
