@@ -29,13 +29,10 @@ from . import _skip_zeros
 from ._compute import aligned_empty
 from ._kernel_math import _jit, numba
 from ._kernels import (
-    _CHUNK,
     _adam_step,
-    _backward_rows,
     _check_scratch,
     _finish_gradient,
     _finish_range,
-    _forward_rows,
     _sgd_step,
     _small_layers,
 )
@@ -661,15 +658,9 @@ def _train_epoch(X, order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0
     """
     n, slots = order.shape[0], ring.shape[0]
     n_batches = (n + batch_size - 1) // batch_size
-    weighted = sw.shape[0] > 0
     own = _own_rows(batch_size)
     _check_scratch(meta, work, min(batch_size, n))
     L = (meta.shape[0] + 3) // 4  # see _kernels.Plan
-    dt = theta.dtype.type
-    adam = np.empty(4, theta.dtype)
-    sgd = np.empty(2, theta.dtype)
-    if code != _ADAM:
-        sgd[0], sgd[1] = dt(hyper[0]), dt(hyper[1])
     total = weight_total = 0.0
     for b in range(n_batches):
         start = b * batch_size
@@ -696,16 +687,8 @@ def _train_epoch(X, order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0
             _forward_block_rows(x, W0, Z, h, m)
         elif not _wait_or_stop(flags, _I(_FWD_DONE), b + 1):
             return total, weight_total, 1
-        # _kernels._hidden_and_output, unrolled here: one level of compiled calls less
-        # compiles in a third less time
-        for i in range(meta[L + 1], grad.shape[0]):  # W0's gradient comes below
-            grad[i] = 0
-        data_loss = 0.0
-        for c in range(0, m, _CHUNK):
-            rows = slice(c, min(c + _CHUNK, m))
-            _forward_rows(Z[rows], theta, meta, params, work, L - 1)
-            data_loss += _backward_rows(y[rows], w[rows] if weighted else w, theta, grad,
-                                        meta, params, D[rows], work, eps)
+        _zero(grad[meta[L + 1]:])  # W0's gradient comes below
+        data_loss = _small_layers(Z, y, w, theta, grad, meta, params, D, work, eps, _I(0), m)
         _store_release(flags, _BACK_READY, b + 1)
         _gradient_block_rows(x, D, grad_W0, parts[0], _I(0), h)
         if h < m:
@@ -717,12 +700,8 @@ def _train_epoch(X, order, batch_size, ring, flags, Y, sw, y, w, theta, grad, W0
         squares = _finish_gradient(theta, grad, n_weights, alpha, 1.0 / weight)
         total += (data_loss + 0.5 * alpha * squares) / weight * weight
         weight_total += weight
-        if code == _ADAM:
-            adam[0], adam[1], adam[2], adam[3] = (dt(hyper[3 + b]), dt(hyper[0]),
-                                                  dt(hyper[1]), dt(hyper[2]))
-            _adam_step(theta, grad, state_1, state_2, adam)
-        else:
-            _sgd_step(theta, grad, state_1, sgd, code == _NESTEROV)
+        _step_range(theta, grad, state_1, state_2, _I(0), grad.shape[0], code,
+                    _step_hyper(code, hyper, b, theta))
         _store_release(flags, slot, 0)  # the slot is free for the batch after next
     return total, weight_total, 0
 
