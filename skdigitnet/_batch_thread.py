@@ -81,22 +81,56 @@ def pipeline_applies(X, order):
 
 def second_core_free(ignore=()):
     """Whether a second thread of ours would have a core of its own: this process may
-    run on at least two CPUs more than it has other threads running right now. Those
-    are typically OpenBLAS workers still spinning (for about 0.1 s) after the last
-    multithreaded product: on two CPUs one of them takes the core a second thread of
-    ours would need; on four, two threads of ours still fit beside it. ``ignore``:
-    native thread ids not to count (our own ended workers, which may show until they
-    are gone). Reads /proc/self/task/*/stat on Linux (a few microseconds a thread);
-    elsewhere, whether there is a second CPU."""
+    run on at least two CPUs more than other threads are running right now
+    (``others_running``). Those are typically OpenBLAS workers still spinning (for
+    about 0.1 s) after the last multithreaded product: on two CPUs one of them takes the
+    core a second thread of ours would need; on four, two threads of ours still fit
+    beside it. ``ignore``: native thread ids of ours not to count (our own ended
+    workers, which may show until they are gone)."""
     cpus = cpu_count()
     if cpus < 2:
         return False
-    return running_threads(ignore, stop_at=cpus - 1) + 2 <= cpus
+    return others_running(ignore, stop_at=cpus - 1) + 2 <= cpus
+
+
+def others_running(ignore=(), stop_at=None):
+    """How many threads other than the calling one are running right now where this
+    process may run: when it may run on every CPU of the machine and there are no
+    threads to ignore, the machine's count of running threads (/proc/loadavg, one read:
+    some 0.05 ms less than reading each thread's state right after another library's
+    work has emptied the caches), which counts other processes' too, as it should;
+    else this process's own (``running_threads``)."""
+    if not ignore and cpu_count() == _ONLINE_CPUS:
+        running = _running_on_machine()
+        if running is not None:
+            return running - 1  # the calling thread runs
+    return running_threads(ignore, stop_at)
+
+
+_ONLINE_CPUS = os.cpu_count()
+
+
+def _running_on_machine():
+    """The machine's threads running right now, the calling one included (Linux's
+    /proc/loadavg, "0.20 0.18 0.12 1/80 11206": 1 of 80); None where it cannot be read."""
+    try:
+        descriptor = os.open("/proc/loadavg", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fields = os.read(descriptor, 128).split()
+    finally:
+        os.close(descriptor)
+    try:
+        return int(fields[3].split(b"/")[0])
+    except (IndexError, ValueError):  # pragma: no cover - not Linux's format
+        return None
 
 
 def running_threads(ignore=(), stop_at=None):
     """How many threads of this process other than the calling one are running right
-    now (counting stops at ``stop_at``); 0 where /proc/self/task cannot be read."""
+    now (counting stops at ``stop_at``); 0 where /proc/self/task cannot be read. Reads
+    /proc/self/task/*/stat (a few microseconds a thread)."""
     me = threading.get_native_id()
     try:
         tasks = os.listdir("/proc/self/task")

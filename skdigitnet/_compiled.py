@@ -37,7 +37,7 @@ from . import _batch_thread, _kernels, _skip_zeros
 from ._backends import NumpyBackend
 from ._batches import iter_batches
 from ._compute import one_blas_thread
-from ._network import matmul, pack
+from ._network import matmul, parameter_vector
 from ._optimizers import SGD, Adam
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ class CompiledBackend(NumpyBackend):
                                         check_finite)
         plan, limit = self.plan, chunk_rows
         chunk_rows = min(chunk_rows, _kernels.PREDICT_ROWS)
-        theta = pack(coefs, intercepts, out.dtype)
+        theta = parameter_vector(coefs, intercepts, out.dtype)  # read only
         starts = range(0, X.shape[0], chunk_rows)
         choice = _batch_thread.thread_choice
         key = ("predict", X.shape[1], out.dtype.str, layer, plan.units)
@@ -216,7 +216,8 @@ class CompiledBackend(NumpyBackend):
         # zero-skipping products for sparse enough X, which read X's rows in place: each
         # chunk one compiled call, and on one thread fewer calls (the first layer's sums
         # of 2,048 rows are 128 kB in float32)
-        skip = _skip_zeros.sparse_enough(X) and _skip_zeros.covers(W0)
+        skip = (_skip_zeros.sparse_enough(X, _skip_zeros.PREDICT_SAMPLE_ROWS)
+                and _skip_zeros.covers(W0))
         if skip and threads == 1:
             chunk_rows = min(limit, 4 * _kernels.PREDICT_ROWS)
             starts = range(0, X.shape[0], chunk_rows)

@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import math
 import platform
 import sys
 from collections.abc import Iterator
@@ -36,10 +37,10 @@ def aligned_empty(shape: int | tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
     batch thread's buffers.
     """
     dtype = np.dtype(dtype)
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    size = math.prod(shape) * dtype.itemsize
     buffer = np.empty(size + ALIGN, np.uint8)
-    start = -buffer.ctypes.data % ALIGN
+    start = -buffer.__array_interface__["data"][0] % ALIGN  # (.ctypes costs 0.01 ms)
     return buffer[start: start + size].view(dtype).reshape(shape)
 
 

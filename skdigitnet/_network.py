@@ -95,6 +95,30 @@ def pack(coefs: Sequence[FloatArray], intercepts: Sequence[FloatArray],
     return theta
 
 
+def parameter_vector(coefs: Sequence[FloatArray], intercepts: Sequence[FloatArray],
+                     dtype: DTypeLike) -> FloatArray:
+    """``pack(coefs, intercepts, dtype)`` for reading only: the flat vector ``coefs`` and
+    ``intercepts`` are views of (``unpack``'s, as fit leaves them), in place, when they
+    still are, one after the other in ``dtype``; else a new one. Saves a prediction the
+    copy (some 0.05 ms right after another estimator's work has emptied the caches)."""
+    dtype = np.dtype(dtype)
+    arrays = (*coefs, *intercepts)
+    owner = arrays[0].base
+    if isinstance(owner, np.ndarray) and owner.flags.c_contiguous:
+        start = end = arrays[0].__array_interface__["data"][0]
+        for p in arrays:
+            if (p.dtype != dtype or not p.flags.c_contiguous
+                    or p.__array_interface__["data"][0] != end):
+                break
+            end += p.nbytes
+        else:
+            offset = start - owner.__array_interface__["data"][0]
+            if offset >= 0 and offset + end - start <= owner.nbytes:
+                return np.ndarray(((end - start) // dtype.itemsize,), dtype, buffer=owner,
+                                  offset=offset)
+    return pack(coefs, intercepts, dtype)
+
+
 def init_parameters(arch: Architecture, random_state: np.random.RandomState,
                     dtype: DTypeLike) -> FloatArray:
     """Glorot-uniform weights and biases, shape ``(n_parameters,)``.

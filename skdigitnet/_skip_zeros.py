@@ -14,9 +14,10 @@ Measured on AMD EPYC (Zen 4), one thread, the 10,000 MNIST test digits times a
 784 x 16 float32 matrix: 1.8-2.0 ms on float32 pixels and 2.0 ms on uint8, against
 3.0-3.2 and 3.4-3.5 ms for OpenBLAS in the calls of 64 rows the epoch used (6.1 and
 5.0 ms with its Haswell kernels); on dense random data 2.8 ms, no slower than BLAS.
-Reading the next block's rows ahead (a prefetch) is what makes the float32 case fast:
-without it 3.1 ms. In a training epoch, 60,000 shuffled float32 rows of 3 kB are read
-from memory: 16-18 ms for the forward product on one thread.
+Reading the next block's rows ahead (a prefetch, into the second-level cache) is what
+makes the float32 case fast: without it 3.1 ms. In a training epoch, 60,000 shuffled
+float32 rows of 3 kB are read from memory: 16-18 ms for the forward product on one
+thread.
 
 Vector code is written as LLVM IR (``llvmlite.ir``) inside numba intrinsics: numba has
 no vector types, and its loops keep sixteen sums in memory, not in a register.
@@ -40,6 +41,13 @@ if numba is not None:
 # Rows per block (measured, as above: 1 row 2.6 ms, 2 rows 1.9, 4 rows 1.7, 8 rows 1.7);
 # the last two or three rows of a range go as a pair (and one).
 _ROWS = 4
+# Where the rows read ahead go: 2 is the second-level cache (x86's prefetcht1), not the
+# first (3, prefetcht0), where the next block's 12 kB would push out the lines of W0
+# and of the rows in use (W0 alone is 50 kB in float32, the first-level cache 32 kB).
+# Measured on AMD EPYC (Zen 4), one thread: the 10,000 test digits' product 2.3-2.6 ->
+# 1.7-2.1 ms; an MNIST epoch at batch 200, 43 -> 39-41 ms on one thread, 26 -> 23 ms
+# on two; locality 1 measured the same as 2.
+_PREFETCH_LOCALITY = 2
 # Outputs per vector: the kernels cover first layers of up to this many units.
 LANES = 16
 # Use the kernels when at most this share of a sample of X's values is non-zero: at
@@ -49,21 +57,24 @@ MAX_DENSITY = 0.5
 
 
 # Rows sampled to judge X: counting a prediction's 10,000 MNIST rows would cost a sixth
-# of the product; 64 rows spread over X take some 0.05 ms.
+# of the product; 64 rows spread over X take some 0.05 ms (0.1 ms right after another
+# estimator's work has emptied the caches). A prediction samples 16: a sample only
+# decides which of two correct products runs, and MNIST's 19 % is far from the limit.
 _SAMPLE_ROWS = 64
+PREDICT_SAMPLE_ROWS = 16
 
 
-def _sample(X):
-    """Up to ``_SAMPLE_ROWS`` rows spread over ``X``."""
-    return X[:: max(1, X.shape[0] // _SAMPLE_ROWS)][:_SAMPLE_ROWS]
+def _sample(X, rows=_SAMPLE_ROWS):
+    """Up to ``rows`` rows spread over ``X``."""
+    return X[:: max(1, X.shape[0] // rows)][:rows]
 
 
-def density(X):
-    """Share of non-zero values in a sample of ``X``'s rows."""
+def density(X, rows=_SAMPLE_ROWS):
+    """Share of non-zero values in a sample of ``rows`` of ``X``'s rows."""
     if X.shape[0] == 0 or X.shape[1] == 0:
         return 1.0
-    rows = _sample(X)
-    return float(np.count_nonzero(rows)) / rows.size
+    sample = _sample(X, rows)
+    return float(np.count_nonzero(sample)) / sample.size
 
 
 def column_split(X, share):
@@ -89,11 +100,11 @@ def covers(W0):
             and bool(np.isfinite(W0).all()))
 
 
-def sparse_enough(X):
+def sparse_enough(X, rows=_SAMPLE_ROWS):
     """Whether ``X`` is a C-ordered array of real numbers with few enough non-zero values
-    for the kernels to pay (``MAX_DENSITY``, on a sample of rows)."""
+    for the kernels to pay (``MAX_DENSITY``, on a sample of ``rows`` rows)."""
     return (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "uif"
-            and X.flags.c_contiguous and density(X) <= MAX_DENSITY)
+            and X.flags.c_contiguous and density(X, rows) <= MAX_DENSITY)
 
 
 if numba is not None:
@@ -164,10 +175,12 @@ if numba is not None:
             return self.b.call(fn, [value, _I1(1)])
 
         def prefetch(self, pointer):
+            """Read ``pointer``'s cache line ahead into the second-level cache (LLVM's
+            locality 2, x86's prefetcht1; see ``_PREFETCH_LOCALITY``)."""
             p8 = self.b.bitcast(pointer, ir.PointerType(_I8))
             fn = self.intrinsic(f"llvm.prefetch.{'p0' if _OPAQUE else 'p0i8'}",
                                 ir.VoidType(), [ir.PointerType(_I8), _I32, _I32, _I32])
-            self.b.call(fn, [p8, _I32(0), _I32(3), _I32(1)])
+            self.b.call(fn, [p8, _I32(0), _I32(_PREFETCH_LOCALITY), _I32(1)])
 
         def as_float(self, value, signed):
             """``value`` (an integer, signed or not, or a float) in the kernel's float."""

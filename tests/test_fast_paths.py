@@ -23,7 +23,7 @@ from skdigitnet import (
     _kernel_math,
     _kernels,
 )
-from skdigitnet._activations import ELU, LeakyReLU, get_activation
+from skdigitnet._activations import ELU, Activation, LeakyReLU, get_activation
 from skdigitnet._backends import NumpyBackend, choose_backend, predict_layer
 from skdigitnet._batches import Batches, iter_batches
 from skdigitnet._compute import (
@@ -386,6 +386,13 @@ def test_compiled_prediction_on_two_threads_equals_one_chunk_at_a_time(X_dtype, 
     # every chunk skipped zeros, reading X itself, or none did
     assert len(skipped) == (len(threads_seen) if sparse_X else 0)
     assert all(x is X for x in skipped)
+    # the parameters are read where they are (views of one vector): edits in place
+    # show, and a replaced array is packed with the others
+    coefs[0][:, 0] *= -2
+    intercepts = intercepts[:1] + [intercepts[1] + 1] + intercepts[2:]
+    got = predict_layer(arch, coefs, intercepts, X, 3, backend=backend)
+    want = predict_layer(arch, coefs, intercepts, X, 3, backend=NumpyBackend(arch))
+    assert_allclose_sums(got, want, dtype=got.dtype, n_terms=20, depth=3)
     if X_dtype != np.uint8:
         for row in (5, _kernels.PREDICT_ROWS + 5):  # a chunk of each thread
             bad = X.copy()
@@ -575,6 +582,13 @@ def test_another_running_thread_is_seen():
         while not _batch_thread.running_threads() and time.monotonic() < deadline:
             time.sleep(0.001)  # the spinner holds the GIL half the time
         assert _batch_thread.running_threads() >= 1
+        if _batch_thread._running_on_machine() is not None:  # the machine's count too:
+            deadline = time.monotonic() + 5  # the spinner and this thread (reading)
+            while (seen := _batch_thread._running_on_machine()) < 2:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.001)
+            assert seen >= 2
     finally:
         stop.set()
         spinner.join()
@@ -590,9 +604,25 @@ def test_a_second_thread_needs_a_core_of_its_own(monkeypatch, cpus, running, fre
     """Two threads of ours plus the others running must fit on the CPUs: on two CPUs a
     spinning BLAS worker leaves no core for a second thread; on four it does."""
     monkeypatch.setattr(_batch_thread, "cpu_count", lambda: cpus)
-    monkeypatch.setattr(_batch_thread, "running_threads",
+    monkeypatch.setattr(_batch_thread, "others_running",
                         lambda ignore=(), stop_at=None: min(running, stop_at or running))
     assert _batch_thread.second_core_free() is free
+
+
+@pytest.mark.parametrize("all_cpus, ignore, machine, expected", [
+    (True, (), 3, 2),          # the machine's count, less the calling thread
+    (True, (), None, 7),       # /proc/loadavg unreadable: this process's threads
+    (True, (12345,), 3, 7),    # threads to ignore: only this process's count can
+    (False, (), 3, 7)])        # a process kept to some CPUs: the machine's count is wrong
+def test_others_running_counts_the_machine_when_it_may_run_everywhere(
+        monkeypatch, all_cpus, ignore, machine, expected):
+    """One read of the machine's running threads when the process may run on all its
+    CPUs; the process's own threads otherwise."""
+    monkeypatch.setattr(_batch_thread, "cpu_count",
+                        lambda: _batch_thread._ONLINE_CPUS - (0 if all_cpus else 1))
+    monkeypatch.setattr(_batch_thread, "_running_on_machine", lambda: machine)
+    monkeypatch.setattr(_batch_thread, "running_threads", lambda ignore=(), stop_at=None: 7)
+    assert _batch_thread.others_running(ignore) == expected
 
 
 def test_backend_is_chosen_by_numba_and_the_switch(monkeypatch):
@@ -794,6 +824,44 @@ def test_kernel_scratch_is_checked(rng):
     assert plan.predict(Z, theta, out, 3, plan.scratch(40, np.float64))
     with pytest.raises(ValueError, match="kernel scratch too small"):
         plan.predict(Z, theta, out, 3, plan.scratch(39, np.float64))
+
+
+@needs_numba
+@pytest.mark.parametrize("units", [(6, 5, 4, 3), (784, 16, 16, 10), (3, 2, 9, 1, 4)])
+def test_kernel_scratch_has_the_size_of_its_layout(units):
+    """Plan.scratch sizes the scratch without the compiled layout (which costs a call):
+    exactly the size the layout needs, for every row count up to a chunk and past it."""
+    hidden = (get_activation("relu"),) * (len(units) - 2)
+    plan = _kernels.plan(Architecture(units, hidden, "softmax", "log_loss"))
+    for rows in (1, 7, 200, _kernels._CHUNK, _kernels._CHUNK + 1):
+        offset, _ = _kernels._layout(plan.meta, min(rows, _kernels._CHUNK))
+        assert plan.scratch(rows, np.float32).shape == (offset[-1],)
+
+
+def test_plans_are_shared_by_equal_architectures():
+    """A prediction reuses the plan of an equal architecture; different activation
+    settings are different architectures; unhashable settings still get an answer."""
+    relu = get_activation("relu")
+    first = Architecture((4, 3, 2), (relu,), "softmax", "log_loss")
+    again = Architecture((4, 3, 2), (get_activation("relu"),), "softmax", "log_loss")
+    assert _kernels.plan(first) is _kernels.plan(again)
+    leaky = [Architecture((4, 3, 2), (LeakyReLU(slope),), "softmax", "log_loss")
+             for slope in (0.1, 0.2)]
+    plans = [_kernels.plan(arch) for arch in leaky]
+    if _compiled.available():
+        assert plans[0] is not plans[1]
+        assert [p.params[np.float64][0] for p in plans] == [0.1, 0.2]
+
+    class Listed(Activation):  # settings in a list: not hashable
+        def __init__(self):
+            self.knots = [0.0, 1.0]
+
+        def __call__(self, z):
+            return z
+
+        def derivative(self, z, a):
+            return np.ones_like(a)
+    assert _kernels.plan(Architecture((4, 3, 2), (Listed(),), "softmax", "log_loss")) is None
 
 
 @needs_numba

@@ -15,6 +15,7 @@ from skdigitnet._network import (
     init_parameters,
     loss_and_gradient,
     pack,
+    parameter_vector,
     unpack,
 )
 
@@ -157,6 +158,35 @@ def test_pack_unpack_are_views_and_roundtrip(rng):
     np.testing.assert_array_equal(pack(coefs, intercepts, np.float64), theta)
     coefs[1][0, 0] = 42.0
     assert theta[20] == 42.0
+
+
+def test_parameter_vector_reads_the_fitted_vector_in_place_or_packs(rng):
+    """A prediction reads the vector coefs_ and intercepts_ are views of, while they
+    are; any other arrays (replaced, another dtype, out of order) are packed anew."""
+    from skdigitnet._compute import aligned_empty
+    units = (5, 4, 3, 2)
+    theta = aligned_empty(count_parameters(units), np.float32)  # as fit makes it
+    theta[...] = rng.normal(size=theta.shape)
+    coefs, intercepts = unpack(theta, units)
+    flat = parameter_vector(coefs, intercepts, np.float32)
+    assert flat.shape == theta.shape and np.shares_memory(flat, theta)
+    np.testing.assert_array_equal(flat, theta)
+    coefs[0][1, 2] = 7.0  # an edit in place shows
+    assert flat[1 * 4 + 2] == 7.0
+    cases = {"a replaced array": (coefs[:1] + [coefs[1].copy()] + coefs[2:], intercepts),
+             "out of order": (coefs, intercepts[::-1]),
+             "not from a vector": ([c.copy() for c in coefs], [b.copy() for b in intercepts])}
+    for name, (c, b) in cases.items():
+        packed = parameter_vector(c, b, np.float32)
+        assert not np.shares_memory(packed, theta), name
+        np.testing.assert_array_equal(packed, pack(c, b, np.float32), err_msg=name)
+    wider = parameter_vector(coefs, intercepts, np.float64)  # another dtype: converted
+    assert wider.dtype == np.float64 and not np.shares_memory(wider, theta)
+    np.testing.assert_array_equal(wider, theta)
+    inner = np.arange(100, dtype=np.float32)[10: 10 + theta.size]  # inside a longer array
+    flat = parameter_vector(*unpack(inner, units), np.float32)
+    assert np.shares_memory(flat, inner)
+    np.testing.assert_array_equal(flat, inner)
 
 
 def test_init_is_glorot_uniform_with_the_activation_factor(rng):
