@@ -199,7 +199,7 @@ class CompiledBackend(NumpyBackend):
         if self.plan is None:
             return super().predict_into(coefs, intercepts, X, layer, chunk_rows, out,
                                         check_finite)
-        plan, limit = self.plan, chunk_rows
+        plan = self.plan
         chunk_rows = min(chunk_rows, _kernels.PREDICT_ROWS)
         theta = parameter_vector(coefs, intercepts, out.dtype)  # read only
         starts = range(0, X.shape[0], chunk_rows)
@@ -214,16 +214,16 @@ class CompiledBackend(NumpyBackend):
 
         W0 = theta[: coefs[0].size].reshape(coefs[0].shape)  # in out's dtype
         # zero-skipping products for sparse enough X, which read X's rows in place: each
-        # chunk one compiled call, and on one thread fewer calls (the first layer's sums
-        # of 2,048 rows are 128 kB in float32)
+        # chunk one compiled call, which keeps the first layer's sums of _kernels._CHUNK
+        # rows only; so on one thread, one call for all of X
         skip = (_skip_zeros.sparse_enough(X, _skip_zeros.PREDICT_SAMPLE_ROWS)
                 and _skip_zeros.covers(W0))
         if skip and threads == 1:
-            chunk_rows = min(limit, 4 * _kernels.PREDICT_ROWS)
+            chunk_rows = max(X.shape[0], 1)
             starts = range(0, X.shape[0], chunk_rows)
 
         def run(part: int) -> None:
-            rows_max = min(chunk_rows, X.shape[0])
+            rows_max = min(chunk_rows, X.shape[0], _kernels._CHUNK if skip else chunk_rows)
             first = np.empty((rows_max, coefs[0].shape[1]), out.dtype)
             work = plan.scratch(rows_max, out.dtype)
             with np.errstate(over="ignore", invalid="ignore"):  # per thread

@@ -109,12 +109,14 @@ class Plan:
 
     def predict_skipping(self, X, rows, W0, theta, out, layer, work, Z):
         """``predict`` for ``X[rows]`` (a slice) from X itself: the first product skips
-        zeros (``_skip_zeros``, into Z, ``len(rows)`` rows or more), all in one compiled
-        call. ``W0`` is ``theta``'s first weight matrix."""
-        n = rows.stop - rows.start
+        zeros (``_skip_zeros``, into Z, ``min(len(rows), _CHUNK)`` rows or more), all in
+        one compiled call. ``W0`` is ``theta``'s first weight matrix."""
+        n = min(rows.stop - rows.start, _CHUNK)
         if not 1 <= layer < len(self.units) or X.shape[1] != self.units[0]:
             raise ValueError(f"skdigitnet internal error: no layer {layer} for X")
-        self._check(theta, theta, (Z[:n], 1), (out[rows], layer))
+        self._check(theta, theta, (Z[:n], 1), (out[rows][:n], layer))
+        if out[rows].shape[0] != rows.stop - rows.start:
+            raise ValueError("skdigitnet internal error: rows past the output's end")
         return _predict_skipping(X, rows.start, rows.stop, W0, theta, self.meta,
                                  self.params[theta.dtype.type], work, Z[:n], out[rows],
                                  layer)
@@ -373,9 +375,15 @@ def _predict(Z, theta, meta, params, work, out, layer):
 @_jit
 def _predict_skipping(X, start, stop, W0, theta, meta, params, work, Z, out, layer):
     """``_predict`` for rows ``start .. stop - 1`` of X, their first product skipping
-    zeros (``_skip_zeros.forward_rows``, X read in place) into Z."""
-    forward_rows(X, np.empty(0, np.int64), start, W0, Z, 0, stop - start, 0, X.shape[1])
-    return _predict(Z, theta, meta, params, work, out, layer)
+    zeros (``_skip_zeros.forward_rows``, X read in place) into Z, ``_CHUNK`` rows at a
+    time: each chunk's sums go through the later layers while they are in the
+    first-level cache (Z needs ``_CHUNK`` rows)."""
+    finite = True
+    for first in range(start, stop, _CHUNK):
+        n = min(_CHUNK, stop - first)
+        forward_rows(X, np.empty(0, np.int64), first, W0, Z, 0, n, 0, X.shape[1])
+        finite &= _predict(Z[:n], theta, meta, params, work, out[first - start:], layer)
+    return finite
 
 
 @_jit

@@ -70,11 +70,27 @@ def _sample(X, rows=_SAMPLE_ROWS):
 
 
 def density(X, rows=_SAMPLE_ROWS):
-    """Share of non-zero values in a sample of ``rows`` of ``X``'s rows."""
+    """Share of non-zero values in a sample of ``rows`` of ``X``'s rows (``_sample``'s)."""
     if X.shape[0] == 0 or X.shape[1] == 0:
         return 1.0
-    sample = _sample(X, rows)
-    return float(np.count_nonzero(sample)) / sample.size
+    step = max(1, X.shape[0] // rows)
+    taken = min(rows, -(-X.shape[0] // step))
+    if numba is None or X.dtype.kind not in "uif":
+        return float(np.count_nonzero(_sample(X, rows))) / (taken * X.shape[1])
+    # compiled: numpy's count of a strided sample takes twice as long (0.05 ms against
+    # 0.02 right after another estimator's work, for 16 MNIST rows)
+    return _count_nonzero(X, step, taken) / (taken * X.shape[1])
+
+
+@_jit
+def _count_nonzero(X, step, rows):
+    """The non-zero values of rows 0, step, .. (rows - 1) step of X."""
+    count = 0
+    for i in range(rows):
+        row = X[i * step]
+        for k in range(row.shape[0]):
+            count += row[k] != 0
+    return count
 
 
 def column_split(X, share):
@@ -372,12 +388,16 @@ else:  # pragma: no cover - exercised when numba is absent
 def _row_offsets(X, order, start, lo, hi):
     """Where rows ``lo .. hi - 1`` start in ``X``'s data, in elements: row r is
     ``X[order[start + r]]``, or ``X[start + r]`` when ``order`` is empty; then ``_ROWS``
-    more, the rows after them (the last again past ``hi``), for reading ahead."""
+    more, the rows after them, for reading ahead: past ``hi``, the last row again, or
+    with no order X's next rows (the next call's, when a prediction goes in chunks)."""
     ld = X.strides[0] // X.itemsize
     offsets = np.empty(hi - lo + _ROWS, np.int64)
+    last = X.shape[0] - 1
     for i in range(offsets.shape[0]):
-        r = start + min(lo + i, hi - 1)
-        offsets[i] = (order[r] if order.shape[0] > 0 else r) * ld
+        if order.shape[0] > 0:
+            offsets[i] = order[start + min(lo + i, hi - 1)] * ld
+        else:
+            offsets[i] = min(start + lo + i, last) * ld
     return offsets
 
 

@@ -386,10 +386,17 @@ def test_compiled_prediction_on_two_threads_equals_one_chunk_at_a_time(X_dtype, 
     # every chunk skipped zeros, reading X itself, or none did
     assert len(skipped) == (len(threads_seen) if sparse_X else 0)
     assert all(x is X for x in skipped)
+    # on one thread: one call for all rows when it skips zeros (chunks of
+    # _kernels._CHUNK rows inside it, the last one short), else chunk by chunk
+    monkeypatch.setattr(_batch_thread.thread_choice, "two_threads", lambda key: False)
+    threads_seen.clear()
+    alone = predict_layer(arch, coefs, intercepts, X, 3, backend=backend)
+    assert len(threads_seen) == (1 if sparse_X else 5) and len(X) % _kernels._CHUNK
+    assert_allclose_sums(alone, want, dtype=got.dtype, n_terms=20, depth=3)
     # the parameters are read where they are (views of one vector): edits in place
     # show, and a replaced array is packed with the others
     coefs[0][:, 0] *= -2
-    intercepts = intercepts[:1] + [intercepts[1] + 1] + intercepts[2:]
+    intercepts = [*intercepts[:1], intercepts[1] + 1, *intercepts[2:]]
     got = predict_layer(arch, coefs, intercepts, X, 3, backend=backend)
     want = predict_layer(arch, coefs, intercepts, X, 3, backend=NumpyBackend(arch))
     assert_allclose_sums(got, want, dtype=got.dtype, n_terms=20, depth=3)

@@ -173,7 +173,7 @@ def test_parameter_vector_reads_the_fitted_vector_in_place_or_packs(rng):
     np.testing.assert_array_equal(flat, theta)
     coefs[0][1, 2] = 7.0  # an edit in place shows
     assert flat[1 * 4 + 2] == 7.0
-    cases = {"a replaced array": (coefs[:1] + [coefs[1].copy()] + coefs[2:], intercepts),
+    cases = {"a replaced array": ([*coefs[:1], coefs[1].copy(), *coefs[2:]], intercepts),
              "out of order": (coefs, intercepts[::-1]),
              "not from a vector": ([c.copy() for c in coefs], [b.copy() for b in intercepts])}
     for name, (c, b) in cases.items():

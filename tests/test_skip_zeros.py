@@ -87,6 +87,20 @@ def test_sums_skip_only_exact_zeros_and_carry_nan_and_infinity(rng):
     assert np.isfinite(np.delete(G, [3, 66], axis=0)).all()
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64])
+@pytest.mark.parametrize("n_rows", [1, 15, 16, 17, 100, 1000])
+def test_density_counts_the_sampled_rows(dtype, n_rows):
+    """The compiled count of the sampled rows is numpy's: rows 0, step, 2 step .. of
+    X, up to the sample size; -0.0 counts as zero, NaN as not."""
+    rng = np.random.default_rng(n_rows)
+    X = (rng.uniform(size=(n_rows, 30)) < 0.3).astype(dtype) * (np.arange(n_rows) % 7)[:, None]
+    if X.dtype.kind == "f":
+        X[0, :3] = [-0.0, np.nan, np.inf]
+    for rows in (1, 16, 64):
+        sample = X[:: max(1, n_rows // rows)][:rows]
+        assert _skip_zeros.density(X, rows) == np.count_nonzero(sample) / sample.size
+
+
 def test_the_choice_of_the_kernels():
     X = np.zeros((1000, 40), np.uint8)
     X[:, 10:20] = 1  # a quarter non-zero, all in columns 10 to 19
