@@ -90,17 +90,17 @@ def second_core_free(ignore=()):
     cpus = cpu_count()
     if cpus < 2:
         return False
-    return others_running(ignore, stop_at=cpus - 1) + 2 <= cpus
+    return others_running(ignore, stop_at=cpus - 1, cpus=cpus) + 2 <= cpus
 
 
-def others_running(ignore=(), stop_at=None):
+def others_running(ignore=(), stop_at=None, cpus=None):
     """How many threads other than the calling one are running right now where this
     process may run: when it may run on every CPU of the machine and there are no
     threads to ignore, the machine's count of running threads (/proc/loadavg, one read:
     some 0.05 ms less than reading each thread's state right after another library's
     work has emptied the caches), which counts other processes' too, as it should;
-    else this process's own (``running_threads``)."""
-    if not ignore and cpu_count() == _ONLINE_CPUS:
+    else this process's own (``running_threads``). ``cpus``: ``cpu_count()``, if known."""
+    if not ignore and (cpu_count() if cpus is None else cpus) == _ONLINE_CPUS:
         running = _running_on_machine()
         if running is not None:
             return running - 1  # the calling thread runs

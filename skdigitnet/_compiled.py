@@ -205,7 +205,7 @@ class CompiledBackend(NumpyBackend):
         starts = range(0, X.shape[0], chunk_rows)
         choice = _batch_thread.thread_choice
         key = ("predict", X.shape[1], out.dtype.str, layer, plan.units)
-        may = (len(starts) >= 4 and isinstance(X, np.ndarray) and _batch_thread.second_cpu()
+        may = (len(starts) >= 4 and isinstance(X, np.ndarray)
                and _batch_thread.second_core_free())  # whether the choice decides
         threads = 2 if may and choice.two_threads(key) else 1
         tic = time.perf_counter()
@@ -226,7 +226,9 @@ class CompiledBackend(NumpyBackend):
             rows_max = min(chunk_rows, X.shape[0], _kernels._CHUNK if skip else chunk_rows)
             first = np.empty((rows_max, coefs[0].shape[1]), out.dtype)
             work = plan.scratch(rows_max, out.dtype)
-            with np.errstate(over="ignore", invalid="ignore"):  # per thread
+            # numpy's error state is per thread (compiled code ignores it)
+            with contextlib.nullcontext() if skip else np.errstate(over="ignore",
+                                                                   invalid="ignore"):
                 for start in starts[part::threads]:
                     rows = slice(start, min(start + chunk_rows, X.shape[0]))
                     if skip:

@@ -612,7 +612,7 @@ def test_a_second_thread_needs_a_core_of_its_own(monkeypatch, cpus, running, fre
     spinning BLAS worker leaves no core for a second thread; on four it does."""
     monkeypatch.setattr(_batch_thread, "cpu_count", lambda: cpus)
     monkeypatch.setattr(_batch_thread, "others_running",
-                        lambda ignore=(), stop_at=None: min(running, stop_at or running))
+                        lambda ignore=(), stop_at=None, cpus=None: min(running, stop_at or running))
     assert _batch_thread.second_core_free() is free
 
 
