@@ -112,19 +112,24 @@ _ONLINE_CPUS = os.cpu_count()
 
 def _running_on_machine():
     """The machine's threads running right now, the calling one included (Linux's
-    /proc/loadavg, "0.20 0.18 0.12 1/80 11206": 1 of 80); None where it cannot be read."""
-    try:
-        descriptor = os.open("/proc/loadavg", os.O_RDONLY)
-    except OSError:
+    /proc/loadavg, "0.20 0.18 0.12 1/80 11206": 1 of 80); None where it cannot be read.
+    The file stays open and is read again from its start: one system call."""
+    global _LOADAVG
+    if _LOADAVG is None:
+        try:
+            _LOADAVG = os.open("/proc/loadavg", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            _LOADAVG = -1
+    if _LOADAVG < 0 or not hasattr(os, "pread"):
         return None
     try:
-        fields = os.read(descriptor, 128).split()
-    finally:
-        os.close(descriptor)
-    try:
+        fields = os.pread(_LOADAVG, 128, 0).split()
         return int(fields[3].split(b"/")[0])
-    except (IndexError, ValueError):  # pragma: no cover - not Linux's format
+    except (OSError, IndexError, ValueError):  # pragma: no cover - not Linux's format
         return None
+
+
+_LOADAVG = None  # the descriptor of /proc/loadavg, -1 where it cannot be opened
 
 
 def running_threads(ignore=(), stop_at=None):
