@@ -11,9 +11,10 @@ multiplications than the dense product, each of a whole vector of outputs. The k
 take a range of columns too, so that two threads can split a product by columns.
 
 Measured on AMD EPYC (Zen 4), one thread, the 10,000 MNIST test digits times a
-784 x 16 float32 matrix: 1.8-2.0 ms on float32 pixels and 2.0 ms on uint8, against
-3.0-3.2 and 3.4-3.5 ms for OpenBLAS in the calls of 64 rows the epoch used (6.1 and
-5.0 ms with its Haswell kernels); on dense random data 2.8 ms, no slower than BLAS.
+784 x 16 float32 matrix: 1.7-1.9 ms on float32 pixels and 2.0 ms on uint8, against
+2.9-3.0 and 4.1-4.2 ms for OpenBLAS in calls of 64 rows, converting uint8 first (6.1-6.4
+and 7.4 ms with its Haswell kernels); on dense random data 2.9 ms, as BLAS. Reading the
+31 MB of float32 pixels alone takes 1.3 ms.
 Reading the next block's rows ahead (a prefetch, into the second-level cache) is what
 makes the float32 case fast: without it 3.1 ms. In a training epoch, 60,000 shuffled
 float32 rows of 3 kB are read from memory: 16-18 ms for the forward product on one
