@@ -20,6 +20,7 @@ atomics of its own). Two ways:
 The generic loop (``epoch``) has the thread gather whole batches.
 """
 
+import functools
 import os
 import threading
 
@@ -114,22 +115,23 @@ def _running_on_machine():
     """The machine's threads running right now, the calling one included (Linux's
     /proc/loadavg, "0.20 0.18 0.12 1/80 11206": 1 of 80); None where it cannot be read.
     The file stays open and is read again from its start: one system call."""
-    global _LOADAVG
-    if _LOADAVG is None:
-        try:
-            _LOADAVG = os.open("/proc/loadavg", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        except OSError:
-            _LOADAVG = -1
-    if _LOADAVG < 0 or not hasattr(os, "pread"):
+    descriptor = _loadavg_descriptor()
+    if descriptor < 0 or not hasattr(os, "pread"):
         return None
     try:
-        fields = os.pread(_LOADAVG, 128, 0).split()
+        fields = os.pread(descriptor, 128, 0).split()
         return int(fields[3].split(b"/")[0])
     except (OSError, IndexError, ValueError):  # pragma: no cover - not Linux's format
         return None
 
 
-_LOADAVG = None  # the descriptor of /proc/loadavg, -1 where it cannot be opened
+@functools.cache
+def _loadavg_descriptor():
+    """/proc/loadavg opened once (closed on exec); -1 where it cannot be opened."""
+    try:
+        return os.open("/proc/loadavg", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return -1
 
 
 def running_threads(ignore=(), stop_at=None):

@@ -209,19 +209,24 @@ if numba is not None:
                 return self.b.fptrunc(value, self.ft)
             return value
 
-    def _nonzero_columns(e, rows, xt, col_lo, col_hi, c0):
+    def _nonzero_columns(e, rows, xt, col_lo, col_hi, c0, whole):
         """The i64 mask of columns ``c0 .. c0 + 63`` (those from ``col_lo`` to
-        ``col_hi - 1``) not zero in some row; ``rows`` point to the rows' first values."""
+        ``col_hi - 1``) not zero in some row; ``rows`` point to the rows' first values.
+        ``whole``: all 64 columns are in the range, read without masks."""
         vx = ir.VectorType(xt, LANES)
         mask = _I64(0)
         for sub in range(64 // LANES):
             col = e.b.add(c0, _I64(LANES * sub))
-            valid = e.b.and_(e.first_lanes(e.b.sub(col_hi, col)),
-                             e.b.not_(e.first_lanes(e.b.sub(col_lo, col))))
+            if not whole:
+                valid = e.b.and_(e.first_lanes(e.b.sub(col_hi, col)),
+                                 e.b.not_(e.first_lanes(e.b.sub(col_lo, col))))
             bits_type = ir.VectorType(ir.IntType(8 * _bytes(xt)), LANES)
             either = None  # the rows' bits, or-ed: not zero where some row is not
             for row in rows:
-                v = e.b.bitcast(e.masked_load(e.b.gep(row, [col]), vx, valid), bits_type)
+                at = e.b.gep(row, [col])
+                v = (e.b.load(e.vector_pointer(at, vx), align=_bytes(xt)) if whole
+                     else e.masked_load(at, vx, valid))
+                v = e.b.bitcast(v, bits_type)
                 either = v if either is None else e.b.or_(either, v)
             seen = e.b.icmp_unsigned("!=", either, ir.Constant(bits_type, None))
             bits = e.b.zext(e.b.bitcast(seen, _I16), _I64)
@@ -291,13 +296,25 @@ if numba is not None:
         for row in ahead:  # the next block's rows, while this one computes
             for offset in range(0, 64, line):
                 e.prefetch(b.gep(row, [b.add(c0, _I64(offset))]))
-        mask = _nonzero_columns(e, rows, xt, col_lo, col_hi, c0)
-        b.branch(bits_head)
+        # groups inside the range (all but the first and last) read without masks
+        whole_group = fn.append_basic_block("whole_group")
+        edge_group = fn.append_basic_block("edge_group")
+        b.cbranch(b.and_(b.icmp_signed(">=", c0, col_lo),
+                         b.icmp_signed("<=", b.add(c0, _I64(64)), col_hi)),
+                  whole_group, edge_group)
+        masks = []
+        for block, whole in ((whole_group, True), (edge_group, False)):
+            b.position_at_end(block)
+            masks.append((_nonzero_columns(e, rows, xt, col_lo, col_hi, c0, whole), block))
+            b.branch(bits_head)
 
         b.position_at_end(bits_head)
         m = b.phi(_I64)
-        m.add_incoming(mask, body)
-        inner = _phis(b, sums, body)  # ... and from column to column
+        for mask, block in masks:
+            m.add_incoming(mask, block)
+        inner = _phis(b, sums, masks[0][1])  # ... and from column to column
+        for node, value in zip(inner, sums):
+            node.add_incoming(value, masks[1][1])
         b.cbranch(b.icmp_unsigned("!=", m, _I64(0)), bits_body, next_group)
 
         b.position_at_end(bits_body)
