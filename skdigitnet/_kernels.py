@@ -159,7 +159,7 @@ def plan(arch):
     return made
 
 
-_PLANS = {}
+_PLANS: dict = {}  # Architecture -> Plan or None
 
 
 def _make_plan(arch):
