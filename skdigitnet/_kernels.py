@@ -115,8 +115,8 @@ class Plan:
         if not 1 <= layer < len(self.units) or X.shape[1] != self.units[0]:
             raise ValueError(f"skdigitnet internal error: no layer {layer} for X")
         self._check(theta, theta, (Z[:n], 1), (out[rows][:n], layer))
-        if out[rows].shape[0] != rows.stop - rows.start:
-            raise ValueError("skdigitnet internal error: rows past the output's end")
+        if out[rows].shape[0] != rows.stop - rows.start or X.shape[0] < rows.stop:
+            raise ValueError("skdigitnet internal error: rows past the end of X or out")
         return _predict_skipping(X, rows.start, rows.stop, W0, theta, self.meta,
                                  self.params[theta.dtype.type], work, Z[:n], out[rows],
                                  layer)

@@ -901,3 +901,27 @@ def test_kernel_array_shapes_are_checked(rng):
         plan.hidden_and_output(Z, Y, np.ones(39), theta, grad, D, work)
     with pytest.raises(ValueError, match=r"shape \(39, 5\) where \(40, 5\) was needed"):
         plan.hidden_and_output(Z, Y, np.empty(0), theta, grad, D[:39], work)
+    # the zero-skipping prediction reads X itself: rows past its end or past the
+    # output's are refused, and Z must hold a chunk's sums
+    X = np.where(rng.uniform(size=(40, 6)) < 0.7, 0.0, rng.normal(size=(40, 6)))
+    W0 = theta[:30].reshape(6, 5)
+    out, Z = np.empty((40, 3)), np.empty((40, 5))
+    assert plan.predict_skipping(X, slice(0, 40), W0, theta, out, 3, work, Z)
+    np.testing.assert_allclose(out, plan_output(plan, X @ W0, theta, work), rtol=1e-12)
+    with pytest.raises(ValueError, match="rows past the end of X or out"):
+        plan.predict_skipping(X[:30], slice(0, 40), W0, theta, out, 3, work, Z)
+    with pytest.raises(ValueError, match=r"shape \(30, 3\) where \(40, 3\) was needed"):
+        plan.predict_skipping(X, slice(0, 40), W0, theta, out[:30], 3, work, Z)
+    long = np.vstack([X] * 8)  # a chunk of 256 rows then a short one: out must hold all
+    with pytest.raises(ValueError, match="rows past the end of X or out"):
+        plan.predict_skipping(long, slice(0, 320), W0, theta, np.empty((300, 3)), 3,
+                              plan.scratch(320, np.float64), np.empty((320, 5)))
+    with pytest.raises(ValueError, match=r"shape \(40, 3\) where \(39, 3\) was needed"):
+        plan.predict_skipping(X, slice(0, 40), W0, theta, out, 3, work, Z[:39])
+
+
+def plan_output(plan, Z, theta, work):
+    """The output layer from the first layer's sums, by the plan's predict."""
+    out = np.empty((Z.shape[0], plan.units[-1]))
+    plan.predict(np.ascontiguousarray(Z), theta, out, len(plan.units) - 1, work)
+    return out
