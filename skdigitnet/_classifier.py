@@ -50,6 +50,8 @@ from ._fit_input import (
     dtypes_for,
     model_dtype,
     validation_scorer,
+    input_scale,
+    warn_if_rescaled,
     warn_if_unscaled_pixels,
 )
 from ._fitted import FittedNetwork, fitted_attributes
@@ -339,6 +341,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
     _arch: Architecture
     _target_kind: TargetKind
     _record: TrainingRecord
+    _input_scale: float | None
     _optimizer: object  # SGD, Adam, or None for L-BFGS
 
     def __init__(
@@ -504,7 +507,8 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
             train_stochastic(arch, data, self._stochastic_settings(given), state, hooks)
         self._optimizer = state.optimizer  # kept for partial_fit
         self._set_fitted(FittedNetwork(arch, state.theta, given.classes, given.kind,
-                                       state.record, getattr(self, "feature_names_in_", None)))
+                                       state.record, getattr(self, "feature_names_in_", None),
+                                       given.input_scale))
         if ctx is not None:
             ctx.call_on_fit_task_end(estimator=self, X=given.X, y=given.y,
                                      metadata={"sample_weight": sample_weight},
@@ -522,6 +526,9 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
             y = cast("NDArray[Any]", column_or_1d(y, warn=True))  # scikit-learn is untyped
         if first_pass:
             warn_if_unscaled_pixels(X)
+        scale = input_scale(X)
+        if not first_pass:
+            scale = max(scale, getattr(self, "_input_scale", None) or 0.0)
         X_val, y_val = self._check_validation_set(X, *validation)
         if classes is None:
             classes = _targets.find_classes(y) if first_pass else self.classes_
@@ -540,7 +547,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                 "size of your dataset, or pass X_val and y_val to fit.")
         return FitInput(X, y, sample_weight, classes, kind, X_val, y_val, first_pass,
                          incremental, early_stopping, split,
-                         self._batch_size_for(X.shape[0] - n_val))
+                         self._batch_size_for(X.shape[0] - n_val), scale)
 
     def _batch_size_for(self, n_samples: int) -> int | None:
         """The batch size for ``n_samples`` training rows; None for L-BFGS."""
@@ -614,7 +621,8 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         # a copy of the network as it is after this epoch
         def attributes(theta: FloatArray) -> dict[str, Any]:
             network = FittedNetwork(arch, theta, given.classes, given.kind, record,
-                                    getattr(self, "feature_names_in_", None)).snapshot()
+                                    getattr(self, "feature_names_in_", None),
+                                    given.input_scale).snapshot()
             return fitted_attributes(network, given.early_stopping)
 
         def begin() -> None:
@@ -751,8 +759,8 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
     # --------------------------------------------------------------- predicting
     def _validate_X(self, X: MatrixLike, ensure_all_finite: bool = True) -> Matrix:
         """Validated ``X`` for a fitted network; small integer images are kept as they are."""
-        return validate_with_hints(self, X, accept_sparse="csr", reset=False, dtype=dtypes_for(X),
-                             ensure_all_finite=ensure_all_finite)
+        return validate_with_hints(self, X, accept_sparse="csr", reset=False,
+                                   dtype=dtypes_for(X), ensure_all_finite=ensure_all_finite)
 
     def _layer(self, X: MatrixLike, layer: int | None = None) -> FloatArray:
         """Validated ``X`` forwarded to ``layer`` (default the output), in bounded-memory
@@ -765,6 +773,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         check_is_fitted(self)
         dense = not sparse.issparse(X)
         X_checked = self._validate_X(X, ensure_all_finite=not dense)
+        warn_if_rescaled(X_checked, self._input_scale)
         layer = self.n_layers_ - 1 if layer is None else layer
         try:
             return predict_layer(self._arch, self.coefs_, self.intercepts_, X_checked, layer,
@@ -882,6 +891,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         """
         check_is_fitted(self)
         X = self._validate_X(X)
+        warn_if_rescaled(X, self._input_scale)
         if X.dtype.kind in "iu":
             X = X.astype(self.coefs_[0].dtype)
         return forward(self._arch, self.coefs_, self.intercepts_, X)[0]

@@ -30,8 +30,9 @@ class FitInput:
     ``y`` (n_samples,) or (n_samples, n_labels), the combined sample and class weights
     (n_samples,) or None, the classes and target kind, the validation set given (or
     None), whether the network starts afresh, whether this is partial_fit, whether
-    early stopping is active and needs a ``validation_fraction`` split, and the batch
-    size (None for L-BFGS)."""
+    early stopping is active and needs a ``validation_fraction`` split, the batch
+    size (None for L-BFGS), and the input's scale (``input_scale``, the largest seen over
+    every call that trained this network)."""
 
     X: Matrix
     y: NDArray[Any]
@@ -45,6 +46,7 @@ class FitInput:
     early_stopping: bool
     split: bool
     batch_size: int | None
+    input_scale: float = 0.0
 
 
 def check_stratifiable(y: NDArray[Any]) -> None:
@@ -59,19 +61,67 @@ def check_stratifiable(y: NDArray[Any]) -> None:
             "classes, pass X_val and y_val to fit, or set early_stopping=False.")
 
 
+#: Rows sampled, evenly spaced, to judge the scale of an input: reading every value
+#: would cost a prediction more than the prediction itself.
+SCALE_SAMPLE_ROWS = 64
+#: An input whose sampled values reach more than this many times the largest value fit saw
+#: (or less than its inverse) is on a different scale.
+SCALE_FACTOR = 10.0
+
+
+def sample_values(X: Matrix, rows: int = SCALE_SAMPLE_ROWS) -> NDArray[Any]:
+    """The values of up to ``rows`` evenly spaced rows of ``X`` (the stored values of a
+    sparse ``X``), as a 1-D array or 2-D view."""
+    step = max(1, X.shape[0] // rows)
+    sample = X[::step][:rows]
+    return sample if isinstance(sample, np.ndarray) else sample.data
+
+
+def input_scale(X: Matrix) -> float:
+    """The largest absolute value of ``X``'s sampled rows: what fit records, and what
+    predictions are compared with (``warn_if_rescaled``)."""
+    values = sample_values(X)
+    return float(np.abs(values).max()) if values.size else 0.0
+
+
 def warn_if_unscaled_pixels(X: Matrix) -> None:
-    """Warn when ``X`` holds integer pixel values far outside [0, 1] (8-bit images, as
-    ``load_mnist`` returns them): the network trains poorly on them."""
-    if X.dtype.kind not in "iu":
+    """Warn when ``X`` looks like pixel values far outside [0, 1]: integers, or floats
+    that are all whole numbers (8-bit images as ``load_mnist`` returns them, or as
+    ``fetch_openml("mnist_784")`` does in float64), none negative, the largest over 10.
+    The network trains poorly on them. Judged on sampled rows."""
+    values = sample_values(X, 16 * SCALE_SAMPLE_ROWS)
+    if values.size == 0 or X.dtype.kind not in "iuf":
         return
-    values = X if isinstance(X, np.ndarray) else X.data  # dense, or CSR's stored values
-    if values.size == 0 or values.min() < 0 or values.max() <= 10:
+    top, bottom = values.max().item(), values.min().item()
+    if bottom < 0 or not top > 10:  # (not >: NaN, which validation lets through for sparse X)
         return
-    top = values.max().item()
-    warn(f"X holds integer pixel values up to {top} ({X.dtype}), far outside [0, 1]; the "
+    if X.dtype.kind == "f" and not (np.isfinite(top) and np.all(np.mod(values, 1) == 0)):
+        return
+    kind = "integer" if X.dtype.kind in "iu" else "whole-number"
+    shown = f"{top:g}" if X.dtype.kind == "f" else str(top)
+    warn(f"X holds {kind} pixel values up to {shown} ({X.dtype}), far outside [0, 1]; the "
          "network trains poorly on unscaled pixels. Scale X to [0, 1] first (for 8-bit "
-         f"images, X / {255 if top > 16 else top}), or put DigitNormalizer() before the "
+         f"images, X / {255 if top > 16 else shown}), or put DigitNormalizer() before the "
          "classifier in a pipeline, which scales any image.")
+
+
+def warn_if_rescaled(X: Matrix, fit_scale: float | None) -> None:
+    """Warn when the sampled values of ``X`` (for predict, predict_proba, transform, ...)
+    are on a very different scale from what fit saw: their largest absolute value more
+    than ``SCALE_FACTOR`` times ``fit_scale`` (``input_scale`` of fit's ``X``), or less
+    than its inverse. ``fit_scale`` None (a model saved before it was recorded) or 0
+    checks nothing."""
+    if not fit_scale:
+        return
+    scale = input_scale(X)
+    if not (scale > SCALE_FACTOR * fit_scale or 0 < scale * SCALE_FACTOR < fit_scale):
+        return
+    hint = ""
+    if fit_scale <= 1 < scale <= 255:
+        hint = f" (for 8-bit images, X / {255 if scale > 16 else round(scale)})"
+    warn(f"X holds values up to {scale:.3g} ({X.dtype}), but the data this model was fitted "
+         f"on held values up to {fit_scale:.3g}; the network reads X on a very different "
+         f"scale and its answers will be poor. Scale X as it was scaled for fit{hint}.")
 
 
 def dtypes_for(X: object) -> tuple[type[np.floating[Any]], ...] | None:

@@ -33,6 +33,10 @@ class FittedNetwork:
         Loss curve, validation scores, epoch history and the stopping state.
     feature_names : ndarray of str objects or None
         The column names seen in fit, if any.
+    input_scale : float or None
+        The largest absolute input value fit saw (on sampled rows, ``_fit_input.input_scale``),
+        against which predictions check their input's scale; None when unknown (a model
+        file saved before it was recorded).
     """
 
     arch: Architecture
@@ -41,11 +45,12 @@ class FittedNetwork:
     target_kind: TargetKind
     record: TrainingRecord = field(default_factory=TrainingRecord)
     feature_names: NDArray[np.object_] | None = None
+    input_scale: float | None = None
 
     def snapshot(self) -> FittedNetwork:
         """A copy that later training steps cannot change (parameters and record)."""
         return FittedNetwork(self.arch, self.theta.copy(), self.classes, self.target_kind,
-                             copy.deepcopy(self.record), self.feature_names)
+                             copy.deepcopy(self.record), self.feature_names, self.input_scale)
 
 
 def fitted_attributes(network: FittedNetwork, early_stopping: bool) -> dict[str, Any]:
@@ -69,4 +74,5 @@ def fitted_attributes(network: FittedNetwork, early_stopping: bool) -> dict[str,
                                    if record.validation_scores else None),
         "history_": record.history,
         "_arch": network.arch, "_target_kind": network.target_kind, "_record": record,
+        "_input_scale": network.input_scale,
     }

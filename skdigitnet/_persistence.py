@@ -5,7 +5,8 @@ no code. It holds:
 
 - ``config``: a JSON string (stored as a 0-d unicode array) with the format version, the
   estimator's constructor parameters (activations by registered name), the layer sizes,
-  the output activation, the target kind, the feature names, and the training record
+  the output activation, the target kind, the feature names, the scale of the input fit
+  saw (``input_scale``, optional), and the training record
   (loss curve, validation scores, per-epoch history, stopping state);
 - ``coef_0`` .. ``coef_{L-2}`` and ``intercept_0`` .. ``intercept_{L-2}``: the weights;
 - ``classes``: the class labels (numbers or strings).
@@ -95,6 +96,7 @@ def save_model(estimator: DigitMLPClassifier, path: PathLike) -> None:
         "n_iter": int(estimator.n_iter_), "t": int(estimator.t_),
         "loss_curve": [float(v) for v in estimator.loss_curve_],
         "record": _record_config(estimator._record),
+        "input_scale": estimator._input_scale,
     }
     arrays: dict[str, Any] = {f"coef_{i}": c for i, c in enumerate(estimator.coefs_)}
     arrays.update({f"intercept_{i}": b for i, b in enumerate(estimator.intercepts_)})
@@ -162,9 +164,18 @@ def load_model(path: PathLike) -> DigitMLPClassifier:
     network = FittedNetwork(
         arch, theta, arrays["classes"], config["target_kind"],
         _read_record(config, theta, estimator._early_stopping_active(), path),
-        None if names is None else np.asarray(names, dtype=object))
+        None if names is None else np.asarray(names, dtype=object), _input_scale(config, path))
     estimator._set_fitted(network)
     return estimator
+
+
+def _input_scale(config: dict[str, Any], path: PathLike) -> float | None:
+    """The input scale fit saw; None in files saved before it was recorded."""
+    scale = config.get("input_scale")
+    if scale is not None and not (isinstance(scale, Real) and 0 <= scale < np.inf):
+        raise ValueError(f"{path}: config entry 'input_scale' must be a finite number >= 0 "
+                         "or null.")
+    return None if scale is None else float(scale)
 
 
 _RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {

@@ -55,6 +55,12 @@ def _static_files() -> dict[str, Reply]:
             for path, name in _PAGES.items()}
 
 
+# RFC 9110's names for the statuses whose phrase Python renamed (3.13: 413, 414, 416, 422),
+# so that the API's error messages do not depend on the Python that serves them
+_PHRASES = {413: "Content Too Large", 414: "URI Too Long", 416: "Range Not Satisfiable",
+            422: "Unprocessable Content"}
+
+
 class _Handler(BaseHTTPRequestHandler):
     """One connection: GET the page, the model and a neuron; POST a drawing."""
 
@@ -184,7 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.request_version == "HTTP/0.9":  # never spoken here: reply with headers
             self.request_version = "HTTP/1.0"
         status = HTTPStatus(code)
-        self._error(code, f"{status.phrase.lower()}: {message or status.description}")
+        phrase = _PHRASES.get(code, status.phrase)
+        self._error(code, f"{phrase.lower()}: {message or status.description}")
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
         if self.server.verbose:

@@ -16,7 +16,8 @@ def write_idx(path, array, compress):
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
         f">{array.ndim}I", *array.shape)
     payload = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
-    (gzip.open if compress else open)(path, "wb").write(payload)
+    with (gzip.open if compress else open)(path, "wb") as f:
+        f.write(payload)
 
 
 @pytest.fixture

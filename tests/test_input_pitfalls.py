@@ -83,6 +83,101 @@ def test_scaled_or_non_pixel_input_does_not_warn(digits, X_kind):
         est.fit(X, y[:200])
 
 
+def _user_warnings(caught):
+    return [str(w.message) for w in caught if issubclass(w.category, UserWarning)
+            and not issubclass(w.category, ConvergenceWarning)]
+
+
+def test_float_pixels_0_to_255_warn_with_the_fix(digits):
+    # what fetch_openml("mnist_784") returns: float64 pixels, whole numbers 0..255
+    X, y = digits
+    X255 = np.round(X * 255)[:200]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        DigitMLPClassifier(max_iter=2, random_state=0).fit(X255, y[:200])
+    assert _user_warnings(caught) == [
+        "X holds whole-number pixel values up to 255 (float64), far outside [0, 1]; the "
+        "network trains poorly on unscaled pixels. Scale X to [0, 1] first (for 8-bit "
+        "images, X / 255), or put DigitNormalizer() before the classifier in a pipeline, "
+        "which scales any image."]
+    # the bundled 8x8 digits as scikit-learn returns them: whole numbers 0..16
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        DigitMLPClassifier(max_iter=2, random_state=0).fit(X[:200] * 16, y[:200])
+    assert _user_warnings(caught) == [
+        "X holds whole-number pixel values up to 16 (float64), far outside [0, 1]; the "
+        "network trains poorly on unscaled pixels. Scale X to [0, 1] first (for 8-bit "
+        "images, X / 16), or put DigitNormalizer() before the classifier in a pipeline, "
+        "which scales any image."]
+
+
+@pytest.mark.parametrize("X_kind", ["fractions up to 255", "whole numbers up to 9",
+                                    "negative whole numbers"])
+def test_float_input_that_is_not_unscaled_pixels_does_not_warn(digits, X_kind):
+    X, y = digits
+    X = {"fractions up to 255": X * 255 + 0.5, "whole numbers up to 9": np.round(X * 9),
+         "negative whole numbers": np.round(X * 255) - 128}[X_kind][:200]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        DigitMLPClassifier(max_iter=2, random_state=0).fit(X, y[:200])
+
+
+@pytest.fixture(scope="module")
+def fitted_on_unit_pixels(digits):
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return DigitMLPClassifier(max_iter=5, random_state=0).fit(X[:300], y[:300])
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba",
+                                    "transform", "layer_activations", "score"])
+def test_predicting_on_another_scale_than_fit_warns_with_the_fix(digits, fitted_on_unit_pixels,
+                                                                 method):
+    X, y = digits
+    X8 = np.round(X[300:400] * 255).astype(np.uint8)  # images fitted on X / 255, given raw
+    args = (X8, y[300:400]) if method == "score" else (X8,)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        getattr(fitted_on_unit_pixels, method)(*args)
+    assert _user_warnings(caught) == [
+        "X holds values up to 255 (uint8), but the data this model was fitted on held values "
+        "up to 1; the network reads X on a very different scale and its answers will be "
+        "poor. Scale X as it was scaled for fit (for 8-bit images, X / 255)."]
+    assert caught[0].filename == __file__
+
+
+def test_predicting_on_the_scale_of_fit_is_quiet_and_the_scale_is_saved(
+        digits, fitted_on_unit_pixels, tmp_path):
+    from skdigitnet import load_model, save_model
+    X, _ = digits
+    clf = fitted_on_unit_pixels
+    assert clf._input_scale == 1.0  # the largest pixel of the sampled rows
+    save_model(clf, tmp_path / "m.npz")
+    loaded = load_model(tmp_path / "m.npz")
+    assert loaded._input_scale == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for est in (clf, loaded):
+            est.predict(X[300:]), est.predict(X[300:301] * 0.5), est.predict(X[5:6])
+    # far smaller than fit's scale warns too: pixels divided by 255 twice
+    with pytest.warns(UserWarning, match=r"X holds values up to 0\.0039.*fitted on held "
+                      r"values up to 1;.*Scale X as it was scaled for fit\.$"):
+        loaded.predict(X[300:] / 255)
+
+
+def test_partial_fit_keeps_the_largest_scale_seen(digits):
+    X, y = digits
+    clf = DigitMLPClassifier(random_state=0)
+    clf.partial_fit(X[:100] * 0.5, y[:100], classes=np.arange(10))
+    assert clf._input_scale == 0.5
+    clf.partial_fit(X[100:200], y[100:200])
+    assert clf._input_scale == 1.0
+    clf.partial_fit(X[200:300] * 0.5, y[200:300])
+    assert clf._input_scale == 1.0
+
+
 # ------------------------------------------------- stratified early stopping
 def test_early_stopping_stratified_as_scikit_learn_tests_it():
     # scikit-learn's own test_early_stopping_stratified (1.9), for MLPClassifier; theirs

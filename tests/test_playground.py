@@ -250,7 +250,7 @@ BAD_REQUESTS = {
     "length not a number": ("RAW", "", POST + b"Content-Length: -5\r\n\r\n", None, 400,
                             "Content-Length must be a whole number; got '-5'"),
     "request line too long": ("RAW", "", b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", None,
-                              414, "request-uri too long: URI is too long"),
+                              414, "uri too long: URI is too long"),
     "garbage": ("RAW", "", b"\x16\x03\x01 hello\r\n\r\n", None, 400,
                 "bad request: Bad HTTP/0.9 request type ('\\x16\\x03\\x01')"),
     "not JSON content": ("POST", "/api/predict", b"width=28", {
