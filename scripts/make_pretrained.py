@@ -3,8 +3,8 @@
 The default seed network, 784-16-16-10 (13,002 weights and biases), trained through
 ``make_pipeline(DigitNormalizer(), DigitMLPClassifier(random_state=0))`` on the 60,000
 MNIST training images and scored on the 10,000 test images. Only the classifier is saved
-(with ``save_model``, float32, about 52 kB); ``serve``, ``predict`` and
-``load_pretrained()`` put ``normalize_images`` in front of it, as the pipeline did.
+(with ``save_model``, float32, about 52 kB); ``load_pretrained()`` puts a
+``DigitNormalizer()`` in front of it again, as the pipeline had it.
 ``pretrained.json`` beside it records the test accuracy and how the model was made.
 
 Re-run it whenever ``DigitNormalizer`` changes (about a minute on 2 cores)::

@@ -28,10 +28,10 @@ from ._activations import ACTIVATIONS
 from ._cli import CommandError, inspect, predict, report_error, run_demo, run_serve, train
 
 PROG = "python -m skdigitnet"
-EPOCHS = {"demo": 200, "train": 30}
+EPOCHS = {"demo": 200, "train": 30, "serve": 30}  # (serve: with --train)
 DEFAULTS: dict[str, Any] = {"activation": "relu", "hidden": (16, 16), "random_state": 0,
                             "quiet": False, "deskew": True, "debug": False}
-#: Options of the network and its training, by destination: demo and train only.
+#: Options of the network and its training, by destination: demo, train and serve --train.
 NETWORK_OPTIONS = {"activation": "--activation", "hidden": "--hidden", "max_iter": "--epochs",
                    "random_state": "--random-state", "quiet": "--quiet"}
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -39,7 +39,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 EPILOG = """\
 Options shown under "options of every command" and "network options" may come before or
 after the command: '--epochs 5 train' is 'train --epochs 5'. Network options apply to
-demo and train only.
+demo, train and serve --train.
 
 Exit status: 0 done; 1 done except for some blank images or pictures not drawn; 2 a user
 error (a bad option, a missing or unreadable file, a bad model file, MNIST not found),
@@ -95,8 +95,8 @@ def _shared_options() -> tuple[_Parser, _Parser]:
     group.add_argument("--debug", action="store_true", default=hide,
                        help="on an error, show the traceback too")
     network = _Parser(add_help=False)
-    group = network.add_argument_group("network options (demo and train; before or after "
-                                       "the command)")
+    group = network.add_argument_group("network options (demo, train and serve --train; "
+                                       "before or after the command)")
     group.add_argument("--activation", type=_activation, default=hide, metavar="NAME",
                        help=f"hidden activation: {', '.join(sorted(ACTIVATIONS))} "
                        "(default: relu)")
@@ -104,7 +104,8 @@ def _shared_options() -> tuple[_Parser, _Parser]:
                        help="hidden layer sizes, comma-separated (default: 16,16)")
     group.add_argument("--epochs", "--max-iter", dest="max_iter", type=_epochs, default=hide,
                        metavar="N",
-                       help="epochs at most (default: 200 for demo, 30 for train)")
+                       help="epochs at most (default: 200 for demo, 30 for train and "
+                       "serve --train)")
     group.add_argument("--random-state", type=int, default=hide, metavar="SEED",
                        help="seed of the weights and of the train/test split (default: 0)")
     group.add_argument("--quiet", action="store_true", default=hide,
@@ -124,8 +125,8 @@ COMMAND_HELP = {
     "predict": ("read digit images with a saved network",
                 ("Print, for each image, its digit, the probability and all ten "
                  "probabilities. Blank and unreadable images get one line each on stderr; "
-                 "the others are still predicted. A first argument ending in .npz is the "
-                 "model file; without one, the model that ships with skdigitnet "
+                 "the others are still predicted. The model file comes first: predict "
+                 "MODEL.npz IMAGE...; without one, the model that ships with skdigitnet "
                  "(784-16-16-10 trained on MNIST) reads them.")),
     "inspect": ("draw the pictures of a saved network",
                 ("Print the network and save weights.png, loss.png and (with --image) "
@@ -134,9 +135,10 @@ COMMAND_HELP = {
               ("Serve the playground on this machine and print its URL: draw a digit, see "
                "the 28x28 image the network gets, every neuron light up and the answer; "
                "click a neuron for its weights; break the network on a copy. Uses MODEL, "
-               "or with --train a network trained now (on MNIST when --data-home or "
-               "SKDIGITNET_DATA holds it, else on the bundled digits), or else the model "
-               "that ships with skdigitnet. Ctrl-C stops it.")),
+               "or with --train a network trained now as 'train' trains it, with the same "
+               "network options (on MNIST when --data-home or SKDIGITNET_DATA holds it, else "
+               "on the bundled digits), or else the model that ships with skdigitnet. "
+               "Ctrl-C stops it.")),
 }
 
 
@@ -199,6 +201,10 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
 def _check_serve(args: argparse.Namespace, command: argparse.ArgumentParser) -> None:
     if args.train and args.model is not None:
         command.error("give a MODEL file or --train, not both")
+    given = [flag for dest, flag in NETWORK_OPTIONS.items() if dest in vars(args)]
+    if given and not args.train:
+        verb = "applies" if len(given) == 1 else "apply"
+        command.error(f"{', '.join(given)} {verb} to serve --train only")
     if args.data_home is not None and not args.train:
         command.error("--data-home applies to serve --train only")
     if not 0 <= args.port <= 65535:
@@ -206,11 +212,17 @@ def _check_serve(args: argparse.Namespace, command: argparse.ArgumentParser) -> 
 
 
 def _split_model(args: argparse.Namespace, command: argparse.ArgumentParser) -> None:
-    """``predict [MODEL.npz] IMAGE ...``: a first argument ending in .npz is the model."""
+    """``predict [MODEL.npz] IMAGE ...``: a first argument ending in .npz is the model;
+    a model file anywhere else is a mistake, said as such."""
     first = args.images[0]
     args.model = args.images.pop(0) if first.lower().endswith(".npz") else None
     if not args.images:
         command.error(f"give image files after the model file {first}")
+    late = [path for path in args.images if path.lower().endswith(".npz")]
+    if late:
+        before = "another model file" if args.model is not None else f"the image {first}"
+        command.error(f"{late[0]} is a model file given after {before}: the model goes "
+                      "first, once (predict MODEL.npz IMAGE...)")
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -218,7 +230,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser, commands = _parser()
     args = parser.parse_args(argv)
     args.command = args.command or "demo"
-    if args.command in ("predict", "inspect", "serve"):
+    if args.command in ("predict", "inspect"):
         given = [flag for dest, flag in NETWORK_OPTIONS.items() if dest in vars(args)]
         if given:
             verb = "applies" if len(given) == 1 else "apply"

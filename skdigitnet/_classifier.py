@@ -48,9 +48,9 @@ from ._fit_input import (
     FitInput,
     check_stratifiable,
     dtypes_for,
+    input_scale,
     model_dtype,
     validation_scorer,
-    input_scale,
     warn_if_rescaled,
     warn_if_unscaled_pixels,
 )

@@ -180,11 +180,10 @@ def _check_writable(out: Path) -> None:
                            "write in")
 
 
-def train(args: argparse.Namespace) -> int:
-    """The ``train`` command: fit, save model.npz, report, draw pictures if it can."""
-    out = Path(args.out)
-    _check_writable(out)
-    X, X_test, y, y_test = _training_data(args)
+def _fit_network(args: argparse.Namespace, X: Any, y: Any) -> DigitMLPClassifier:
+    """The network of the options (``--hidden``, ``--activation``, ``--epochs``,
+    ``--random-state``) fitted on normalised images, with progress unless ``--quiet``:
+    what ``train`` and ``serve --train`` both do."""
     clf = DigitMLPClassifier(args.hidden, args.activation, max_iter=args.max_iter,
                              random_state=args.random_state)
     with warnings.catch_warnings():
@@ -192,6 +191,15 @@ def train(args: argparse.Namespace) -> int:
         _watch(clf, args.quiet).fit(X, y)
     if hasattr(clf, "set_callbacks"):
         clf.set_callbacks()  # the progress bar was for this fit only
+    return clf.set_params(verbose=False)
+
+
+def train(args: argparse.Namespace) -> int:
+    """The ``train`` command: fit, save model.npz, report, draw pictures if it can."""
+    out = Path(args.out)
+    _check_writable(out)
+    X, X_test, y, y_test = _training_data(args)
+    clf = _fit_network(args, X, y)
     out.mkdir(parents=True, exist_ok=True)
     model = out / "model.npz"
     save_model(clf, model)
@@ -241,11 +249,13 @@ def draw_pictures(clf: DigitMLPClassifier, out: Path,
     return written
 
 
-def _normalise_one(image: NDArray[Any], deskew: bool) -> NDArray[Any] | None:
-    """One image as an MNIST-style row (784,), or None when it shows no digit."""
+def _normalise_one(image: NDArray[Any], normalizer: DigitNormalizer) -> NDArray[Any] | None:
+    """One image as an MNIST-style row (784,) by ``normalizer``'s options, or None when it
+    shows no digit."""
+    options = {k: v for k, v in normalizer.get_params().items() if k != "image_shape"}
     with warnings.catch_warnings():  # the caller names the blank file instead
         warnings.filterwarnings("ignore", message=".*blank", category=UserWarning)
-        row = normalize_images([image], deskew=deskew)[0]
+        row = normalize_images([image], **options)[0]
     return row if row.any() else None
 
 
@@ -258,17 +268,28 @@ def _model(path: str) -> DigitMLPClassifier:
     return clf
 
 
+def _reader(path: str | None, deskew: bool) -> Pipeline:
+    """The model that reads image files: the shipped pipeline, or the classifier saved in
+    ``path`` behind a ``DigitNormalizer``; ``--no-deskew`` (``deskew`` False) turns the
+    normaliser's deskewing off."""
+    from sklearn.pipeline import make_pipeline
+    model = load_pretrained() if path is None else make_pipeline(DigitNormalizer(),
+                                                                 _model(path))
+    return model.set_params(digitnormalizer__deskew=deskew)
+
+
 def predict(args: argparse.Namespace) -> int:
     """The ``predict`` command: one line per digit image on stdout.
 
     Unreadable files (status 2) and blank images (status 1) get one line each on stderr;
     the other images are still predicted.
     """
-    clf = load_pretrained() if args.model is None else _model(args.model)
+    model = _reader(args.model, args.deskew)
+    normalizer, clf = model[0], model[-1]
     status = 0
     for path in args.images:
         try:
-            row = _normalise_one(read_image(path), args.deskew)
+            row = _normalise_one(read_image(path), normalizer)
         except ValueError as exc:
             report_error(exc, args.debug)
             status = 2
@@ -294,7 +315,7 @@ def inspect(args: argparse.Namespace) -> int:
     clf = _model(args.model)
     sample, status = None, 0
     if args.image is not None:
-        sample = _normalise_one(read_image(args.image), args.deskew)
+        sample = _normalise_one(read_image(args.image), DigitNormalizer(deskew=args.deskew))
         if sample is None:
             _say(f"{args.image}: no digit found (blank image); activations.png not drawn")
             status = 1
@@ -315,32 +336,31 @@ def _mnist_here(args: argparse.Namespace) -> bool:
     return folder is not None and all(find_idx(folder, stem) for stem in MNIST_FILES.values())
 
 
-def _train_to_serve(args: argparse.Namespace) -> DigitMLPClassifier:
-    """``serve --train``: the seed network (784-16-16-10) trained now, and its score."""
+def _train_to_serve(args: argparse.Namespace) -> Pipeline:
+    """``serve --train``: a network trained now as ``train`` trains it (the same options
+    and progress), behind the normaliser its images went through."""
+    from sklearn.pipeline import make_pipeline
     data = "mnist" if _mnist_here(args) else "digits"
     where = "MNIST" if data == "mnist" else "the bundled digits"
-    _say(f"training 784-16-16-10 on {where} (serve --train)")
+    layers = "-".join(map(str, (784, *args.hidden, 10)))
+    _say(f"training {layers} ({args.activation}) on {where} for up to {args.max_iter} "
+         "epochs (serve --train)")
     training = argparse.Namespace(**{**vars(args), "data": data})
     X, X_test, y, y_test = _training_data(training)
-    clf = DigitMLPClassifier(max_iter=200, random_state=args.random_state)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X, y)
+    clf = _fit_network(training, X, y)
     _say(f"trained: {clf.score(X_test, y_test):.2%} test accuracy after {clf.n_iter_} epochs")
-    return clf
+    return make_pipeline(DigitNormalizer(deskew=args.deskew), clf)
 
 
 def run_serve(args: argparse.Namespace) -> int:
     """The ``serve`` command: the playground on ``--host``:``--port`` until Ctrl-C."""
-    from sklearn.pipeline import make_pipeline
-
     from ._playground import serve
-    clf: DigitMLPClassifier | Pipeline | None
+    model: Pipeline | None
     if args.train:
-        clf = _train_to_serve(args)
-    else:
-        clf = None if args.model is None else _model(args.model)
-    if not args.deskew:  # the drawing is normalised as the model's training images were
-        clf = make_pipeline(DigitNormalizer(deskew=False), clf or load_pretrained())
-    serve(clf, host=args.host, port=args.port, open_browser=args.open)
+        model = _train_to_serve(args)
+    elif args.model is None and args.deskew:
+        model = None  # the shipped model, with what the page says about it
+    else:  # the drawing is normalised as the model's training images were
+        model = _reader(args.model, args.deskew)
+    serve(model, host=args.host, port=args.port, open_browser=args.open)
     return 0

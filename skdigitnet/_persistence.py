@@ -172,7 +172,7 @@ def load_model(path: PathLike) -> DigitMLPClassifier:
 def _input_scale(config: dict[str, Any], path: PathLike) -> float | None:
     """The input scale fit saw; None in files saved before it was recorded."""
     scale = config.get("input_scale")
-    if scale is not None and not (isinstance(scale, Real) and 0 <= scale < np.inf):
+    if scale is not None and not (isinstance(scale, (int, float)) and 0 <= scale < np.inf):
         raise ValueError(f"{path}: config entry 'input_scale' must be a finite number >= 0 "
                          "or null.")
     return None if scale is None else float(scale)

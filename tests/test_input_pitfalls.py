@@ -96,19 +96,19 @@ def test_float_pixels_0_to_255_warn_with_the_fix(digits):
         warnings.simplefilter("always")
         DigitMLPClassifier(max_iter=2, random_state=0).fit(X255, y[:200])
     assert _user_warnings(caught) == [
-        "X holds whole-number pixel values up to 255 (float64), far outside [0, 1]; the "
+        ("X holds whole-number pixel values up to 255 (float64), far outside [0, 1]; the "
         "network trains poorly on unscaled pixels. Scale X to [0, 1] first (for 8-bit "
         "images, X / 255), or put DigitNormalizer() before the classifier in a pipeline, "
-        "which scales any image."]
+        "which scales any image.")]
     # the bundled 8x8 digits as scikit-learn returns them: whole numbers 0..16
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         DigitMLPClassifier(max_iter=2, random_state=0).fit(X[:200] * 16, y[:200])
     assert _user_warnings(caught) == [
-        "X holds whole-number pixel values up to 16 (float64), far outside [0, 1]; the "
+        ("X holds whole-number pixel values up to 16 (float64), far outside [0, 1]; the "
         "network trains poorly on unscaled pixels. Scale X to [0, 1] first (for 8-bit "
         "images, X / 16), or put DigitNormalizer() before the classifier in a pipeline, "
-        "which scales any image."]
+        "which scales any image.")]
 
 
 @pytest.mark.parametrize("X_kind", ["fractions up to 255", "whole numbers up to 9",
@@ -142,9 +142,9 @@ def test_predicting_on_another_scale_than_fit_warns_with_the_fix(digits, fitted_
         warnings.simplefilter("always")
         getattr(fitted_on_unit_pixels, method)(*args)
     assert _user_warnings(caught) == [
-        "X holds values up to 255 (uint8), but the data this model was fitted on held values "
+        ("X holds values up to 255 (uint8), but the data this model was fitted on held values "
         "up to 1; the network reads X on a very different scale and its answers will be "
-        "poor. Scale X as it was scaled for fit (for 8-bit images, X / 255)."]
+        "poor. Scale X as it was scaled for fit (for 8-bit images, X / 255).")]
     assert caught[0].filename == __file__
 
 

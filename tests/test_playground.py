@@ -26,6 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from skdigitnet import (
     DigitMLPClassifier,
     DigitNormalizer,
+    load_model,
     load_pretrained,
     normalize_images,
     serve,
@@ -86,7 +87,7 @@ def api(server, method, path, data=None, headers=None):
 
 @pytest.fixture(scope="module")
 def model():
-    return load_pretrained()
+    return load_pretrained(with_normalizer=False)
 
 
 @pytest.fixture(scope="module")
@@ -501,7 +502,23 @@ def test_the_shipped_model(model):
     assert _data("pretrained.npz").stat().st_size < 80_000
     info = pretrained_info()
     assert info["test_accuracy"] >= 0.97 and info["made_by"].endswith("make_pretrained.py")
-    assert load_pretrained() is not model  # a new estimator each time
+    assert load_pretrained(with_normalizer=False) is not model  # a new estimator each time
+
+
+def test_the_shipped_model_reads_raw_images_as_they_come(model):
+    # the pipeline it was trained as: raw 8-bit images in, each normalised first
+    pipe = load_pretrained()
+    assert [type(step).__name__ for step in pipe] == ["DigitNormalizer", "DigitMLPClassifier"]
+    assert pipe[0].get_params() == DigitNormalizer().get_params()
+    for c, d in zip(pipe[-1].coefs_, model.coefs_):
+        np.testing.assert_array_equal(c, d)
+    raw = np.stack([np.uint8(drawn(digit)) for digit in (3, 7)])  # dark ink on light paper
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        proba = pipe.predict_proba(raw.reshape(2, -1))
+    np.testing.assert_array_equal(
+        proba, model.predict_proba(normalize_images(list(raw))))
+    assert list(pipe.predict(raw.reshape(2, -1))) == [3, 7]
 
 
 # --- the command line ----------------------------------------------------------------------
@@ -533,8 +550,13 @@ def test_serve_command_prints_the_url_and_stops_on_ctrl_c(tmp_path):
     (["serve", "model.npz", "--train"], "give a MODEL file or --train, not both"),
     (["serve", "--data-home", "."], "--data-home applies to serve --train only"),
     (["serve", "--port", "70000"], "--port must be from 0 to 65535; got 70000"),
-    (["--epochs", "3", "serve"], "--epochs applies to demo and train, not to serve"),
+    (["--epochs", "3", "serve"], "--epochs applies to serve --train only"),
+    (["serve", "m.npz", "--hidden", "8"], "--hidden applies to serve --train only"),
     (["predict", "model.npz"], "give image files after the model file model.npz"),
+    (["predict", "seven.png", "run/model.npz"], ("run/model.npz is a model file given after "
+     "the image seven.png: the model goes first, once (predict MODEL.npz IMAGE...)")),
+    (["predict", "a.npz", "seven.png", "b.NPZ"], ("b.NPZ is a model file given after another "
+     "model file: the model goes first, once (predict MODEL.npz IMAGE...)")),
 ])
 def test_serve_and_predict_usage_errors(argv, message, capsys):
     from skdigitnet.__main__ import main
@@ -576,12 +598,22 @@ def test_serve_no_deskew_normalises_without_deskewing(served):
     assert kwargs["port"] == 8765
 
 
-def test_serve_train_trains_on_the_bundled_digits_without_mnist(served, monkeypatch, capsys):
+def test_serve_train_trains_as_train_does_without_mnist(served, monkeypatch, capsys, tmp_path):
     from skdigitnet.__main__ import main
     monkeypatch.delenv("SKDIGITNET_DATA", raising=False)
-    assert main(["serve", "--train"]) == 0
-    (clf, _), = served
+    options = ["--hidden", "12", "--activation", "logistic", "--epochs", "7"]
+    assert main(["serve", "--train", *options]) == 0
+    (pipe, _), = served
+    clf = pipe[-1]
     assert isinstance(clf, DigitMLPClassifier) and clf.n_features_in_ == 784
+    assert pipe[0].deskew is True
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == "skdigitnet: training 784-16-16-10 on the bundled digits (serve --train)"
-    assert err[-1].startswith("skdigitnet: trained: ") and "test accuracy after" in err[-1]
+    assert err[0] == ("skdigitnet: training 784-12-10 (logistic) on the bundled digits for up "
+                      "to 7 epochs (serve --train)")
+    assert err[-1].startswith("skdigitnet: trained: ") and "test accuracy after 7" in err[-1]
+    # the same network, weights and all, as 'train' makes with the same options
+    assert main(["train", *options, "--quiet", "--out", str(tmp_path)]) == 0
+    trained = load_model(tmp_path / "model.npz")
+    assert (clf.hidden_layer_sizes, clf.activation, clf.n_iter_) == ((12,), "logistic", 7)
+    for c, d in zip(clf.coefs_, trained.coefs_):
+        np.testing.assert_array_equal(c, d)
