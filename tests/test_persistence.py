@@ -124,6 +124,8 @@ def set_config(key, value):
     (set_config("record", {"best_loss": "low"}), "record entry 'best_loss' has the wrong type"),
     (set_config("record", {"history": [{"loss": "x"}]}), "'history' must hold one dict of"),
     (set_config("record", {"best_theta": [1.0]}), r"unknown record entries \['best_theta'\]"),
+    (set_config("input_scale", -1), "'input_scale' must be a finite number >= 0 or null"),
+    (set_config("input_scale", "255"), "'input_scale' must be a finite number >= 0 or null"),
 ])
 def test_tampered_files_are_refused(tmp_path, data, change, message):
     X, y = data
