@@ -3,7 +3,7 @@
 ``X`` (n_samples, n_features) may be dense of any real dtype or CSR; ``Y``
 (n_samples, n_outputs) is in the parameters' dtype. Integer images are converted to
 floats one batch at a time, never as a whole. A backend may gather batches its own way
-(``_compiled`` uses a second thread); this module is the plain, reference way.
+(the compiled backend reads X's rows in place); this module is the plain, reference way.
 """
 
 from __future__ import annotations

@@ -42,8 +42,8 @@ else:
 
 from . import _targets
 from ._activations import ACTIVATIONS, Activation, get_activation
-from ._backends import predict_layer
 from ._docs import DOC_LINK_MODULE, DOC_LINK_TEMPLATE
+from ._engine import predict_layer
 from ._fit_input import (
     FitInput,
     check_stratifiable,

@@ -16,7 +16,7 @@ from numpy.typing import DTypeLike
 from sklearn.metrics import accuracy_score
 
 from . import _targets
-from ._backends import predict_layer
+from ._engine import predict_layer
 from ._network import Architecture, unpack
 from ._typing import ArrayLike, FloatArray, Matrix, NDArray, TargetKind
 from ._warnings import warn

@@ -6,8 +6,9 @@ training stops (the training loop does). ``params`` and ``grad`` are ndarrays of
 
 To add an optimizer: a class here with ``step(params, grad)``, ``epoch_end(n_samples_seen)``,
 ``reduce_learning_rate()`` and a ``learning_rate`` attribute, chosen by
-``DigitMLPClassifier._optimizer_for``. Backends call ``step`` (the compiled backend has
-its own code for SGD and Adam only).
+``DigitMLPClassifier._optimizer_for``. The numpy backend calls ``step``; the compiled
+backend has its own update rule for each (``_engine.compiled.kernels.update``), which
+changes these objects' state arrays in place.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ class SGD:
         self.learning_rate_init = float(learning_rate_init)
         self.learning_rate = float(learning_rate_init)
         self.schedule = schedule
-        self.momentum = momentum
-        self.nesterov = nesterov
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
         self.power_t = power_t
         self.n_parameters = n_parameters
         self.velocity = aligned_zeros(n_parameters, dtype)
@@ -49,7 +50,7 @@ class SGD:
 
     def step(self, params: FloatArray, grad: FloatArray) -> None:
         """Move ``params`` (n_parameters,) one step against ``grad`` (n_parameters,)."""
-        v, mu, work = self.velocity, float(self.momentum), self._work
+        v, mu, work = self.velocity, self.momentum, self._work
         np.multiply(grad, -float(self.learning_rate), out=work)  # -lr * grad
         v *= mu
         v += work
@@ -77,43 +78,50 @@ class Adam:
 
     ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g²``,
     ``params -= lr * sqrt(1 - b2**t) / (1 - b1**t) * m / (sqrt(v) + epsilon)``.
+
+    The step count ``t`` is kept in a one-element array, ``steps``, so that a compiled
+    update rule counts its steps in this object too.
     """
 
     def __init__(self, n_parameters: int, dtype: DTypeLike, learning_rate_init: float = 0.001,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8) -> None:
         self.learning_rate_init = float(learning_rate_init)
-        self.learning_rate = float(learning_rate_init)
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-        self.t = 0
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.steps = np.zeros(1, np.int64)
         self.n_parameters = n_parameters
         self.m = aligned_zeros(n_parameters, dtype)
         self.v = aligned_zeros(n_parameters, dtype)
         self._work = aligned_zeros(n_parameters, dtype)
 
+    @property
+    def t(self) -> int:
+        """The number of steps taken."""
+        return int(self.steps[0])
+
+    @property
+    def learning_rate(self) -> float:
+        """The bias-corrected step size of the last step (before any step, the initial
+        learning rate)."""
+        t = self.t
+        if t == 0:
+            return self.learning_rate_init
+        return self.learning_rate_init * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+
     def step(self, params: FloatArray, grad: FloatArray) -> None:
         """Move ``params`` (n_parameters,) one step against ``grad`` (n_parameters,)."""
         # every operation in place, with Python-float scalars (a numpy float64 scalar
         # would make float32 arrays take a slower casting path)
-        learning_rate = self.next_step_size()
-        b1, b2, m, v, work = float(self.beta_1), float(self.beta_2), self.m, self.v, self._work
+        self.steps[0] += 1
+        learning_rate = self.learning_rate
+        b1, b2, m, v, work = self.beta_1, self.beta_2, self.m, self.v, self._work
         m += np.multiply(np.subtract(grad, m, out=work), 1 - b1, out=work)  # m += (1-b1)(g-m)
         np.multiply(grad, grad, out=work)
         work -= v
         v += np.multiply(work, 1 - b2, out=work)  # v += (1-b2)(g²-v)
         np.sqrt(v, out=work)
-        work += float(self.epsilon)
+        work += self.epsilon
         np.divide(m, work, out=work)
         params -= np.multiply(work, learning_rate, out=work)
-
-    def next_step_size(self) -> float:
-        """Count one more step (``t``) and return its bias-corrected step size, which is
-        also kept as ``learning_rate``."""
-        self.t += 1
-        b1, b2 = float(self.beta_1), float(self.beta_2)
-        self.learning_rate = (
-            self.learning_rate_init * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-        )
-        return self.learning_rate
 
     def epoch_end(self, n_samples_seen: int) -> None:
         """Adam keeps its own step size: nothing to do."""

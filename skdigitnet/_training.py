@@ -17,13 +17,13 @@ import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
-from ._backends import choose_backend
 from ._batches import Batches
-from ._compute import aligned_empty, flush_denormals, one_blas_thread
+from ._compute import aligned_empty
+from ._engine import choose_backend
 from ._warnings import warn
 
 if TYPE_CHECKING:
-    from ._backends import NumpyBackend
+    from ._engine import NumpyBackend
     from ._network import Architecture, Workspace
     from ._optimizers import SGD, Adam
     from ._typing import FloatArray, IntArray, Matrix, NDArray
@@ -178,7 +178,7 @@ def train_stochastic(arch: Architecture, data: TrainingData, settings: Stochasti
     stopping, ends on the parameters of the best validation score.
     """
     theta, record = state.theta, state.record
-    backend = choose_backend(arch, data.n_samples * data.X.shape[1])  # once per fit
+    backend = choose_backend(arch, data.X, data.n_samples * data.X.shape[1])  # once per fit
     workspace = backend.workspace(theta, aligned_empty(theta.shape, theta.dtype),
                                   settings.batch_size)
     batches = Batches((data.X, data.Y, data.sample_weight), settings.batch_size, theta.dtype)
@@ -220,8 +220,7 @@ def train_stochastic(arch: Architecture, data: TrainingData, settings: Stochasti
             )
 
     try:
-        with one_blas_thread(), flush_denormals():
-            epochs(order)
+        epochs(order)
     except KeyboardInterrupt:
         theta[...] = epoch_start
         warn(
@@ -276,7 +275,7 @@ def train_lbfgs(arch: Architecture, data: TrainingData, settings: LbfgsSettings,
     if X.dtype != theta.dtype:  # L-BFGS takes every row at every step: convert once
         X = X.astype(theta.dtype)
     grad = np.empty_like(theta)
-    backend = choose_backend(arch, data.n_samples * data.X.shape[1])  # once per fit
+    backend = choose_backend(arch, X)  # once per fit
     workspace = backend.workspace(theta, grad, X.shape[0])
     last_good = theta.copy()
     tic = [time.perf_counter()]

@@ -7,7 +7,7 @@ import pytest
 from scipy import sparse
 
 from skdigitnet._activations import _BUILTIN_NAMES, get_activation
-from skdigitnet._backends import predict_layer
+from skdigitnet._engine import predict_layer
 from skdigitnet._network import (
     Architecture,
     count_parameters,

@@ -76,7 +76,7 @@ def playground():
 
 @pytest.fixture(scope="module")
 def model():
-    return load_pretrained()
+    return load_pretrained(with_normalizer=False)
 
 
 @pytest.fixture

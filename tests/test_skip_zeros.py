@@ -1,17 +1,17 @@
-"""The first-layer products that skip zero inputs (``skdigitnet._skip_zeros``), against
-numpy in float64: every dtype of X and W, first layers of 1 to 16 units, rows read in
-place or through a shuffled order, any range of rows and of columns."""
+"""The first-layer products that skip zero inputs
+(``skdigitnet._engine.compiled.skip_zeros``), against numpy in float64: every dtype of X
+and W, first layers of 1 to 100 units (one vector, part of one, several, a wide layer's
+tiles of four), rows read in place or through a shuffled order, any range of rows."""
 
 import numpy as np
 import pytest
 
-from skdigitnet import _compiled, _skip_zeros
+from skdigitnet._engine import compiled
+from skdigitnet._engine.compiled import skip_zeros
 
 from _tolerance import assert_allclose_sums
 
-pytestmark = pytest.mark.skipif(not _compiled.available(), reason="numba is not installed")
-
-i64 = np.int64
+pytestmark = pytest.mark.skipif(not compiled.available(), reason="numba is not installed")
 
 
 def sparse_X(rng, shape, dtype, share=0.2):
@@ -30,41 +30,50 @@ def check(actual, want, bound, dtype, n_terms):
                          scale=max(float(bound.max(initial=0)), 1e-30))
 
 
+def forward(X, order, lo, hi, W, Z):
+    """``skip_zeros.forward``, with offsets of its own; returns them for ``gradient``."""
+    offsets = np.full(hi - lo + skip_zeros.ROWS, -1, np.int64)
+    skip_zeros.forward(X, order, lo, hi, offsets, W, Z)
+    return offsets
+
+
 @pytest.mark.parametrize("W_dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("X_dtype", [np.uint8, np.int16, np.float32, np.float64])
-@pytest.mark.parametrize("units", [1, 7, 16])
+@pytest.mark.parametrize("units", [1, 7, 16, 33, 100])
 @pytest.mark.parametrize("n_features", [3, 64, 150])
 def test_products_equal_numpy(W_dtype, X_dtype, units, n_features, rng):
     X = sparse_X(rng, (57, n_features), X_dtype)
     X[5] = 0  # a row with nothing to add
     W = rng.normal(size=(n_features, units)).astype(W_dtype)
     order = rng.permutation(57).astype(np.int64)
-    for rows, start, lo, hi in [(np.empty(0, np.int64), 0, 0, 57),  # in place
-                                (order, 0, 3, 57), (order, 10, 1, 38), (order, 20, 5, 6),
-                                (np.empty(0, np.int64), 4, 2, 11)]:
-        col_lo, col_hi = sorted(rng.randint(0, n_features + 1, size=2))
-        for cols in [(0, n_features), (col_lo, col_hi)]:
-            taken = X[(rows[start + lo: start + hi] if rows.size else
-                       np.arange(start + lo, start + hi))].astype(np.float64)
-            part = taken[:, cols[0]: cols[1]]
-            W_part = W[cols[0]: cols[1]].astype(np.float64)
+    for rows, lo, hi in [(np.empty(0, np.int64), 0, 57),  # in place
+                         (order, 3, 57), (order, 10, 38), (order, 20, 21),
+                         (np.empty(0, np.int64), 4, 11), (np.empty(0, np.int64), 50, 57)]:
+        taken = X[rows[lo:hi] if rows.size else np.arange(lo, hi)].astype(np.float64)
+        W64 = W.astype(np.float64)
 
-            Z = np.full((hi + 2, units), np.nan, W_dtype)  # rows outside lo:hi stay NaN
-            _skip_zeros.forward_rows(X, rows, i64(start), W, Z, i64(lo), i64(hi), i64(cols[0]),
-                                     i64(cols[1]))
-            assert np.isnan(Z[:lo]).all() and np.isnan(Z[hi:]).all()
-            check(Z[lo:hi], part @ W_part, np.abs(part) @ np.abs(W_part), W_dtype,
-                  n_features)
+        Z = np.full((hi - lo + 2, units), np.nan, W_dtype)  # rows past the batch stay NaN
+        offsets = forward(X, rows, lo, hi, W, Z)
+        assert np.isnan(Z[hi - lo:]).all()
+        check(Z[: hi - lo], taken @ W64, np.abs(taken) @ np.abs(W64), W_dtype, n_features)
 
-            D = rng.normal(size=(hi + 1, units)).astype(W_dtype)
-            G = np.full((n_features, units), np.nan, W_dtype)  # rows outside cols stay NaN
-            padded = np.full((n_features, _skip_zeros.LANES), np.nan, W_dtype)
-            _skip_zeros.gradient_rows(X, rows, i64(start), D, G, padded, i64(lo), i64(hi),
-                                      i64(cols[0]), i64(cols[1]))
-            assert np.isnan(G[: cols[0]]).all() and np.isnan(G[cols[1]:]).all()
-            D_part = D[lo:hi].astype(np.float64)
-            check(G[cols[0]: cols[1]], part.T @ D_part, np.abs(part.T) @ np.abs(D_part),
-                  W_dtype, hi - lo)
+        D = np.vstack([rng.normal(size=(hi - lo, units)).astype(W_dtype),
+                       np.full((1, units), np.nan, W_dtype)])  # a row past the batch
+        G = np.full((n_features, units), np.nan, W_dtype)  # every entry written
+        skip_zeros.gradient(X, offsets, hi - lo, D, G)
+        D64 = D[: hi - lo].astype(np.float64)
+        check(G, taken.T @ D64, np.abs(taken.T) @ np.abs(D64), W_dtype, hi - lo)
+
+
+def test_offsets_read_ahead_within_x(rng):
+    """The offsets of a batch, then the rows read ahead: the next rows of X in order (up
+    to its last row), or the batch's last row again."""
+    X = np.zeros((10, 3), np.float32)
+    W, Z = np.ones((3, 2), np.float32), np.empty((10, 2), np.float32)
+    assert list(forward(X, np.empty(0, np.int64), 2, 8, W, Z)) == [6, 9, 12, 15, 18, 21, 24,
+                                                                   27, 27, 27]
+    order = np.array([4, 1, 7, 0], np.int64)
+    assert list(forward(X, order, 1, 3, W, Z)) == [3, 21, 21, 21, 21, 21]
 
 
 def test_sums_skip_only_exact_zeros_and_carry_nan_and_infinity(rng):
@@ -74,15 +83,14 @@ def test_sums_skip_only_exact_zeros_and_carry_nan_and_infinity(rng):
     X[3] = -0.0  # a zero: nothing to add
     W = np.abs(rng.normal(size=(70, 16))).astype(np.float32) + 0.1
     Z = np.empty((9, 16), np.float32)
-    none = np.empty(0, np.int64)
-    _skip_zeros.forward_rows(X, none, i64(0), W, Z, i64(0), i64(9), i64(0), i64(70))
+    offsets = forward(X, np.empty(0, np.int64), 0, 9, W, Z)
     assert np.isnan(Z[1]).all() and np.isposinf(Z[2]).all() and np.all(Z[3] == 0)
     finite = [0, 4, 5, 6, 7, 8]
     check(Z[finite], X[finite].astype(np.float64) @ W, X[finite].astype(np.float64) @ W,
           np.float32, 70)
     G = np.empty((70, 16), np.float32)
     D = np.ones((9, 16), np.float32)
-    _skip_zeros.gradient_rows(X, none, i64(0), D, G, G, i64(0), i64(9), i64(0), i64(70))
+    skip_zeros.gradient(X, offsets, 9, D, G)
     assert np.isnan(G[3]).all() and np.isposinf(G[66]).all()
     assert np.isfinite(np.delete(G, [3, 66], axis=0)).all()
 
@@ -98,23 +106,21 @@ def test_density_counts_the_sampled_rows(dtype, n_rows):
         X[0, :3] = [-0.0, np.nan, np.inf]
     for rows in (1, 16, 64):
         sample = X[:: max(1, n_rows // rows)][:rows]
-        assert _skip_zeros.density(X, rows) == np.count_nonzero(sample) / sample.size
+        assert skip_zeros.density(X, rows) == np.count_nonzero(sample) / sample.size
 
 
 def test_the_choice_of_the_kernels():
     X = np.zeros((1000, 40), np.uint8)
     X[:, 10:20] = 1  # a quarter non-zero, all in columns 10 to 19
-    assert _skip_zeros.density(X) == 0.25
-    assert _skip_zeros.sparse_enough(X)
-    assert _skip_zeros.column_split(X, 0.5) == 15  # columns 10 to 14: half the work
-    assert _skip_zeros.column_split(X, 0.3) == 13
-    assert _skip_zeros.column_split(X, 0.0) == 10 and _skip_zeros.column_split(X, 1.0) == 40
-    assert not _skip_zeros.sparse_enough(X + 1)  # dense
-    assert not _skip_zeros.sparse_enough(np.asfortranarray(X))  # rows not contiguous
-    assert not _skip_zeros.sparse_enough(X.astype(bool))
+    assert skip_zeros.density(X) == 0.25
+    assert skip_zeros.sparse_enough(X)
+    assert not skip_zeros.sparse_enough(X + 1)  # dense
+    assert not skip_zeros.sparse_enough(np.asfortranarray(X))  # rows not contiguous
+    assert not skip_zeros.sparse_enough(X.astype(bool))
     W = np.ones((40, 16), np.float32)
-    assert _skip_zeros.covers(W) and _skip_zeros.covers(W[:, :3].copy())
-    assert not _skip_zeros.covers(np.ones((40, 17), np.float32))  # more than one vector
-    assert not _skip_zeros.covers(W.astype(np.float16))
+    assert skip_zeros.covers(W) and skip_zeros.covers(W[:, :3].copy())
+    assert skip_zeros.covers(np.ones((40, 800), np.float32))  # tiles of a wide layer
+    assert not skip_zeros.covers(W.astype(np.float16))
+    assert not skip_zeros.covers(np.asfortranarray(np.ones((40, 17), np.float32)))
     W[3, 2] = np.inf  # 0 * inf is NaN in a dense product: keep it
-    assert not _skip_zeros.covers(W)
+    assert not skip_zeros.covers(W)

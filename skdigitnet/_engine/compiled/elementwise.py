@@ -1,50 +1,51 @@
 """The elementwise pieces of the compiled kernels: ``exp``, the activations, their
-derivatives.
+derivatives, and the ``jit`` every kernel is compiled with.
 
-- ``_exp`` / ``_exp32``: a vectorisable ``exp`` (polynomial on a reduced argument,
-  scaled by exponent bits), float64 within 1 ulp and float32 within 2 ulp of numpy's;
-- ``_activate`` / ``_times_derivative``: the built-in hidden activations
-  (``_activations.py``) and their derivatives from the activation's output, by code.
-  ``tests/test_fast_paths.py`` checks them against each built-in's ``__call__`` and
-  ``derivative``, so the two definitions cannot drift apart.
-
-``_kernels`` builds the network's row loops from these.
+- ``exp``: a vectorisable ``exp`` (polynomial on a reduced argument, scaled by exponent
+  bits), float64 within 1 ulp and float32 within 2 ulp of numpy's; libm's ``exp`` is
+  scalar, and the softmax and logistic outputs spend their time in it;
+- ``activate`` / ``times_derivative``: the built-in hidden activations
+  (``skdigitnet._activations``) and their derivatives from the activation's output, by
+  code. The tests check them against each built-in's ``__call__`` and ``derivative``, so
+  the two definitions cannot drift apart.
 """
 
 import math
 
 import numpy as np
 
-try:  # an optional dependency: the 'fast' extra
+try:  # numba is a runtime dependency; without it the numpy backend does everything
     import numba
     from llvmlite import ir
     from numba.extending import intrinsic
 except ImportError:  # pragma: no cover - exercised when numba is absent
     numba = None
 
-from ._activations import ELU, Identity, LeakyReLU, Logistic, ReLU, Tanh
+from skdigitnet._activations import ELU, Identity, LeakyReLU, Logistic, ReLU, Tanh
 
 # Activation codes and their one parameter (slope or alpha).
-_IDENTITY, _LOGISTIC, _TANH, _RELU, _LEAKY, _ELU = range(6)
-_CODES = {Identity: _IDENTITY, Logistic: _LOGISTIC, Tanh: _TANH, ReLU: _RELU,
-          LeakyReLU: _LEAKY, ELU: _ELU}
+IDENTITY, LOGISTIC, TANH, RELU, LEAKY, ELU_ = range(6)
+_CODES = {Identity: IDENTITY, Logistic: LOGISTIC, Tanh: TANH, ReLU: RELU, LeakyReLU: LEAKY,
+          ELU: ELU_}
 
 # No 'nnan'/'ninf': NaN and infinity must propagate so that divergence is seen.
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
-
-def _activation_code(activation):
+def activation_code(activation):
+    """``(code, parameter)`` of a built-in hidden activation; None for any other."""
     code = _CODES.get(type(activation))
     if code is None:
         return None
-    param = {_LEAKY: "negative_slope", _ELU: "alpha"}.get(code)
+    param = {LEAKY: "negative_slope", ELU_: "alpha"}.get(code)
     return code, (float(getattr(activation, param)) if param else 0.0)
 
 
-def _jit(function=None, fastmath=_FASTMATH):
+def jit(function=None, fastmath=_FASTMATH):
+    """numba's ``njit``, cached on disk, releasing the GIL; the function itself without
+    numba."""
     if function is None:
-        return lambda f: _jit(f, fastmath)
+        return lambda f: jit(f, fastmath)
     if numba is None:
         return function
     return numba.njit(cache=True, nogil=True, fastmath=fastmath, error_model="numpy")(function)
@@ -81,11 +82,36 @@ else:  # pragma: no cover
     _float64_from_bits = _float32_from_bits = None
 
 
-@_jit(fastmath={"contract"})  # no reassociation: it would undo the ln2 split
-def _exp(v):
-    """``v = exp(v)`` elementwise on a 1-D array, in place; NaN stays NaN."""
+@jit(fastmath={"contract"})  # no reassociation: it would undo the ln2 split
+def exp(v):
+    """``v = exp(v)`` elementwise on a 1-D array, in place; NaN stays NaN. float32 in
+    float32 arithmetic (16 lanes, not 8): degree 7, within 2 ulp for normal results
+    (results below the smallest normal float32 may come out as 0)."""
     if v.itemsize == 4:
-        _exp32(v)
+        c32 = _TAYLOR_32
+        lo, hi = np.float32(-104.0), np.float32(89.0)
+        log2e, half = np.float32(1.4426950408889634), np.float32(0.5)
+        ln2_hi, ln2_lo = np.float32(0.693145751953125), np.float32(1.428606765330187e-06)
+        for r in range(v.shape[0]):
+            x = v[r]
+            if x < lo:
+                x = lo
+            if x > hi:
+                x = hi
+            n = np.floor(x * log2e + half)
+            f = (x - n * ln2_hi) - n * ln2_lo
+            p = c32[7]
+            p = p * f + c32[6]
+            p = p * f + c32[5]
+            p = p * f + c32[4]
+            p = p * f + c32[3]
+            p = p * f + c32[2]
+            p = p * f + c32[1]
+            p = p * f + c32[0]
+            k = np.int32(n) if n == n else np.int32(0)
+            h = k >> 1
+            v[r] = (p * _float32_from_bits((h + np.int32(127)) << np.int32(23))
+                    * _float32_from_bits((k - h + np.int32(127)) << np.int32(23)))
         return
     c = _TAYLOR
     for r in range(v.shape[0]):
@@ -116,86 +142,53 @@ def _exp(v):
                 * _float64_from_bits((k - half + 1023) << 52))
 
 
-@_jit(fastmath={"contract"})
-def _exp32(v):
-    """``_exp`` in float32 arithmetic (16 lanes, not 8): degree 7, within 2 ulp for
-    normal results; results below the smallest normal float32 may come out as 0."""
-    c = _TAYLOR_32
-    lo, hi = np.float32(-104.0), np.float32(89.0)
-    log2e, half = np.float32(1.4426950408889634), np.float32(0.5)
-    ln2_hi, ln2_lo = np.float32(0.693145751953125), np.float32(1.428606765330187e-06)
-    for r in range(v.shape[0]):
-        x = v[r]
-        if x < lo:
-            x = lo
-        if x > hi:
-            x = hi
-        n = np.floor(x * log2e + half)
-        f = (x - n * ln2_hi) - n * ln2_lo
-        p = c[7]
-        p = p * f + c[6]
-        p = p * f + c[5]
-        p = p * f + c[4]
-        p = p * f + c[3]
-        p = p * f + c[2]
-        p = p * f + c[1]
-        p = p * f + c[0]
-        k = np.int32(n) if n == n else np.int32(0)
-        h = k >> 1
-        v[r] = (p * _float32_from_bits((h + np.int32(127)) << np.int32(23))
-                * _float32_from_bits((k - h + np.int32(127)) << np.int32(23)))
-
-
-@_jit
-def _activate(code, param, v, one):
-    """Apply the hidden activation ``code`` to the 1-D array ``v`` in place."""
-    if code == _RELU:
+@jit
+def activate(code, param, v):
+    """Apply the hidden activation ``code`` to the 1-D array ``v`` in place (LOGISTIC is
+    also the logistic output)."""
+    one = v.dtype.type(1)
+    if code == RELU:
         for r in range(v.shape[0]):
             if v[r] <= 0:  # NaN stays NaN
                 v[r] = 0
-    elif code == _LOGISTIC:
-        _logistic(v, one)
-    elif code == _TANH:
+    elif code == LOGISTIC:  # 1 / (1 + exp(-v))
+        for r in range(v.shape[0]):
+            v[r] = -v[r]
+        exp(v)
+        for r in range(v.shape[0]):
+            v[r] = one / (one + v[r])
+    elif code == TANH:
         for r in range(v.shape[0]):
             v[r] = math.tanh(v[r])
-    elif code == _LEAKY:
+    elif code == LEAKY:
         for r in range(v.shape[0]):
             if v[r] <= 0:
                 v[r] = v[r] * param
-    elif code == _ELU:
+    elif code == ELU_:
         for r in range(v.shape[0]):
             if v[r] <= 0:
                 v[r] = param * math.expm1(v[r])
 
 
-@_jit
-def _logistic(v, one):
-    """``v = 1 / (1 + exp(-v))`` in place."""
-    for r in range(v.shape[0]):
-        v[r] = -v[r]
-    _exp(v)
-    for r in range(v.shape[0]):
-        v[r] = one / (one + v[r])
-
-
-@_jit
-def _times_derivative(code, param, a, d, one):
+@jit
+def times_derivative(code, param, a, d):
     """Multiply ``d`` in place by dσ/dz, computed from the activation ``a`` (1-D both)."""
-    if code == _RELU:
+    one = d.dtype.type(1)
+    if code == RELU:
         for r in range(d.shape[0]):
             if not a[r] > 0:
                 d[r] = 0
-    elif code == _LOGISTIC:
+    elif code == LOGISTIC:
         for r in range(d.shape[0]):
             d[r] = d[r] * (a[r] * (one - a[r]))
-    elif code == _TANH:
+    elif code == TANH:
         for r in range(d.shape[0]):
             d[r] = d[r] * (one - a[r] * a[r])
-    elif code == _LEAKY:
+    elif code == LEAKY:
         for r in range(d.shape[0]):
             if not a[r] > 0:
                 d[r] = d[r] * param
-    elif code == _ELU:
+    elif code == ELU_:
         for r in range(d.shape[0]):
             if not a[r] > 0:
                 d[r] = d[r] * (a[r] + param)

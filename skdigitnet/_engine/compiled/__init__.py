@@ -1,0 +1,118 @@
+"""The compiled backend: an epoch, a full-batch gradient or a prediction in one compiled
+call each (``kernels.py``), on arrays grouped as ``layout.py`` defines them.
+
+Chosen by ``skdigitnet._engine.choose_backend`` for dense ``X`` and architectures the
+kernels cover (``covers``); the numpy backend (``reference.NumpyBackend``) is the
+reference it is tested against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from skdigitnet._compute import flush_denormals, one_blas_thread
+from skdigitnet._engine.reference import NumpyBackend
+from skdigitnet._network import parameter_vector
+from skdigitnet._optimizers import SGD, Adam
+
+from . import kernels, layout, skip_zeros
+from .elementwise import numba
+
+if TYPE_CHECKING:
+    from skdigitnet._batches import Batches
+    from skdigitnet._network import Architecture, Workspace
+    from skdigitnet._typing import FloatArray, IntArray, Matrix, NDArray
+
+
+def available() -> bool:
+    """Whether numba could be imported."""
+    return numba is not None
+
+
+def covers(arch: Architecture) -> bool:
+    """Whether the kernels compute ``arch``: numba, at least one hidden layer, built-in
+    hidden activations with a compiled code, a known output and loss."""
+    return available() and layout.plan(arch) is not None
+
+
+class CompiledBackend(NumpyBackend):
+    """The compiled backend for one fit or prediction of ``arch`` (``covers(arch)``)."""
+
+    name = "compiled"
+
+    def __init__(self, arch: Architecture) -> None:
+        super().__init__(arch)
+        plan = layout.plan(arch)
+        if plan is None:
+            raise ValueError(f"skdigitnet internal error: no compiled plan for {arch}")
+        self.plan = plan
+        self._work: tuple[tuple[object, ...], layout.Work] | None = None
+
+    @staticmethod
+    def _skip(X: NDArray[Any], W0: FloatArray) -> bool:
+        """Whether the first layer's products skip zeros: X sparse enough, W0 finite."""
+        return skip_zeros.sparse_enough(X) and skip_zeros.covers(W0)
+
+    def _work_for(self, rows: int, X: NDArray[Any], dtype: np.dtype[Any],
+                  skip: bool) -> layout.Work:
+        """The buffers of this fit, made at its first epoch (and again only if the batch
+        size, the features, the dtype or the product changes)."""
+        key = (rows, X.shape[1], dtype, skip)
+        if self._work is None or self._work[0] != key:
+            self._work = (key, layout.work(self.plan, rows, X.shape[1], dtype, skip))
+        return self._work[1]
+
+    def run_epoch(self, batches: Batches, order: IntArray | None, n_rows: int, alpha: float,
+                  optimizer: SGD | Adam, workspace: Workspace) -> float:
+        """The whole epoch in one compiled call: ``kernels.epoch``."""
+        X, theta = batches.X, workspace.theta
+        if not isinstance(X, np.ndarray):  # (choose_backend gives sparse X to numpy)
+            return super().run_epoch(batches, order, n_rows, alpha, optimizer, workspace)
+        X = np.ascontiguousarray(X)
+        skip = self._skip(X, workspace.coefs[0])
+        rows = None if order is None else order[:n_rows]  # None: every row in turn
+        data = layout.data(X, batches.Y, batches.sample_weight, rows, self.plan, theta.dtype)
+        work = self._work_for(batches.batch_size, X, theta.dtype, skip)
+        with one_blas_thread(), flush_denormals():
+            total, weight_sum = kernels.epoch(data, layout.net(self.plan, theta, skip), work,
+                                              layout.opt(optimizer), float(alpha),
+                                              batches.batch_size)
+        return total / weight_sum if weight_sum > 0 else 0.0
+
+    def loss_and_gradient(self, theta: FloatArray, X: Matrix, Y: FloatArray,
+                          sample_weight: FloatArray | None, alpha: float, grad: FloatArray,
+                          workspace: Workspace) -> float:
+        """One compiled call over every row: ``kernels.gradient``."""
+        if not isinstance(X, np.ndarray):
+            return super().loss_and_gradient(theta, X, Y, sample_weight, alpha, grad,
+                                             workspace)
+        X = np.ascontiguousarray(X)
+        skip = self._skip(X, workspace.coefs[0])
+        data = layout.data(X, Y, sample_weight, None, self.plan, theta.dtype)
+        work = self._work_for(max(X.shape[0], 1), X, theta.dtype, skip)
+        with one_blas_thread(), flush_denormals():
+            loss, _ = kernels.gradient(data, 0, X.shape[0], layout.net(self.plan, theta, skip),
+                                       work, float(alpha))
+        grad[...] = work.grad
+        return float(loss)
+
+    def predict_into(self, coefs: Sequence[FloatArray], intercepts: Sequence[FloatArray],
+                     X: Matrix, layer: int, chunk_rows: int, out: FloatArray,
+                     check_finite: bool) -> bool:
+        """Every row in one compiled call, ``kernels.CHUNK`` rows at a time through every
+        layer (``chunk_rows`` is the numpy backend's): ``kernels.predict``."""
+        if not isinstance(X, np.ndarray):
+            return super().predict_into(coefs, intercepts, X, layer, chunk_rows, out,
+                                        check_finite)
+        X = np.ascontiguousarray(X)
+        theta = parameter_vector(coefs, intercepts, out.dtype)  # read only
+        skip = self._skip(X, theta[: coefs[0].size].reshape(coefs[0].shape))
+        work = layout.work(self.plan, min(kernels.CHUNK, max(X.shape[0], 1)), X.shape[1],
+                           out.dtype, skip)
+        data = layout.data(X, None, None, None, self.plan, out.dtype)
+        with one_blas_thread():
+            return bool(kernels.predict(data, layout.net(self.plan, theta, skip), work, out,
+                                        layer))

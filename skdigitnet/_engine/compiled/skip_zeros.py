@@ -1,0 +1,416 @@
+"""First-layer products that skip the inputs that are zero (numba + llvmlite).
+
+Four in five pixels of an MNIST digit are 0, and ``X @ W0`` spends four fifths of its
+multiplications on them. These kernels take a block of rows, find the columns that are
+not zero in any of them (a bit mask per 64 columns: the rows' bits or-ed, one vector
+compare per 16 columns), and for each such column ``k`` add ``X[r, k] * W0[k, tile]`` to
+each row's sums, kept in vector registers; ``X.T @ D`` likewise adds
+``sum_r X[r, k] * D[r, tile]`` to row ``k`` of the gradient. A tile is one vector of 16
+outputs, or four for a wide layer's forward product, which goes a row at a time, tile
+by tile, each tile of ``W0`` staying in cache while the rows pass. The kernels read
+``X`` where it is, through row offsets (a shuffled batch is never gathered), in any
+integer or float dtype, and read the next block's rows ahead into the second-level
+cache (into the first, they would push out the tile of ``W0``).
+
+Vector code is written as LLVM IR (``llvmlite.ir``) inside numba intrinsics: numba has
+no vector types, and its loops keep sums in memory, not in registers. Whole tiles use
+plain vector loads and stores; only a last, partial tile and the columns past the end of
+a row use masked ones (which NEON, without masked loads, splits lane by lane). The sums
+run over the visited columns in order, so a row's sum differs from BLAS's by rounding
+only (and by the sign of a zero). NaN and infinity in ``X`` are not zero and propagate;
+``covers`` keeps BLAS for weights that are not finite (``0 * inf`` is NaN there).
+"""
+
+import numpy as np
+
+from .elementwise import jit, numba
+
+if numba is not None:
+    from llvmlite import ir
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+#: Outputs per vector register.
+LANES = 16
+#: Rows per block of the narrow forward product and of the gradient.
+ROWS = 4
+#: Use the kernels when at most this share of a sample of X's values is non-zero: dense
+#: data is as fast in BLAS, and the margin keeps BLAS where skipping would buy nothing.
+MAX_DENSITY = 0.5
+#: Rows sampled to judge X's density: a sample only decides which of two correct
+#: products runs, and counting all of X would cost a prediction a sixth of its product.
+SAMPLE_ROWS = 16
+
+
+def density(X, rows=SAMPLE_ROWS):
+    """Share of non-zero values in up to ``rows`` rows spread over ``X``."""
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        return 1.0
+    step = max(1, X.shape[0] // rows)
+    taken = min(rows, -(-X.shape[0] // step))
+    return _count_nonzero(X, step, taken) / (taken * X.shape[1])
+
+
+@jit
+def _count_nonzero(X, step, rows):
+    """The non-zero values of rows 0, step, .. (rows - 1) step of X."""
+    count = 0
+    for i in range(rows):
+        row = X[i * step]
+        for k in range(row.shape[0]):
+            count += row[k] != 0
+    return count
+
+
+def covers(W0):
+    """Whether the kernels can compute ``X @ W0``: a C-ordered float ``W0``, all finite
+    (BLAS turns ``0 * inf`` into NaN; the kernels never multiply by the zeros)."""
+    return (numba is not None and W0.dtype in (np.float32, np.float64)
+            and W0.flags.c_contiguous and bool(np.isfinite(W0).all()))
+
+
+def sparse_enough(X):
+    """Whether ``X`` is a C-ordered array of real numbers with few enough non-zero values
+    for the kernels to pay (``MAX_DENSITY``, on a sample of rows)."""
+    return (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "uif"
+            and X.flags.c_contiguous and density(X) <= MAX_DENSITY)
+
+
+if numba is not None:
+    _I1, _I8, _I16, _I32, _I64 = (ir.IntType(w) for w in (1, 8, 16, 32, 64))
+    # llvmlite 0.45 and later print every pointer as LLVM's opaque ``ptr``; earlier ones
+    # keep typed pointers, and LLVM names the intrinsics that take them after the type
+    _OPAQUE = str(ir.PointerType(_I8)) == "ptr"
+
+    def _suffix(ty):
+        if isinstance(ty, ir.VectorType):
+            return f"v{ty.count}{_suffix(ty.element)}"
+        if isinstance(ty, ir.IntType):
+            return f"i{ty.width}"
+        return {"float": "f32", "double": "f64"}[str(ty)]
+
+    def _bytes(ty):
+        return ty.width // 8 if isinstance(ty, ir.IntType) else {"float": 4, "double": 8}[str(ty)]
+
+    class _Emitter:
+        """An ``ir.IRBuilder`` with the few vector operations the kernels use."""
+
+        def __init__(self, module, builder, ft):
+            self.m, self.b, self.ft = module, builder, ft
+            self.vf = ir.VectorType(ft, LANES)
+            self.iota = ir.Constant(ir.VectorType(_I32, LANES), list(range(LANES)))
+
+        def intrinsic(self, name, ret, args):
+            return cgutils.get_or_insert_function(self.m, ir.FunctionType(ret, args), name)
+
+        def splat(self, value):
+            vt = ir.VectorType(value.type, LANES)
+            one = self.b.insert_element(ir.Constant(vt, ir.Undefined), value, _I32(0))
+            return self.b.shuffle_vector(one, ir.Constant(vt, ir.Undefined),
+                                         ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
+
+        def first_lanes(self, count):
+            """The mask of lanes ``0 .. count - 1`` (none when ``count`` <= 0)."""
+            bound = self.splat(self.b.trunc(self.b.select(
+                self.b.icmp_signed(">", count, _I64(LANES)), _I64(LANES), count), _I32))
+            return self.b.icmp_signed("<", self.iota, bound)
+
+        def load(self, pointer, vt, mask=None):
+            """A vector from ``pointer``: plain, or only the lanes of ``mask`` (the others
+            read as 0, their memory untouched)."""
+            vp = self.b.bitcast(pointer, ir.PointerType(vt))
+            if mask is None:
+                return self.b.load(vp, align=_bytes(vt.element))
+            pointer_type = "p0" if _OPAQUE else f"p0{_suffix(vt)}"
+            fn = self.intrinsic(f"llvm.masked.load.{_suffix(vt)}.{pointer_type}", vt,
+                                [ir.PointerType(vt), _I32, mask.type, vt])
+            return self.b.call(fn, [vp, _I32(_bytes(vt.element)), mask, ir.Constant(vt, None)])
+
+        def store(self, value, pointer, mask=None):
+            """``value`` to ``pointer``: plain, or only the lanes of ``mask``."""
+            vt = value.type
+            vp = self.b.bitcast(pointer, ir.PointerType(vt))
+            if mask is None:
+                self.b.store(value, vp, align=_bytes(vt.element))
+                return
+            pointer_type = "p0" if _OPAQUE else f"p0{_suffix(vt)}"
+            fn = self.intrinsic(f"llvm.masked.store.{_suffix(vt)}.{pointer_type}",
+                                ir.VoidType(), [vt, ir.PointerType(vt), _I32, mask.type])
+            self.b.call(fn, [value, vp, _I32(_bytes(vt.element)), mask])
+
+        def fma(self, a, x, y):
+            vt = a.type
+            fn = self.intrinsic(f"llvm.fma.{_suffix(vt)}", vt, [vt, vt, vt])
+            return self.b.call(fn, [a, x, y])
+
+        def cttz(self, value):
+            fn = self.intrinsic("llvm.cttz.i64", _I64, [_I64, _I1])
+            return self.b.call(fn, [value, _I1(1)])
+
+        def prefetch(self, pointer):
+            """Read ``pointer``'s cache line ahead into the second-level cache (LLVM's
+            locality 2, x86's prefetcht1)."""
+            p8 = self.b.bitcast(pointer, ir.PointerType(_I8))
+            fn = self.intrinsic(f"llvm.prefetch.{'p0' if _OPAQUE else 'p0i8'}",
+                                ir.VoidType(), [ir.PointerType(_I8), _I32, _I32, _I32])
+            self.b.call(fn, [p8, _I32(0), _I32(2), _I32(1)])
+
+        def as_float(self, value, signed):
+            """``value`` (an integer, signed or not, or a float) in the kernel's float."""
+            if isinstance(value.type, ir.IntType):
+                return (self.b.sitofp if signed else self.b.uitofp)(value, self.ft)
+            if _bytes(value.type) < _bytes(self.ft):
+                return self.b.fpext(value, self.ft)
+            if _bytes(value.type) > _bytes(self.ft):
+                return self.b.fptrunc(value, self.ft)
+            return value
+
+    def _nonzero_columns(e, rows, xt, n_cols, c0, whole):
+        """The i64 mask of the columns ``c0 .. c0 + 63`` below ``n_cols`` that are not
+        zero in some row; ``rows`` point to the rows' first values. ``whole``: all 64
+        columns are below ``n_cols``, read without masks."""
+        vx = ir.VectorType(xt, LANES)
+        bits_type = ir.VectorType(ir.IntType(8 * _bytes(xt)), LANES)
+        mask = _I64(0)
+        for sub in range(64 // LANES):
+            col = e.b.add(c0, _I64(LANES * sub))
+            valid = None if whole else e.first_lanes(e.b.sub(n_cols, col))
+            either = None  # the rows' bits, or-ed: not zero where some row is not
+            for row in rows:
+                v = e.b.bitcast(e.load(e.b.gep(row, [col]), vx, valid), bits_type)
+                either = v if either is None else e.b.or_(either, v)
+            seen = e.b.icmp_unsigned("!=", either, ir.Constant(bits_type, None))
+            mask = e.b.or_(mask, e.b.shl(e.b.zext(e.b.bitcast(seen, _I16), _I64),
+                                         _I64(LANES * sub)))
+        return mask
+
+    def _phis(b, values, block):
+        """A phi node for each of ``values``, which come from ``block``; the other
+        incoming values are added later."""
+        nodes = []
+        for value in values:
+            node = b.phi(value.type)
+            node.add_incoming(value, block)
+            nodes.append(node)
+        return nodes
+
+    class _Kernel:
+        """The IR of one kernel: ``kind`` 'forward' or 'gradient', a block of ``n_rows``
+        rows, tiles of ``n_vec`` vectors, ``ft`` the float type, ``xt`` X's type."""
+
+        def __init__(self, fn, kind, n_rows, n_vec, ft, xt, signed):
+            self.fn, self.kind, self.n_rows, self.n_vec = fn, kind, n_rows, n_vec
+            self.ft, self.xt, self.signed = ft, xt, signed
+
+        def emit(self, entry, whole):
+            """The body from ``entry`` to ``ret``; ``whole``: the tile is ``n_vec * LANES``
+            outputs wide (plain loads and stores), else ``u`` outputs (masked)."""
+            fn, kind, suffix = self.fn, self.kind, "" if whole else "_part"
+            b = ir.IRBuilder(entry)
+            e = _Emitter(fn.module, b, self.ft)
+            x, offsets, n_cols, A, lda, u, B, ldb = fn.args
+            lanes = [None if whole else e.first_lanes(b.sub(u, _I64(LANES * v)))
+                     for v in range(self.n_vec)]
+            rows, ahead = ([b.gep(x, [b.load(b.gep(offsets, [_I64(i + r)]))])
+                            for r in range(self.n_rows)] for i in (0, self.n_rows))
+            deltas = []
+            if kind == "gradient":  # the block's deltas, held for the whole call
+                deltas = [[e.load(b.gep(A, [b.add(b.mul(lda, _I64(r)), _I64(LANES * v))]),
+                                  e.vf, lanes[v]) for v in range(self.n_vec)]
+                          for r in range(self.n_rows)]
+            groups = b.lshr(b.add(n_cols, _I64(63)), _I64(6))
+            full_groups = b.lshr(n_cols, _I64(6))
+            line = 64 // _bytes(self.xt)  # values per cache line
+
+            head, body, bits_head, bits_body, next_group, done, inside, edge = (
+                fn.append_basic_block(name + suffix) for name in
+                ("group", "group_body", "column", "column_body", "group_end", "done",
+                 "inside", "edge"))
+            b.branch(head)
+
+            b.position_at_end(head)
+            g = b.phi(_I64)
+            g.add_incoming(_I64(0), entry)
+            zero = ir.Constant(e.vf, None)  # forward: the sums, carried from group to group
+            n_sums = self.n_rows * self.n_vec if kind == "forward" else 0
+            sums = _phis(b, [zero] * n_sums, entry)
+            b.cbranch(b.icmp_unsigned("<", g, groups), body, done)
+
+            b.position_at_end(body)
+            c0 = b.shl(g, _I64(6))
+            for row in ahead:  # the next block's rows, while this one computes
+                for offset in range(0, 64, line):
+                    e.prefetch(b.gep(row, [b.add(c0, _I64(offset))]))
+            # groups of 64 columns inside the row read X without masks; the last may not
+            b.cbranch(b.icmp_unsigned("<", g, full_groups), inside, edge)
+            masks = []
+            for block, whole_group in ((inside, True), (edge, False)):
+                b.position_at_end(block)
+                masks.append((_nonzero_columns(e, rows, self.xt, n_cols, c0, whole_group),
+                               block))
+                b.branch(bits_head)
+
+            b.position_at_end(bits_head)
+            m = b.phi(_I64)
+            for mask, block in masks:
+                m.add_incoming(mask, block)
+            inner = _phis(b, sums, masks[0][1])  # ... and from column to column
+            for node, value in zip(inner, sums):
+                node.add_incoming(value, masks[1][1])
+            b.cbranch(b.icmp_unsigned("!=", m, _I64(0)), bits_body, next_group)
+
+            b.position_at_end(bits_body)
+            k = b.add(c0, e.cttz(m))
+            values = [e.splat(e.as_float(b.load(b.gep(row, [k])), self.signed))
+                      for row in rows]
+            for v in range(self.n_vec):
+                if kind == "forward":
+                    w = e.load(b.gep(A, [b.add(b.mul(k, lda), _I64(LANES * v))]), e.vf,
+                               lanes[v])
+                    for r, value in enumerate(values):
+                        node = inner[r * self.n_vec + v]
+                        node.add_incoming(e.fma(value, w, node), bits_body)
+                    continue
+                target = b.gep(B, [b.add(b.mul(k, ldb), _I64(LANES * v))])
+                terms: list = []  # pairs: (x0 d0 + x1 d1) + (x2 d2 + x3 d3)
+                for r, value in enumerate(values):
+                    if r % 2:
+                        terms[-1] = e.fma(value, deltas[r][v], terms[-1])
+                    else:
+                        terms.append(b.fmul(value, deltas[r][v]))
+                total = e.load(target, e.vf, lanes[v])
+                for term in terms:
+                    total = b.fadd(total, term)
+                e.store(total, target, lanes[v])
+            m.add_incoming(b.and_(m, b.sub(m, _I64(1))), bits_body)
+            b.branch(bits_head)
+
+            b.position_at_end(next_group)
+            g.add_incoming(b.add(g, _I64(1)), next_group)
+            for s, t in zip(sums, inner):
+                s.add_incoming(t, next_group)
+            b.branch(head)
+
+            b.position_at_end(done)
+            for r in range(self.n_rows if kind == "forward" else 0):
+                for v in range(self.n_vec):
+                    e.store(sums[r * self.n_vec + v],
+                            b.gep(B, [b.add(b.mul(ldb, _I64(r)), _I64(LANES * v))]), lanes[v])
+            b.ret_void()
+
+    def _define(module, kind, n_rows, n_vec, ft, xt, signed):
+        """``void(x, offsets, n_cols, A, lda, u, B, ldb)``: row r of the block starts at
+        ``x + offsets[r]``, and ``offsets[n_rows + r]`` is the row to read ahead for it; k
+        runs over the columns ``0 .. n_cols - 1``; strides in elements; ``u <= n_vec *
+        LANES`` outputs. 'forward' (A = W, B = Z): ``Z[r, :u] = sum_k x_r[k] W[k, :u]``;
+        'gradient' (A = D, B = G): ``G[k, :u] += sum_r x_r[k] D[r, :u]``."""
+        name = (f"skdigitnet_{kind}{n_rows}x{n_vec}_{'s' if signed else ''}{_suffix(xt)}_"
+                f"{_suffix(ft)}")
+        if name in module.globals:
+            return module.globals[name]
+        px, pf = ir.PointerType(xt), ir.PointerType(ft)
+        args = [px, ir.PointerType(_I64), _I64, pf, _I64, _I64, pf, _I64]
+        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), args), name)
+        fn.linkage = "internal"
+        fn.attributes.add("alwaysinline")
+        kernel = _Kernel(fn, kind, n_rows, n_vec, ft, xt, signed)
+        entry = fn.append_basic_block("entry")
+        whole, part = fn.append_basic_block("whole"), fn.append_basic_block("part")
+        b = ir.IRBuilder(entry)
+        b.cbranch(b.icmp_signed("==", fn.args[5], _I64(n_vec * LANES)), whole, part)
+        kernel.emit(whole, True)
+        kernel.emit(part, False)
+        return fn
+
+    _FLOATS = {numba.types.float32: ir.FloatType(), numba.types.float64: ir.DoubleType()}
+
+    def _ir_type(dtype):
+        """X's values as LLVM reads them, and whether they are signed integers."""
+        if dtype in _FLOATS:
+            return _FLOATS[dtype], False
+        return ir.IntType(dtype.bitwidth), dtype.signed
+
+    def _intrinsic(kind, n_rows, n_vec):
+        """A numba intrinsic ``(x, offsets, first, n_cols, A, a_start, lda, u, B, b_start,
+        ldb)`` calling ``_define``'s kernel with ``offsets[first:]`` and pointers into A
+        and B at element offsets."""
+        def typer(typingctx, x, offsets, first, n_cols, A, a_start, lda, u, B, b_start, ldb):
+            if not (isinstance(x, numba.types.Array) and isinstance(A, numba.types.Array)
+                    and isinstance(B, numba.types.Array) and A.dtype in _FLOATS
+                    and B.dtype == A.dtype and isinstance(offsets, numba.types.Array)
+                    and offsets.dtype == numba.types.int64
+                    and (x.dtype in _FLOATS or isinstance(x.dtype, numba.types.Integer))):
+                return None
+
+            def codegen(context, builder, signature, args):
+                fn = _define(builder.module, kind, n_rows, n_vec, _FLOATS[A.dtype],
+                             *_ir_type(x.dtype))
+
+                def at(array_type, array, start):
+                    data = context.make_array(array_type)(context, builder, array).data
+                    return builder.gep(data, [start])
+                xa, oa, o0, cols, Aa, a0, lda_, u_, Ba, b0, ldb_ = args
+                builder.call(fn, [at(x, xa, _I64(0)), at(offsets, oa, o0), cols,
+                                  at(A, Aa, a0), lda_, u_, at(B, Ba, b0), ldb_])
+                return context.get_dummy_value()
+            i64 = numba.types.int64
+            return numba.types.void(x, offsets, i64, i64, A, i64, i64, i64, B, i64,
+                                    i64), codegen
+        return intrinsic(typer)
+
+    _forward_block, _forward_row = _intrinsic("forward", ROWS, 1), _intrinsic("forward", 1, 1)
+    _forward_wide = _intrinsic("forward", 1, 4)
+    _gradient_block, _gradient_row = (_intrinsic("gradient", ROWS, 1),
+                                      _intrinsic("gradient", 1, 1))
+else:  # pragma: no cover - exercised when numba is absent
+    _forward_block = _forward_row = _forward_wide = _gradient_block = _gradient_row = None
+
+#: Outputs per tile of a wide forward product (a row at a time): four vectors.
+_WIDE = 4 * LANES
+
+
+@jit
+def forward(X, order, lo, hi, offsets, W, Z):
+    """``Z[r] = x_r @ W`` for the rows ``lo .. hi - 1`` of a batch (row r is
+    ``X[order[r]]``, or ``X[r]`` when ``order`` is empty), skipping zeros. X of any integer
+    or float dtype, its rows contiguous; W (k, u) and Z (>= hi - lo, u) C-ordered, in one
+    float dtype. Leaves in ``offsets`` (at least ``hi - lo + ROWS`` long) where the rows
+    start in X's data, for ``gradient``; then ``ROWS`` more, the rows to read ahead: past
+    ``hi``, X's next rows in order, or the last row again."""
+    ld, last, n = X.strides[0] // X.itemsize, X.shape[0] - 1, hi - lo
+    for i in range(n + ROWS):
+        r = lo + i
+        offsets[i] = (order[min(r, hi - 1)] if order.shape[0] > 0 else min(r, last)) * ld
+    n_cols, u = np.int64(X.shape[1]), np.int64(W.shape[1])
+    if u > LANES:  # a wide layer: a row at a time, a tile of W at a time
+        for t in range(0, u, _WIDE):
+            width = min(np.int64(_WIDE), u - t)
+            for r in range(n):
+                _forward_wide(X, offsets, r, n_cols, W, t, u, width, Z, r * u + t, u)
+        return
+    r = 0
+    while r + ROWS <= n:
+        _forward_block(X, offsets, r, n_cols, W, 0, u, u, Z, r * u, u)
+        r += ROWS
+    while r < n:  # the last rows one by one
+        _forward_row(X, offsets, r, n_cols, W, 0, u, u, Z, r * u, u)
+        r += 1
+
+
+@jit
+def gradient(X, offsets, n, D, G):
+    """``G = sum_r x_r.T D[r]`` over the ``n`` rows whose ``offsets`` ``forward`` left,
+    skipping zeros; D (>= n, u) and G (k, u) C-ordered, in one float dtype."""
+    n_cols, u = np.int64(X.shape[1]), np.int64(G.shape[1])
+    flat = G.reshape(G.size)  # loops from 0 over a 1-D array vectorise
+    for i in range(flat.shape[0]):
+        flat[i] = 0
+    for t in range(0, u, LANES):
+        width = min(np.int64(LANES), u - t)
+        r = 0
+        while r + ROWS <= n:
+            _gradient_block(X, offsets, r, n_cols, D, r * u + t, u, width, G, t, u)
+            r += ROWS
+        while r < n:
+            _gradient_row(X, offsets, r, n_cols, D, r * u + t, u, width, G, t, u)
+            r += 1
