@@ -199,12 +199,33 @@ def test_train_no_deskew_changes_the_training_images(tmp_path, capsys):
     assert not np.allclose(deskewed.coefs_[0], straight.coefs_[0])
 
 
-def test_train_on_mnist_shows_progress_and_honours_no_deskew(tmp_path, capsys, fake_mnist):
+@pytest.mark.parametrize("switch", ["0", "1"])  # the compiled kernels off and on
+def test_train_on_mnist_shows_progress_and_honours_no_deskew(tmp_path, capsys, fake_mnist,
+                                                             switch, monkeypatch):
+    """Every phase longer than a second says what it does: normalising, preparing the
+    compiled kernels (compiling them, the first time), each epoch."""
+    monkeypatch.setenv("SKDIGITNET_NUMBA", switch)
     status, out, err = _run(capsys, "train", "--data", "mnist", "--data-home", fake_mnist,
                             "--epochs", "2", "--out", tmp_path / "a")
     assert status == 0 and "test accuracy:" in out
-    progress = [line for line in err.splitlines() if line.startswith("normalising MNIST")]
+    lines = err.splitlines()
+    progress = [line for line in lines if line.startswith("normalising MNIST")]
     assert 1 <= len(progress) <= 5 and progress[-1] == "normalising MNIST: 500/500"
+    prepared = [line for line in lines if "fast path" in line]
+    if switch == "1":
+        assert prepared[0] == ("skdigitnet: preparing the compiled fast path (the first "
+                               "time on this machine, it compiles: some seconds, once) ...")
+        assert re.fullmatch(r"skdigitnet: fast path ready in \d+\.\d s", prepared[1])
+    else:
+        assert prepared == []
+    if hasattr(DigitMLPClassifier(), "set_callbacks"):  # scikit-learn 1.9's callbacks
+        epochs = [line for line in lines if line.startswith("skdigitnet: epoch ")]
+        assert [line.split(",")[0] for line in epochs] == ["skdigitnet: epoch 1/2",
+                                                          "skdigitnet: epoch 2/2"]
+        assert re.fullmatch(r"skdigitnet: epoch 2/2, loss \d+\.\d{4}, \d+\.\d s",
+                            epochs[-1])
+    else:  # older: the estimator's own verbose lines
+        assert "Iteration 2, loss = " in out
     status, _, err = _run(capsys, "--no-deskew", "train", "--data", "mnist", "--data-home",
                           fake_mnist, "--epochs", "2", "--quiet", "--out", tmp_path / "b")
     assert (status, err) == (0, "")

@@ -653,3 +653,26 @@ def test_kernel_arrays_are_checked(rng):
     with pytest.raises(ValueError, match=rf"shape \({theta.size - 1},\) where "
                        rf"\({theta.size},\) was needed"):
         layout.net(plan, theta[:-1], skip=False)
+
+
+@needs_numba
+@pytest.mark.parametrize("X_dtype", [np.uint8, np.float32, np.float64])
+def test_prepare_compiles_what_any_fit_and_prediction_on_that_dtype_use(X_dtype, rng,
+                                                                        monkeypatch):
+    """What a compiled call is compiled for depends on the dtypes only (an architecture,
+    a batch size, an optimizer are data to it): after ``prepare``, fits and predictions
+    of other networks on X of that dtype compile nothing more."""
+    monkeypatch.setenv("SKDIGITNET_NUMBA", "1")
+    dtype = np.float64 if X_dtype == np.float64 else np.float32
+    compiled.prepare(X_dtype, dtype)
+    before = {f: len(f.signatures) for f in (kernels.epoch, kernels.predict)}
+    X = (rng.uniform(size=(60, 12)) * (rng.uniform(size=(60, 12)) < 0.3) * 9).astype(X_dtype)
+    y = rng.randint(0, 3, size=60)
+    for params in (dict(hidden_layer_sizes=(5, 4), activation="tanh", solver="sgd"),
+                   dict(hidden_layer_sizes=(40,), batch_size=7)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf = DigitMLPClassifier(max_iter=2, **params).fit(X, y)
+        clf.predict_proba(X)
+        clf.predict_proba(np.ones_like(X))  # dense: the BLAS product, same call
+    assert {f: len(f.signatures) for f in before} == before

@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
+from skdigitnet._activations import ReLU
 from skdigitnet._compute import flush_denormals, one_blas_thread
 from skdigitnet._engine.reference import NumpyBackend
-from skdigitnet._network import parameter_vector
+from skdigitnet._network import Architecture, parameter_vector
 from skdigitnet._optimizers import SGD, Adam
 
 from . import kernels, layout, skip_zeros
@@ -23,7 +25,7 @@ from .elementwise import numba
 
 if TYPE_CHECKING:
     from skdigitnet._batches import Batches
-    from skdigitnet._network import Architecture, Workspace
+    from skdigitnet._network import Workspace
     from skdigitnet._typing import FloatArray, IntArray, Matrix, NDArray
 
 
@@ -36,6 +38,25 @@ def covers(arch: Architecture) -> bool:
     """Whether the kernels compute ``arch``: numba, at least one hidden layer, built-in
     hidden activations with a compiled code, a known output and loss."""
     return available() and layout.plan(arch) is not None
+
+
+def prepare(X_dtype: DTypeLike, dtype: DTypeLike) -> None:
+    """Compile, or load from numba's cache, the epoch and the prediction of a fit on X of
+    ``X_dtype`` with parameters of ``dtype``: what a compiled call is compiled for depends
+    on these dtypes only (an architecture is data to it), so a tiny network does."""
+    arch = Architecture((4, 3, 2), (ReLU(),), "softmax", "log_loss")
+    plan = layout.plan(arch)
+    if plan is None:  # pragma: no cover - the kernels cover ReLU, softmax and log loss
+        return
+    X = np.zeros((4, 4), X_dtype)
+    Y = np.eye(2, dtype=dtype)[[0, 1, 0, 1]]
+    theta = np.full(arch.n_parameters, 0.1, dtype)
+    net = layout.net(plan, theta, False)
+    work = layout.work(plan, 4, 4, dtype, False)
+    data = layout.data(X, Y, None, np.arange(4), plan, dtype)
+    kernels.epoch(data, net, work, layout.opt(Adam(arch.n_parameters, dtype)), 0.0, 2)
+    kernels.predict(layout.data(X, None, None, None, plan, dtype), net, work,
+                    np.empty((4, 2), dtype), 2)
 
 
 class CompiledBackend(NumpyBackend):
