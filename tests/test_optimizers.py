@@ -14,7 +14,8 @@ def step(backend, optimizer, params, grad):
         optimizer.step(params, grad)
         return
     from skdigitnet._engine.compiled import kernels, layout
-    kernels.update(params, grad, layout.opt(optimizer))
+    net = layout.Net(params, *([np.zeros(0, np.int64)] * 4), np.zeros(0), 0, 0, False)
+    kernels.update(net, grad, layout.opt(optimizer), 0.0, 1.0)  # the gradient as it is
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

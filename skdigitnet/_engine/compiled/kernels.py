@@ -245,10 +245,16 @@ def finish_gradient(net, grad, alpha, scale):
 
 
 @jit
-def update(theta, grad, opt):
+def update(net, grad, opt, alpha, scale):
     """One step of the optimizer whose state ``opt`` holds, in place, by the rules of
-    ``_optimizers.SGD.step`` and ``Adam.step``; counts Adam's steps in ``opt.t``."""
+    ``_optimizers.SGD.step`` and ``Adam.step``, on the regularised mean gradient
+    ``(grad + alpha * W) * scale`` (``finish_gradient``'s, made in the same pass: each
+    parameter is read once); counts Adam's steps in ``opt.t``. Returns ||W||²."""
+    theta, n_weights = net.theta, net.n_weights
     f = theta.dtype.type
+    alpha, scale = f(alpha), f(scale)
+    zero = f(0)
+    squares = 0.0
     if opt.kind == ADAM:
         lr_init, b1, b2 = opt.hyper[0], opt.hyper[1], opt.hyper[2]
         opt.t[0] += 1
@@ -257,22 +263,29 @@ def update(theta, grad, opt):
         c1, c2, eps = f(1 - b1), f(1 - b2), f(opt.hyper[3])
         m, v = opt.state_1, opt.state_2
         for i in range(theta.shape[0]):
-            g = grad[i]
+            w = theta[i] if i < n_weights else zero  # the biases: no penalty
+            squares += w * w
+            g = (grad[i] + alpha * w) * scale
             m[i] += c1 * (g - m[i])
             v[i] += c2 * (g * g - v[i])
             theta[i] -= lr * (m[i] / (math.sqrt(v[i]) + eps))
-        return
+        return squares
     lr, mu = f(opt.hyper[0]), f(opt.hyper[1])
     velocity = opt.state_1
     if opt.kind == NESTEROV:  # two loops, not a branch inside one: each vectorises
         for i in range(theta.shape[0]):
-            step = -lr * grad[i]
+            w = theta[i] if i < n_weights else zero
+            squares += w * w
+            step = -lr * ((grad[i] + alpha * w) * scale)
             velocity[i] = mu * velocity[i] + step
             theta[i] += step + mu * velocity[i]
     else:
         for i in range(theta.shape[0]):
-            velocity[i] = mu * velocity[i] - lr * grad[i]
+            w = theta[i] if i < n_weights else zero
+            squares += w * w
+            velocity[i] = mu * velocity[i] - lr * ((grad[i] + alpha * w) * scale)
             theta[i] += velocity[i]
+    return squares
 
 
 # --------------------------------------------------------------------------- entry points
@@ -291,7 +304,8 @@ def gradient(data, lo, hi, net, work, alpha):
 @jit
 def epoch(data, net, work, opt, alpha, batch_size):
     """One pass over the rows of ``data`` (in ``data.order``, or as they are) in batches
-    of ``batch_size``, one update each (``gradient``, then ``update``, written out);
+    of ``batch_size``, one update each (``gradient``'s steps, ``update`` finishing the
+    gradient);
     returns ``sum(loss_b * weight_b)`` over the batches and the weight sum."""
     n = data.order.shape[0] if data.order.shape[0] > 0 else data.X.shape[0]
     total = weight_sum = 0.0
@@ -301,8 +315,7 @@ def epoch(data, net, work, opt, alpha, batch_size):
         forward(net, work, hi - lo, net.units.shape[0] - 1)
         loss, weight = loss_and_delta(data, lo, hi, net, work)
         backward(data, lo, hi, net, work)
-        squares = finish_gradient(net, work.grad, alpha, 1.0 / weight)
-        update(net.theta, work.grad, opt)
+        squares = update(net, work.grad, opt, alpha, 1.0 / weight)
         total += loss + 0.5 * alpha * squares
         weight_sum += weight
     return total, weight_sum
