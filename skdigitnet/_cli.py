@@ -342,5 +342,6 @@ def run_serve(args: argparse.Namespace) -> int:
         clf = None if args.model is None else _model(args.model)
     if not args.deskew:  # the drawing is normalised as the model's training images were
         clf = make_pipeline(DigitNormalizer(deskew=False), clf or load_pretrained())
-    serve(clf, host=args.host, port=args.port, open_browser=args.open)
+    serve(clf, host=args.host, port=args.port, open_browser=args.open,
+          data_home=args.data_home)
     return 0
