@@ -230,8 +230,9 @@ class PlaygroundServer(ThreadingHTTPServer):
     def __init__(self, playground: Playground, host: str = "127.0.0.1",
                  port: int = DEFAULT_PORT, verbose: bool = False,
                  timeout: float = TIMEOUT) -> None:
-        self._open: set[Any] = set()  # before bind: it may fail
+        self._open: set[Any] = set()  # before bind: it may fail, and server_close runs
         self._lock = threading.Lock()
+        self.playground = playground
         if ":" in host:
             self.address_family = socket.AF_INET6
         try:
@@ -239,7 +240,7 @@ class PlaygroundServer(ThreadingHTTPServer):
         except OSError as exc:
             raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose "
                           "another port (0 picks a free one)") from None
-        self.playground, self.verbose, self.client_timeout = playground, verbose, timeout
+        self.verbose, self.client_timeout = verbose, timeout
         self.static = _static_files()
         self.port = self.server_address[1]
         shown = f"[{host}]" if ":" in host else host
