@@ -46,7 +46,8 @@ MAX_CLIENTS = 32
 _TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
           ".js": "text/javascript; charset=utf-8"}
 _PAGES = {"/": "playground.html", "/playground.css": "playground.css",
-          "/playground.js": "playground.js"}
+          **{f"/{name}.js": f"{name}.js"
+             for name in ("playground", "common", "network", "tools", "train")}}
 #: The API: path -> method -> what answers it, from the playground and the request
 #: (whose ``query()`` and ``body()`` are read only when called).
 _API: dict[str, dict[str, Callable[[Playground, _Handler], Reply]]] = {

@@ -174,7 +174,9 @@ def test_static_page_is_local_and_locked_down(server):
     assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
     assert "default-src 'self'" in headers["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff"
-    for path, kind in (("/playground.js", "text/javascript"), ("/playground.css", "text/css")):
+    scripts = [f"/{name}.js" for name in ("playground", "common", "network", "tools", "train")]
+    for path, kind in (*((p, "text/javascript") for p in scripts), ("/playground.css",
+                                                                      "text/css")):
         status, headers, text = call(server.port, "GET", path)
         assert (status, headers.get_content_type()) == (200, kind)
         raw += text
