@@ -254,11 +254,8 @@ class Playground:
         return its ``weights_version``."""
         resolve_model(clf)  # the same checks as the served estimator's
         with self._lock:
-            version = self._network.version + 1
-        network = self._network_for(clf, about, version)
-        with self._lock:
-            self._network = network
-        return version
+            self._network = self._network_for(clf, about, self._network.version + 1)
+            return self._network.version
 
     def _dataset(self, name: str) -> Dataset:
         return load_dataset(name, tuple(sorted(self.options.items())),
@@ -371,8 +368,9 @@ class Playground:
                                 "with POST /api/train/stop") from None
 
     def training_status(self) -> dict[str, Any]:
-        """``GET /api/train``: the state of the latest training, and its curves."""
-        return self.training.status()
+        """``GET /api/train``: the state of the latest training, its curves, and the
+        ``weights_version`` of the network the page sees now."""
+        return {**self.training.status(), "weights_version": self.network.version}
 
     def stop_training(self, body: bytes) -> dict[str, Any]:
         """``POST /api/train/stop``: stop after the current chunk; the final state."""

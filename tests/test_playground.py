@@ -526,6 +526,13 @@ def test_serve_command_without_a_model_serves_the_shipped_one(served):
                               "data_home": None})]
 
 
+def test_serve_data_home_offers_mnist_to_the_page(served, tmp_path):
+    from skdigitnet.__main__ import main
+    assert main(["serve", "--data-home", str(tmp_path)]) == 0
+    assert served == [(None, {"host": "127.0.0.1", "port": 8765, "open_browser": False,
+                              "data_home": str(tmp_path)})]
+
+
 def test_serve_no_deskew_normalises_without_deskewing(served):
     from skdigitnet.__main__ import main
     assert main(["serve", "--no-deskew"]) == 0

@@ -233,13 +233,19 @@ def test_a_clicked_neuron_shows_its_weights_and_what_it_adds(page, model, tmp_pa
     _screenshot(page, tmp_path / "playground.png")
 
 
-def _screenshot(browser, path, box=None):
-    """The page (or the CSS-pixel ``box`` (left, top, right, bottom) of it) as a small PNG
-    of 256 colours; copied to $SKDIGITNET_SCREENSHOTS when it is set."""
+def _screenshot(browser, path, element=None, height=720):
+    """The page's top ``height`` CSS pixels (or one element of it) as a small PNG of 256
+    colours; copied to $SKDIGITNET_SCREENSHOTS when it is set."""
     from PIL import Image
-    browser.save_screenshot(str(path))
+    if element is None:
+        browser.save_screenshot(str(path))
+    else:
+        browser.execute_script("arguments[0].scrollIntoView()", element)
+        element.screenshot(str(path))
     image = Image.open(path).convert("RGB")
-    image = image.crop(box or (0, 0, image.width, min(image.height, 720)))
+    if element is None:
+        scale = image.width / browser.execute_script("return window.innerWidth")
+        image = image.crop((0, 0, image.width, min(image.height, round(height * scale))))
     image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
         path, optimize=True)
     assert path.stat().st_size < 150_000
@@ -337,7 +343,8 @@ def test_train_the_bundled_digits_from_the_page(fresh, tmp_path):
           f"{np.median(gaps):.0f} ms apart (median), {gaps.max():.0f} ms at most")
     page.find_element("id", "train-save").click()
     _wait(page, "return document.getElementById('train-save').dataset.bytes > 0")
-    _screenshot(page, tmp_path / "playground_train.png")
+    _screenshot(page, tmp_path / "playground_train.png",
+                page.find_element("id", "train-panel"))
 
 
 def test_make_a_drawn_three_say_eight(page, model, tmp_path):
@@ -365,7 +372,7 @@ def test_make_a_drawn_three_say_eight(page, model, tmp_path):
     assert explained["request"]["explain"] is True and len(explained["reply"]["evidence"]) == 784
     assert float(page.find_element("id", "evidence").get_attribute("data-limit")) == (
         pytest.approx(max(map(abs, explained["reply"]["evidence"]))))
-    _screenshot(page, tmp_path / "playground_fool.png")
+    _screenshot(page, tmp_path / "playground_fool.png", page.find_element("id", "fool-panel"))
 
 
 def _photo_file(folder):
@@ -401,6 +408,7 @@ def test_a_photo_chosen_and_dropped_shows_its_steps(page, tmp_path):
     assert sent["reply"]["image"] == steps["steps"]["image"]  # the network read the photo
     assert page.find_element("id", "photo-steps").is_displayed()
     assert page.find_element("id", "undo").get_attribute("disabled") is None
+    _screenshot(page, tmp_path / "playground_photo.png", page.find_element("id", "photo-panel"))
     # dropped on the pad: a transparent PNG of a 2, light ink kept by its alpha
     import base64
     import io
@@ -481,4 +489,4 @@ def test_the_page_fits_a_phone(phone, tmp_path):
         "return ['net', 'pad'].map((id) => getComputedStyle(document.getElementById(id))"
         ".userSelect)") == ["none", "none"]
     page.execute_script("window.scrollTo(0, 0)")
-    _screenshot(page, tmp_path / "playground_phone.png", (0, 0, 800, 1600))
+    _screenshot(page, tmp_path / "playground_phone.png", height=800)

@@ -169,7 +169,7 @@ def _poll(server, timeout=60):
 def test_train_from_the_api_and_save_the_model(fresh_server, tmp_path):
     server = fresh_server
     status, reply = api(server, "GET", "/api/train")
-    assert (status, reply["state"], reply["weights_version"]) == (200, "idle", None)
+    assert (status, reply["state"], reply["weights_version"]) == (200, "idle", 0)
     request = {"data": "digits", "hidden": [16, 16], "activation": "relu",
                "learning_rate": 0.003, "epochs": 8}
     status, reply = api(server, "POST", "/api/train", json.dumps(request).encode())

@@ -85,7 +85,7 @@ async function poll() {
     return;
   }
   show(status);
-  if (status.weights_version !== null && status.weights_version !== shownVersion) {
+  if (shownVersion !== null && status.weights_version !== shownVersion) {
     await page.refreshNetwork();
     shared.trainUpdates.push([performance.now(), status.weights_version]);
   }
