@@ -100,7 +100,8 @@ def poll_training(call, settings, target=0.9):
     """Train as the page does and poll every 20 ms: (status, seconds to ``target``,
     the longest gap between new weights in s)."""
     status, reply, _ = call("POST", "/api/train", settings)
-    assert status == 202, reply
+    if status != 202:
+        raise RuntimeError(f"POST /api/train answered {status}: {reply}")
     tic, changes, reached, version = time.perf_counter(), [], None, None
     while True:
         reply = call("GET", "/api/train")[1]
@@ -129,8 +130,8 @@ def bench_training(call, handle, mnist):
         runs.append(({"activation": "relu", "learning_rate": 0.001, "epochs": 3}, "mnist"))
     for settings, data in runs:
         reply, reached, gap, first = poll_training(call, {**settings, "data": data})
-        name = f"{data}, {settings['activation']}, {settings['learning_rate']}, " \
-               f"{settings['epochs']}"
+        name = (f"{data}, {settings['activation']}, {settings['learning_rate']}, "
+                f"{settings['epochs']}")
         shown = "-" if reached is None else f"{reached:.1f} s"
         print(f"{name:<38}{shown:>9}{reply['test_accuracy'][-1]:>8.1%}"
               f"{reply['seconds']:>7.1f}{gap:>11.2f} s")
