@@ -298,8 +298,31 @@ def test_break_it_changes_the_answer_on_a_copy(page, model):
 
 # --- part two: train it, fool it, your photo, a phone ---------------------------------------
 
+#: The sizes the new parts are tried at: CSS pixels, device pixel ratio, mobile viewport.
+SIZES = {"desktop": (WIDTH, HEIGHT, 1, False), "phone": (400, 800, 2, True)}
+
+
+def _emulate(browser, size):
+    width, height, ratio, mobile = SIZES[size]
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": ratio, "mobile": mobile})
+
+
+@pytest.fixture(params=list(SIZES))
+def size(request, browser):
+    """The browser at a desktop's and at a phone's size, then back to the desktop's."""
+    _emulate(browser, request.param)
+    yield request.param
+    _emulate(browser, "desktop")
+
+
 @pytest.fixture
-def fresh(browser):
+def sized(size, browser, playground):
+    return _open(browser, playground.url)
+
+
+@pytest.fixture
+def fresh(size, browser):
     """The page of a server of its own (training changes the network it serves)."""
     handle = serve(port=0, block=False)
     yield _open(browser, handle.url), handle
@@ -310,7 +333,7 @@ def _status(handle):
     return api(handle, "GET", "/api/train")[1]
 
 
-def test_train_the_bundled_digits_from_the_page(fresh, tmp_path):
+def test_train_the_bundled_digits_from_the_page(fresh, size, tmp_path):
     page, handle = fresh
     epochs = page.find_element("id", "train-epochs")
     epochs.clear()
@@ -338,16 +361,18 @@ def test_train_the_bundled_digits_from_the_page(fresh, tmp_path):
     updates = page.execute_script("return window.skdigitnetPlayground.trainUpdates")
     gaps = np.diff([t for t, _ in updates])
     reached = next(s for s, a in zip(status["curve_epochs"], status["test_accuracy"]) if a >= 0.9)
-    print(f"trained: {status['test_accuracy'][-1]:.1%} after {status['seconds']:.1f} s; 90 % at "
+    print(f"{size}: trained: {status['test_accuracy'][-1]:.1%} after {status['seconds']:.1f} s; 90 % at "
           f"epoch {reached}; the page drew {len(updates)} new sets of weights, "
           f"{np.median(gaps):.0f} ms apart (median), {gaps.max():.0f} ms at most")
     page.find_element("id", "train-save").click()
     _wait(page, "return document.getElementById('train-save').dataset.bytes > 0")
-    _screenshot(page, tmp_path / "playground_train.png",
-                page.find_element("id", "train-panel"))
+    if size == "desktop":
+        _screenshot(page, tmp_path / "playground_train.png",
+                    page.find_element("id", "train-panel"))
 
 
-def test_make_a_drawn_three_say_eight(page, model, tmp_path):
+def test_make_a_drawn_three_say_eight(sized, size, model, tmp_path):
+    page = sized
     draw(page, THREE)
     seen = _settled(page)
     assert seen["reply"]["label"] == 3
@@ -372,7 +397,9 @@ def test_make_a_drawn_three_say_eight(page, model, tmp_path):
     assert explained["request"]["explain"] is True and len(explained["reply"]["evidence"]) == 784
     assert float(page.find_element("id", "evidence").get_attribute("data-limit")) == (
         pytest.approx(max(map(abs, explained["reply"]["evidence"]))))
-    _screenshot(page, tmp_path / "playground_fool.png", page.find_element("id", "fool-panel"))
+    if size == "desktop":
+        _screenshot(page, tmp_path / "playground_fool.png",
+                    page.find_element("id", "fool-panel"))
 
 
 def _photo_file(folder):
@@ -395,7 +422,8 @@ def _photo_file(folder):
     return path, upright
 
 
-def test_a_photo_chosen_and_dropped_shows_its_steps(page, tmp_path):
+def test_a_photo_chosen_and_dropped_shows_its_steps(sized, size, tmp_path):
+    page = sized
     path, upright = _photo_file(tmp_path)
     page.find_element("id", "photo-file").send_keys(str(path))
     _wait(page, "return document.getElementById('photo-answer').dataset.label === '7'")
@@ -408,7 +436,9 @@ def test_a_photo_chosen_and_dropped_shows_its_steps(page, tmp_path):
     assert sent["reply"]["image"] == steps["steps"]["image"]  # the network read the photo
     assert page.find_element("id", "photo-steps").is_displayed()
     assert page.find_element("id", "undo").get_attribute("disabled") is None
-    _screenshot(page, tmp_path / "playground_photo.png", page.find_element("id", "photo-panel"))
+    if size == "desktop":
+        _screenshot(page, tmp_path / "playground_photo.png",
+                    page.find_element("id", "photo-panel"))
     # dropped on the pad: a transparent PNG of a 2, light ink kept by its alpha
     import base64
     import io
@@ -437,11 +467,9 @@ def test_a_photo_chosen_and_dropped_shows_its_steps(page, tmp_path):
 @pytest.fixture
 def phone(browser, playground):
     """The page at a phone's 400 x 800 CSS pixels (touch, mobile viewport)."""
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": 400, "height": 800, "deviceScaleFactor": 2, "mobile": True})
+    _emulate(browser, "phone")
     yield _open(browser, playground.url)
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})
+    _emulate(browser, "desktop")
 
 
 def test_the_page_fits_a_phone(phone, tmp_path):
