@@ -361,8 +361,8 @@ def test_train_the_bundled_digits_from_the_page(fresh, size, tmp_path):
     updates = page.execute_script("return window.skdigitnetPlayground.trainUpdates")
     gaps = np.diff([t for t, _ in updates])
     reached = next(s for s, a in zip(status["curve_epochs"], status["test_accuracy"]) if a >= 0.9)
-    print(f"{size}: trained: {status['test_accuracy'][-1]:.1%} after {status['seconds']:.1f} s; 90 % at "
-          f"epoch {reached}; the page drew {len(updates)} new sets of weights, "
+    print(f"{size}: trained: {status['test_accuracy'][-1]:.1%} after {status['seconds']:.1f} "
+          f"s; 90 % at epoch {reached}; the page drew {len(updates)} new sets of weights, "
           f"{np.median(gaps):.0f} ms apart (median), {gaps.max():.0f} ms at most")
     page.find_element("id", "train-save").click()
     _wait(page, "return document.getElementById('train-save').dataset.bytes > 0")
