@@ -134,7 +134,8 @@ COMMAND_HELP = {
     "serve": ("draw a digit in the browser and watch the network read it",
               ("Serve the playground on this machine and print its URL: draw a digit, see "
                "the 28x28 image the network gets, every neuron light up and the answer; "
-               "click a neuron for its weights; break the network on a copy. Uses MODEL, "
+               "click a neuron for its weights; break the network on a copy; fool it; "
+               "read a photo; train a network in the page and watch it learn. Uses MODEL, "
                "or with --train a network trained now as 'train' trains it, with the same "
                "network options (on MNIST when --data-home or SKDIGITNET_DATA holds it, else "
                "on the bundled digits), or else the model that ships with skdigitnet. "
@@ -195,7 +196,8 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
                        "127.0.0.1, this machine only)")
     serve.add_argument("--open", action="store_true", help="open the page in a browser")
     serve.add_argument("--train", action="store_true", help="train a network first")
-    serve.add_argument("--data-home", help="with --train: the folder of the MNIST IDX files")
+    serve.add_argument("--data-home", help="the folder of the MNIST IDX files: --train and "
+                       "the page's Train panel then use MNIST (else SKDIGITNET_DATA)")
 
 
 def _check_serve(args: argparse.Namespace, command: argparse.ArgumentParser) -> None:
@@ -205,8 +207,6 @@ def _check_serve(args: argparse.Namespace, command: argparse.ArgumentParser) -> 
     if given and not args.train:
         verb = "applies" if len(given) == 1 else "apply"
         command.error(f"{', '.join(given)} {verb} to serve --train only")
-    if args.data_home is not None and not args.train:
-        command.error("--data-home applies to serve --train only")
     if not 0 <= args.port <= 65535:
         command.error(f"--port must be from 0 to 65535; got {args.port}")
 

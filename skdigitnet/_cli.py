@@ -403,5 +403,6 @@ def run_serve(args: argparse.Namespace) -> int:
         model = None  # the shipped model, with what the page says about it
     else:  # the drawing is normalised as the model's training images were
         model = _reader(args.model, args.deskew)
-    serve(model, host=args.host, port=args.port, open_browser=args.open)
+    serve(model, host=args.host, port=args.port, open_browser=args.open,
+          data_home=args.data_home)
     return 0

@@ -7,6 +7,7 @@ this module; here is what a user calls and the handle it returns.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import TYPE_CHECKING
@@ -74,7 +75,8 @@ class PlaygroundHandle:
 
 def serve(estimator: DigitMLPClassifier | Pipeline | None = None, *, host: str = "127.0.0.1",
           port: int = DEFAULT_PORT, open_browser: bool = False, block: bool = True,
-          verbose: bool = False) -> PlaygroundHandle:
+          verbose: bool = False, data_home: str | os.PathLike[str] | None = None,
+          ) -> PlaygroundHandle:
     """Serve the playground: draw a digit and watch ``estimator`` read it, layer by layer.
 
     Parameters
@@ -97,6 +99,10 @@ def serve(estimator: DigitMLPClassifier | Pipeline | None = None, *, host: str =
         tests): the handle's ``url`` is the page and ``stop()`` ends it.
     verbose : bool, default=False
         Log every request on stderr.
+    data_home : str or path-like, default=None
+        The folder of MNIST's IDX files (else the ``SKDIGITNET_DATA`` environment
+        variable): when the four files are there, the page's Train panel offers MNIST
+        besides the bundled digits. Nothing is downloaded.
 
     Returns
     -------
@@ -114,7 +120,8 @@ def serve(estimator: DigitMLPClassifier | Pipeline | None = None, *, host: str =
     about = None
     if estimator is None:
         estimator, about = load_pretrained(), pretrained_info()
-    server = PlaygroundServer(Playground(estimator, about), host, port, verbose)
+    folder = None if data_home is None else os.fspath(data_home)
+    server = PlaygroundServer(Playground(estimator, about, folder), host, port, verbose)
     handle = PlaygroundHandle(server)
     if not block:
         handle.start()

@@ -1,10 +1,13 @@
 """The model behind the playground: a drawing in, what every layer does with it out.
 
-:class:`Playground` answers the API's three calls with JSON-ready dicts; the requests are
-checked first, by ``_playground_requests.py``, and served by ``_playground.py``. A
-drawing goes through the same ``normalize_images`` and then the same ``predict_proba``
+:class:`Playground` answers the API's calls with JSON-ready dicts; the requests are
+checked first, by ``_playground_requests.py``, and served by ``_playground_server.py``.
+A drawing goes through the same ``normalize_images`` and then the same ``predict_proba``
 and ``layer_activations`` users call. "Break it" works on a copy of the parameters, so
-neither the estimator nor its file ever changes.
+neither the estimator nor its file ever changes. The network the page sees is one
+:class:`Network`, replaced whole when training (``_playground_training.py``) publishes
+new weights; every request reads it once. Fooling, dreaming and the evidence for an
+answer are in ``_playground_fool.py``, a photo's steps in ``_playground_photo.py``.
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ import copy
 import importlib.resources
 import inspect
 import json
+import os
+import tempfile
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,14 +31,30 @@ from sklearn.utils.validation import check_is_fitted
 from ._classifier import DigitMLPClassifier
 from ._fitted import FittedNetwork
 from ._network import pack
-from ._persistence import load_model
+from ._persistence import load_model, save_model
+from ._playground_fool import dream as dream_image
+from ._playground_fool import evidence
+from ._playground_fool import fool as fool_image
+from ._playground_photo import photo_steps
 from ._playground_requests import (
+    LEARNING_RATES,
     MAX_BODY_BYTES,
+    MAX_EPOCHS,
+    MAX_HIDDEN_LAYERS,
+    MAX_HIDDEN_UNITS,
     MAX_SIDE,
     MAX_WEIGHT_SCALE,
+    TIMEOUT,
+    ApiError,
+    parse_dream,
+    parse_empty,
+    parse_fool,
+    parse_image_only,
     parse_predict,
     parse_query,
+    parse_train,
 )
+from ._playground_training import Dataset, TrainingSession, load_dataset, mnist_folder
 from ._preprocessing import DigitNormalizer, default_image_shape, normalize_images
 from ._typing import FloatArray, NDArray
 
@@ -43,6 +65,15 @@ if TYPE_CHECKING:
 API_VERSION = 1
 #: Connections drawn per neuron: each neuron's strongest incoming weights.
 STRONGEST = 8
+#: A pixel counts as changed by "make it say N" when it moved by more than a grey level.
+CHANGED = 1 / 255
+#: The noisy start of "what does it think N looks like": uniform in [0, NOISE].
+NOISE = 0.3
+#: ``/api/model``'s ``"limits"``: what the server accepts (see the docs).
+LIMITS = {"max_body_bytes": MAX_BODY_BYTES, "max_side": MAX_SIDE,
+          "max_weight_scale": MAX_WEIGHT_SCALE, "max_epochs": MAX_EPOCHS,
+          "max_hidden_layers": MAX_HIDDEN_LAYERS, "max_hidden_units": MAX_HIDDEN_UNITS,
+          "learning_rate": list(LEARNING_RATES), "timeout_seconds": TIMEOUT}
 _NORMALIZE_OPTIONS = set(inspect.signature(normalize_images).parameters) - {"images", "dtype"}
 # catch_warnings changes process-wide state: one thread at a time
 _QUIET = threading.Lock()
@@ -174,8 +205,22 @@ def forward(clf: DigitMLPClassifier, row: NDArray[Any]) -> dict[str, Any]:
             "probabilities": proba.tolist(), "layers": [a[0].tolist() for a in layers]}
 
 
+@dataclass(frozen=True)
+class Network:
+    """The network the page sees at one moment; replaced whole, never changed.
+
+    ``version`` grows with every replacement (0: the served estimator); ``model`` is
+    ``GET /api/model``'s reply for it.
+    """
+
+    clf: DigitMLPClassifier
+    version: int
+    hidden_sizes: list[int]
+    model: dict[str, Any]
+
+
 class Playground:
-    """A fitted network and the three calls of the playground's API.
+    """A fitted network, the network being trained, and the calls of the playground's API.
 
     Parameters
     ----------
@@ -185,63 +230,191 @@ class Playground:
         ``normalize_images``, which every drawing goes through first.
     about : dict, optional
         Shown by the page (``/api/model``'s ``"about"``), e.g. how the model was trained.
+    data_home : str, optional
+        The folder of MNIST's IDX files (else ``SKDIGITNET_DATA``): when they are there,
+        the page may train on MNIST.
     """
 
     def __init__(self, estimator: DigitMLPClassifier | Pipeline,
-                 about: dict[str, Any] | None = None) -> None:
-        self.clf, self.options = resolve_model(estimator)
-        self.about = about
-        self.hidden_sizes = [c.shape[1] for c in self.clf.coefs_[:-1]]
-        self._model = self._describe()
-        forward(self.clf, np.zeros(self.clf.n_features_in_, np.float32))  # warm up
+                 about: dict[str, Any] | None = None, data_home: str | None = None) -> None:
+        clf, self.options = resolve_model(estimator)
+        self.mnist = mnist_folder(data_home)
+        self.datasets = ["digits", "mnist"] if self.mnist else ["digits"]
+        self._lock = threading.Lock()
+        self._network = self._network_for(clf, about, 0)
+        self.training = TrainingSession(self.publish, self._dataset)
+        forward(clf, np.zeros(clf.n_features_in_, np.float32))  # warm up
 
-    def _describe(self) -> dict[str, Any]:
+    def _network_for(self, clf: DigitMLPClassifier, about: dict[str, Any] | None,
+                     version: int) -> Network:
         from . import __version__
-        clf, arch = self.clf, self.clf._arch
-        return {
+        arch = clf._arch
+        model = {
             "api_version": API_VERSION, "skdigitnet_version": __version__,
-            "layers": list(arch.units),
+            "weights_version": version, "layers": list(arch.units),
             "activations": [a.name for a in arch.hidden] + [arch.output],
             "classes": np.asarray(clf.classes_).tolist(),
             "n_parameters": arch.n_parameters, "n_weights": arch.n_weights,
             "n_biases": arch.n_parameters - arch.n_weights,
             "image_shape": list(default_image_shape(arch.units[0])),
-            "normalize_images": self.options, "about": self.about,
-            "limits": {"max_body_bytes": MAX_BODY_BYTES, "max_side": MAX_SIDE,
-                       "max_weight_scale": MAX_WEIGHT_SCALE},
+            "normalize_images": self.options, "about": about,
+            "limits": LIMITS, "training_data": self.datasets,
             "connections": strongest_connections(clf.coefs_),
         }
+        return Network(clf, version, [c.shape[1] for c in clf.coefs_[:-1]], model)
+
+    @property
+    def network(self) -> Network:
+        """The network the page sees now (one consistent snapshot)."""
+        with self._lock:
+            return self._network
+
+    @property
+    def clf(self) -> DigitMLPClassifier:
+        return self.network.clf
+
+    def publish(self, clf: DigitMLPClassifier, about: dict[str, Any] | None) -> int:
+        """Make ``clf`` (fitted, never changed afterwards) the network the page sees;
+        return its ``weights_version``."""
+        resolve_model(clf)  # the same checks as the served estimator's
+        with self._lock:
+            self._network = self._network_for(clf, about, self._network.version + 1)
+            return self._network.version
+
+    def _dataset(self, name: str) -> Dataset:
+        return load_dataset(name, tuple(sorted(self.options.items())),
+                            self.mnist if name == "mnist" else None)
 
     def describe(self) -> dict[str, Any]:
         """``GET /api/model``: the network as JSON-ready data (see README)."""
-        return self._model
+        return self.network.model
 
     def neuron(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
         """``GET /api/neuron``: one hidden neuron's incoming and outgoing weights."""
-        layer, index = parse_query(query, self.hidden_sizes)
-        W = self.clf.coefs_[layer]
+        net = self.network
+        layer, index = parse_query(query, net.hidden_sizes)
+        W = net.clf.coefs_[layer]
         return {"layer": layer, "index": index, "weights": W[:, index].tolist(),
                 "shape": list(default_image_shape(W.shape[0])),
                 "limit": float(np.abs(W).max()),
-                "bias": float(self.clf.intercepts_[layer][index]),
-                "outgoing": self.clf.coefs_[layer + 1][index].tolist()}
+                "bias": float(net.clf.intercepts_[layer][index]),
+                "outgoing": net.clf.coefs_[layer + 1][index].tolist(),
+                "weights_version": net.version}
+
+    def weights(self) -> dict[str, Any]:
+        """``GET /api/weights``: every first-layer neuron's incoming weights (4 decimals)."""
+        net = self.network
+        W = net.clf.coefs_[0]
+        return {"weights_version": net.version, "shape": list(default_image_shape(W.shape[0])),
+                "limit": float(np.abs(W).max()),
+                "neurons": np.round(W.T.astype(np.float64), 4).tolist()}
 
     def predict(self, body: bytes) -> dict[str, Any]:
         """``POST /api/predict``: ``body`` (bytes) checked, normalised, forwarded."""
-        image, broken, neuron = parse_predict(body, self.hidden_sizes)
-        row = normalise(image, self.options)
+        net = self.network
+        request = parse_predict(body, net.hidden_sizes)
+        row = normalise(request.image, self.options)
         if row is None:
             return {"blank": True, "label": None, "probabilities": None, "layers": None,
-                    "image": np.zeros(self.clf.n_features_in_).tolist()}
-        clf = self.clf if broken is None else broken_copy(self.clf, *broken)
-        reply = {"blank": False, **forward(clf, row), "image": row.tolist()}
-        if broken is not None:
-            intact = forward(self.clf, row)
+                    "image": np.zeros(net.clf.n_features_in_).tolist(),
+                    "weights_version": net.version}
+        clf = net.clf if request.broken is None else broken_copy(net.clf, *request.broken)
+        reply = {"blank": False, **forward(clf, row), "image": row.tolist(),
+                 "weights_version": net.version}
+        if request.broken is not None:
+            intact = forward(net.clf, row)
             reply["intact"] = {"label": intact["label"],
                                "probabilities": intact["probabilities"]}
-        if neuron is not None:
-            reply["neuron"] = contributions(clf, row, neuron, reply)
+        if request.neuron is not None:
+            reply["neuron"] = contributions(clf, row, request.neuron, reply)
+        if request.explain:
+            _one_output_per_class(clf, "explaining")
+            winner = int(np.argmax(reply["probabilities"]))
+            reply["evidence"] = evidence(clf, row, winner).tolist()
         return reply
+
+    def fool(self, body: bytes) -> dict[str, Any]:
+        """``POST /api/fool``: the smallest change found that makes the answer "target"."""
+        net = self.network
+        image, broken, target = parse_fool(body, net.hidden_sizes, net.model["classes"])
+        row = normalise(image, self.options)
+        start = np.zeros(net.clf.n_features_in_) if row is None else row.astype(np.float64)
+        clf = net.clf if broken is None else broken_copy(net.clf, *broken)
+        _one_output_per_class(clf, "fooling")
+        found = fool_image(clf, start, target)
+        changed = found.image.astype(np.float32)
+        difference = changed - start
+        answer = forward(clf, changed)
+        return {"label": answer["label"], "probabilities": answer["probabilities"],
+                "target": net.model["classes"][target],
+                "success": answer["label"] == net.model["classes"][target],
+                "image": changed.tolist(), "original": start.tolist(),
+                "difference": difference.tolist(),
+                "change": {"l2": float(np.linalg.norm(difference)),
+                           "pixels_changed": int(np.count_nonzero(
+                               np.abs(difference) > CHANGED))},
+                "weights_version": net.version}
+
+    def dream(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
+        """``GET /api/dream``: the image that excites output ``label`` most."""
+        net = self.network
+        label, start, seed = parse_dream(query, net.model["classes"])
+        _one_output_per_class(net.clf, "dreaming")
+        n = net.clf.n_features_in_
+        begin = (np.zeros(n) if start == "blank"
+                 else np.random.RandomState(seed).uniform(0, NOISE, n))
+        image = dream_image(net.clf, label, begin).astype(np.float32)
+        answer = forward(net.clf, image)
+        return {"label": answer["label"], "probabilities": answer["probabilities"],
+                "image": image.tolist(), "start": start, "weights_version": net.version}
+
+    def normalize(self, body: bytes) -> dict[str, Any]:
+        """``POST /api/normalize``: the normaliser's steps for a photo, and the answer."""
+        net = self.network
+        image = parse_image_only(body)
+        reply = photo_steps(image, self.options)
+        row = normalise(image, self.options)
+        reply["weights_version"] = net.version
+        if row is None:
+            return {**reply, "blank": True, "label": None, "probabilities": None}
+        reply["steps"]["image"] = row.tolist()  # exactly what predict sees
+        answer = forward(net.clf, row)
+        return {**reply, "blank": False, "label": answer["label"],
+                "probabilities": answer["probabilities"]}
+
+    def train(self, body: bytes) -> dict[str, Any]:
+        """``POST /api/train``: start training in the background (answered with 202)."""
+        settings = parse_train(body, self.datasets)
+        try:
+            return self.training.start(settings)
+        except RuntimeError:
+            raise ApiError(409, "a training is already running; wait for it, or stop it "
+                                "with POST /api/train/stop") from None
+
+    def training_status(self) -> dict[str, Any]:
+        """``GET /api/train``: the state of the latest training, its curves, and the
+        ``weights_version`` of the network the page sees now."""
+        return {**self.training.status(), "weights_version": self.network.version}
+
+    def stop_training(self, body: bytes) -> dict[str, Any]:
+        """``POST /api/train/stop``: stop after the current chunk; the final state."""
+        parse_empty(body, "/api/train/stop")
+        return self.training.stop()
+
+    def save(self, body: bytes) -> bytes:
+        """``POST /api/train/save``: the current network as a ``save_model`` file."""
+        parse_empty(body, "/api/train/save")
+        with tempfile.TemporaryDirectory(prefix="skdigitnet-") as folder:
+            path = os.path.join(folder, "model.npz")
+            save_model(self.clf, path)
+            with open(path, "rb") as f:
+                return f.read()
+
+
+def _one_output_per_class(clf: DigitMLPClassifier, what: str) -> None:
+    if clf.n_outputs_ != len(clf.classes_):
+        raise ApiError(400, f"{what} needs one output neuron per class; this network has "
+                            f"{clf.n_outputs_} for {len(clf.classes_)} classes")
 
 
 def contributions(clf: DigitMLPClassifier, row: NDArray[Any], neuron: tuple[int, int],

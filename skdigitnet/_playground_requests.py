@@ -10,21 +10,32 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
-from typing import Any, TypeGuard, cast
+from typing import Any, NamedTuple, TypeGuard, cast
 
 import numpy as np
 
+from ._playground_training import DATASETS, TrainSettings
 from ._typing import FloatArray
 
 #: "break": (disabled (layer, index) pairs, keep biases, weight scale).
 Break = tuple[list[tuple[int, int]], bool, float]
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Seconds a client gets for each read of its request.
+TIMEOUT = 10
 MAX_SIDE = 1024
 MAX_WEIGHT_SCALE = 10.0
-MODES = {"L": 1, "RGBA": 4}
-PREDICT_FIELDS = ("width", "height", "pixels", "mode", "break", "neuron")
+#: Training from the page: epochs, hidden layers, units per hidden layer, learning rates.
+MAX_EPOCHS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_UNITS = 200, 3, 128
+LEARNING_RATES = (1e-5, 1.0)
+MODES = {"L": 1, "RGB": 3, "RGBA": 4}
+IMAGE_FIELDS = ("width", "height", "pixels", "mode")
+PREDICT_FIELDS = (*IMAGE_FIELDS, "break", "neuron", "explain")
+FOOL_FIELDS = (*IMAGE_FIELDS, "break", "target")
 BREAK_FIELDS = ("disabled", "biases", "weight_scale")
+TRAIN_FIELDS = ("data", "hidden", "activation", "learning_rate", "epochs", "random_state")
+ACTIVATIONS = ("sigmoid", "relu")
+DREAM_STARTS = ("blank", "noise")
 _JSON_TYPES = {str: "a string", bool: "a boolean", type(None): "null", list: "a list",
                dict: "an object"}
 
@@ -86,8 +97,8 @@ def _check_fields(request: Mapping[str, Any], allowed: Sequence[str], where: str
 
 
 def parse_image(request: Mapping[str, Any]) -> FloatArray:
-    """The image of a predict request: ndarray (h, w) or (h, w, 4) of float64 in [0, 1]
-    (the pixels divided by 255)."""
+    """The image of a predict request: ndarray (h, w), (h, w, 3) or (h, w, 4) of float64
+    in [0, 1] (the pixels divided by 255)."""
     for name in ("width", "height", "pixels"):
         if name not in request:
             raise ApiError(400, f'missing field "{name}"')
@@ -97,8 +108,9 @@ def parse_image(request: Mapping[str, Any]) -> FloatArray:
                             f"{MAX_SIDE}x{MAX_SIDE}")
     mode = request.get("mode", "L")
     if mode not in MODES:
-        raise ApiError(400, '"mode" must be "L" (width*height grey values) or "RGBA" '
-                            f"(4*width*height values); got {_shown(mode)}")
+        raise ApiError(400, '"mode" must be "L" (width*height grey values), "RGB" '
+                            '(3*width*height values) or "RGBA" (4*width*height values); '
+                            f"got {_shown(mode)}")
     pixels = request["pixels"]
     if not isinstance(pixels, list):
         raise ApiError(400, f'"pixels" must be a list of numbers; got {_kind(pixels)}')
@@ -113,7 +125,7 @@ def parse_image(request: Mapping[str, Any]) -> FloatArray:
     array = np.asarray(pixels)  # huge integers make an object array, refused below
     if array.dtype.kind not in "iuf" or array.min() < 0 or array.max() > 255:
         raise ApiError(400, '"pixels" must be numbers from 0 to 255')
-    shape = (height, width) if mode == "L" else (height, width, 4)
+    shape = (height, width) if mode == "L" else (height, width, MODES[mode])
     return (array / 255.0).reshape(shape)  # in [0, 1]: alpha's scale is never in doubt
 
 
@@ -168,13 +180,19 @@ def parse_neuron(pair: object, hidden_sizes: Sequence[int],
     return int(pair[0]), int(pair[1])
 
 
-def parse_predict(body: bytes, hidden_sizes: Sequence[int],
-                  ) -> tuple[FloatArray, Break | None, tuple[int, int] | None]:
-    """A ``POST /api/predict`` body: (image, break or None, neuron or None).
+class PredictRequest(NamedTuple):
+    """A ``POST /api/predict`` body: the image, "break" as :func:`parse_break` gives it
+    (or None), the "neuron" whose contributions to include (or None), and whether to
+    add the evidence ("explain")."""
 
-    ``break`` is ``(disabled, biases, weight_scale)`` as :func:`parse_break` gives it;
-    ``neuron`` a ``(layer, index)`` pair whose contributions the reply should include.
-    """
+    image: FloatArray
+    broken: Break | None
+    neuron: tuple[int, int] | None
+    explain: bool
+
+
+def parse_predict(body: bytes, hidden_sizes: Sequence[int]) -> PredictRequest:
+    """A ``POST /api/predict`` body, checked."""
     request = parse_json(body)
     _check_fields(request, PREDICT_FIELDS)
     image = parse_image(request)
@@ -182,7 +200,108 @@ def parse_predict(body: bytes, hidden_sizes: Sequence[int],
     neuron = request.get("neuron")
     if neuron is not None:
         neuron = parse_neuron(neuron, hidden_sizes)
-    return image, broken, neuron
+    explain = request.get("explain", False)
+    if not isinstance(explain, bool):
+        raise ApiError(400, f'"explain" must be true or false; got {_shown(explain)}')
+    return PredictRequest(image, broken, neuron, explain)
+
+
+def parse_fool(body: bytes, hidden_sizes: Sequence[int],
+               classes: Sequence[Any]) -> tuple[FloatArray, Break | None, int]:
+    """A ``POST /api/fool`` body: (image, break or None, index of the target class)."""
+    request = parse_json(body)
+    _check_fields(request, FOOL_FIELDS)
+    if "target" not in request:
+        raise ApiError(400, 'missing field "target": the class the network should answer')
+    image = parse_image(request)
+    broken = parse_break(request.get("break"), hidden_sizes)
+    return image, broken, _class_index(request["target"], classes, '"target"')
+
+
+def _class_index(value: object, classes: Sequence[Any], name: str) -> int:
+    """The position of class ``value`` in ``classes``, else ApiError 400."""
+    if isinstance(value, bool) or value not in classes:
+        raise ApiError(400, f"{name} must be one of the network's classes "
+                            f"({_cut(', '.join(map(str, classes)), 60)}); got {_shown(value)}")
+    return list(classes).index(value)
+
+
+def parse_dream(query: Mapping[str, list[str]],
+                classes: Sequence[Any]) -> tuple[int, str, int]:
+    """``GET /api/dream?label=N[&start=blank|noise][&seed=S]``: (class index, start,
+    seed)."""
+    usage = ("/api/dream takes a class and optionally a start and a seed, e.g. "
+             "?label=5&start=noise&seed=0")
+    unknown = sorted(set(query) - {"label", "start", "seed"})
+    if "label" not in query or unknown or any(len(v) != 1 for v in query.values()):
+        raise ApiError(400, usage)
+    label, start = query["label"][0], query.get("start", ["blank"])[0]
+    values = {str(c): c for c in classes}
+    if label not in values:
+        raise ApiError(400, f"{usage}; label must be one of the network's classes "
+                            f"({_cut(', '.join(values), 60)}); got {label[:20]!r}")
+    if start not in DREAM_STARTS:
+        raise ApiError(400, f'{usage}; start must be "blank" or "noise"; got {start[:20]!r}')
+    seed = query.get("seed", ["0"])[0]
+    if not (seed.isascii() and seed.isdigit() and len(seed) < 10):
+        raise ApiError(400, f"{usage}; seed must be a whole number from 0 to 999999999; "
+                            f"got {seed[:20]!r}")
+    return list(values).index(label), start, int(seed)
+
+
+def parse_image_only(body: bytes) -> FloatArray:
+    """A ``POST /api/normalize`` body: the image alone."""
+    request = parse_json(body)
+    _check_fields(request, IMAGE_FIELDS)
+    return parse_image(request)
+
+
+def parse_empty(body: bytes, path: str) -> None:
+    """The body of a POST that takes none: empty, or ``{}``."""
+    if body.strip() and parse_json(body):
+        raise ApiError(400, f"{path} takes no fields; send an empty body or {{}}")
+
+
+def _whole(value: object, name: str, lo: int, hi: int) -> int:
+    if (not isinstance(value, Integral) or isinstance(value, bool)
+            or not lo <= cast(int, value) <= hi):
+        raise ApiError(400, f'"{name}" must be a whole number from {lo} to {hi}; got '
+                            f"{_shown(value)}")
+    return int(value)
+
+
+def parse_train(body: bytes, datasets: Sequence[str]) -> TrainSettings:
+    """A ``POST /api/train`` body (every field optional; ``{}`` or an empty body train
+    the defaults): ``TrainSettings``. ``datasets`` are those this server offers."""
+    request = parse_json(body) if body.strip() else {}
+    _check_fields(request, TRAIN_FIELDS)
+    default = TrainSettings()
+    data = request.get("data", default.data)
+    if data not in datasets:
+        missing = (" (MNIST: start the server with --data-home FOLDER or SKDIGITNET_DATA "
+                   "naming the folder of its IDX files)") if data in DATASETS else ""
+        raise ApiError(400, f'"data" must be {" or ".join(map(json.dumps, datasets))} on '
+                            f"this server; got {_shown(data)}{missing}")
+    hidden = request.get("hidden", list(default.hidden))
+    if (not isinstance(hidden, list) or not 1 <= len(hidden) <= MAX_HIDDEN_LAYERS
+            or not all(isinstance(h, Integral) and not isinstance(h, bool)
+                       and 1 <= cast(int, h) <= MAX_HIDDEN_UNITS for h in hidden)):
+        raise ApiError(400, f'"hidden" must be a list of 1 to {MAX_HIDDEN_LAYERS} layer sizes, '
+                            f"each from 1 to {MAX_HIDDEN_UNITS}, e.g. [16, 16]; got "
+                            f"{_shown(hidden)}")
+    activation = request.get("activation", default.activation)
+    if activation not in ACTIVATIONS:
+        raise ApiError(400, f'"activation" must be "sigmoid" or "relu"; got {_shown(activation)}')
+    rate = request.get("learning_rate", default.learning_rate)
+    lo, hi = LEARNING_RATES
+    if (not isinstance(rate, Real) or isinstance(rate, bool)
+            or not lo <= cast(float, rate) <= hi):
+        raise ApiError(400, f'"learning_rate" must be a number from {lo:g} to {hi:g}; got '
+                            f"{_shown(rate)}")
+    return TrainSettings(data, tuple(int(h) for h in hidden), activation, float(rate),
+                         _whole(request.get("epochs", default.epochs), "epochs", 1, MAX_EPOCHS),
+                         _whole(request.get("random_state", default.random_state),
+                                "random_state", 0, 2**31 - 1))
 
 
 def parse_query(query: Mapping[str, list[str]],

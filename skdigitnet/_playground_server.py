@@ -19,28 +19,53 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
-from ._playground_requests import MAX_BODY_BYTES, ApiError
+from ._playground_requests import MAX_BODY_BYTES, TIMEOUT, ApiError
 
 if TYPE_CHECKING:
     from ._playground_api import Playground
 
-#: A reply: its body and content type.
-Reply = tuple[bytes, str]
+
+class Reply(NamedTuple):
+    """A reply: its body, content type, status and extra headers."""
+
+    body: bytes
+    content_type: str
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+
 
 DEFAULT_PORT = 8765
-TIMEOUT = 10
 MAX_CLIENTS = 32
 _TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
           ".js": "text/javascript; charset=utf-8"}
 _PAGES = {"/": "playground.html", "/playground.css": "playground.css",
-          "/playground.js": "playground.js"}
-_ROUTES = {"/api/model": "GET", "/api/neuron": "GET", "/api/predict": "POST",
+          **{f"/{name}.js": f"{name}.js"
+             for name in ("playground", "common", "network", "tools", "train")}}
+#: The API: path -> method -> what answers it, from the playground and the request
+#: (whose ``query()`` and ``body()`` are read only when called).
+_API: dict[str, dict[str, Callable[[Playground, _Handler], Reply]]] = {
+    "/api/model": {"GET": lambda p, r: _json(p.describe())},
+    "/api/neuron": {"GET": lambda p, r: _json(p.neuron(r.query()))},
+    "/api/weights": {"GET": lambda p, r: _json(p.weights())},
+    "/api/dream": {"GET": lambda p, r: _json(p.dream(r.query()))},
+    "/api/predict": {"POST": lambda p, r: _json(p.predict(r.body()))},
+    "/api/fool": {"POST": lambda p, r: _json(p.fool(r.body()))},
+    "/api/normalize": {"POST": lambda p, r: _json(p.normalize(r.body()))},
+    "/api/train": {"GET": lambda p, r: _json(p.training_status()),
+                   "POST": lambda p, r: _json(p.train(r.body()), 202)},
+    "/api/train/stop": {"POST": lambda p, r: _json(p.stop_training(r.body()))},
+    "/api/train/save": {"POST": lambda p, r: Reply(
+        p.save(r.body()), "application/octet-stream", 200,
+        (("Content-Disposition", 'attachment; filename="model.npz"'),))},
+}
+_ROUTES = {**{path: ", ".join(methods) for path, methods in _API.items()},
            **dict.fromkeys(_PAGES, "GET")}
 _HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-cache",
@@ -49,10 +74,15 @@ _HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer
 
 
 def _static_files() -> dict[str, Reply]:
-    """The page's files: URL path -> (bytes, content type)."""
+    """The page's files: URL path -> Reply."""
     folder = files("skdigitnet").joinpath("static")
-    return {path: (folder.joinpath(name).read_bytes(), _TYPES[name[name.rindex("."):]])
+    return {path: Reply(folder.joinpath(name).read_bytes(), _TYPES[name[name.rindex("."):]])
             for path, name in _PAGES.items()}
+
+
+def _json(value: object, status: int = 200) -> Reply:
+    return Reply(json.dumps(value, separators=(",", ":")).encode(), "application/json",
+                 status)
 
 
 # RFC 9110's names for the statuses whose phrase Python renamed (3.13: 413, 414, 416, 422),
@@ -62,7 +92,7 @@ _PHRASES = {413: "Content Too Large", 414: "URI Too Long", 416: "Range Not Satis
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """One connection: GET the page, the model and a neuron; POST a drawing."""
+    """One connection: GET the page and the API's GET calls; POST the others."""
 
     protocol_version = "HTTP/1.1"
     server_version = "skdigitnet-playground"
@@ -92,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
         # bytes of a refused body to read and drop, and for how long
         self._unread: tuple[int, float] = (0, 0)
         try:
-            self._send(200, *self._route(method))
+            self._send(self._route(method))
         except ApiError as exc:
             self._error(exc.status, exc.message)
             self._discard(*self._unread)
@@ -108,18 +138,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._check_host()
         if url.path not in _ROUTES:
             raise ApiError(404, f"no such path: {url.path[:80]}; the page is at / and the "
-                                "API at /api/model, /api/neuron and /api/predict")
-        if method != _ROUTES[url.path]:
+                                "API under /api/ (see GET /api/model)")
+        allowed = _ROUTES[url.path].split(", ")
+        if method not in allowed:
             raise ApiError(405, f"{method} is not allowed on {url.path}; use "
-                                f"{_ROUTES[url.path]}")
-        playground = self.server.playground
+                                f"{' or '.join(allowed)}")
         if url.path in _PAGES:
             return self.server.static[url.path]
-        if url.path == "/api/model":
-            return self._json(playground.describe())
-        if url.path == "/api/neuron":
-            return self._json(playground.neuron(parse_qs(url.query, keep_blank_values=True)))
-        return self._json(playground.predict(self._body()))
+        return _API[url.path][method](self.server.playground, self)
+
+    def query(self) -> dict[str, list[str]]:
+        """The request's query string, as ``urllib.parse.parse_qs`` reads it."""
+        return parse_qs(urlsplit(self.path).query, keep_blank_values=True)
 
     def _check_host(self) -> None:
         allowed = self.server.hosts
@@ -127,14 +157,17 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(403, f"unexpected Host header {self.headers.get('Host', '')[:80]!r};"
                                 f" open {self.server.url}")
 
-    def _body(self) -> bytes:
-        """The request body, after checking its type and announced length."""
+    def body(self) -> bytes:
+        """The request body, after checking its type and announced length (an empty
+        body needs no type)."""
         if "Transfer-Encoding" in self.headers or "Content-Length" not in self.headers:
             self._unread = (1 << 16, 0.1)  # unknown: whatever comes at once
             raise ApiError(411, "send the body with a Content-Length header")
         text = self.headers["Content-Length"]
         if not (text.isascii() and text.isdigit()):
             raise ApiError(400, f"Content-Length must be a whole number; got {text[:40]!r}")
+        if int(text) == 0:
+            return b""
         if int(text) > MAX_BODY_BYTES or self.headers.get_content_type() != "application/json":
             self._unread = (int(text), 2.0)  # never parsed
             if int(text) > MAX_BODY_BYTES:
@@ -160,28 +193,24 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    @staticmethod
-    def _json(value: object) -> Reply:
-        return json.dumps(value, separators=(",", ":")).encode(), "application/json"
-
     def _error(self, status: int, message: str) -> None:
         """A 4xx or 5xx reply; then the connection closes (a body may be left unread)."""
         self.close_connection = True
-        self._send(status, *self._json({"error": message}))
+        self._send(_json({"error": message}, status))
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in _HEADERS.items():
+    def _send(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in (*_HEADERS.items(), *reply.headers):
             self.send_header(name, value)
-        if status == 405:
+        if reply.status == 405:
             self.send_header("Allow", _ROUTES[urlsplit(self.path).path])
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(body)
+            self.wfile.write(reply.body)
 
     def send_error(self, code: int, message: str | None = None,
                    explain: str | None = None) -> None:
@@ -209,8 +238,9 @@ class PlaygroundServer(ThreadingHTTPServer):
     def __init__(self, playground: Playground, host: str = "127.0.0.1",
                  port: int = DEFAULT_PORT, verbose: bool = False,
                  timeout: float = TIMEOUT) -> None:
-        self._open: set[Any] = set()  # before bind: it may fail
+        self._open: set[Any] = set()  # before bind: it may fail, and server_close runs
         self._lock = threading.Lock()
+        self.playground = playground
         if ":" in host:
             self.address_family = socket.AF_INET6
         try:
@@ -218,7 +248,7 @@ class PlaygroundServer(ThreadingHTTPServer):
         except OSError as exc:
             raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose "
                           "another port (0 picks a free one)") from None
-        self.playground, self.verbose, self.client_timeout = playground, verbose, timeout
+        self.verbose, self.client_timeout = verbose, timeout
         self.static = _static_files()
         self.port = self.server_address[1]
         shown = f"[{host}]" if ":" in host else host
@@ -243,8 +273,10 @@ class PlaygroundServer(ThreadingHTTPServer):
             self._slots.release()
 
     def server_close(self) -> None:
-        """Stop listening, and end the connections still open (a browser keeps some)."""
+        """Stop listening, stop any training, and end the connections still open (a
+        browser keeps some)."""
         super().server_close()
+        self.playground.training.stop()
         with self._lock:
             for request in self._open:
                 with contextlib.suppress(OSError):

@@ -35,54 +35,7 @@ from skdigitnet._playground_api import API_VERSION, Playground, _data, pretraine
 from skdigitnet._playground_requests import MAX_BODY_BYTES
 from skdigitnet._playground_server import MAX_CLIENTS, PlaygroundServer
 
-
-def drawn(index, scale=10, rgba=False):
-    """Bundled digit ``index`` as a drawing: white paper, dark ink, ``scale`` times the
-    8x8 size; as RGBA, black ink on transparent paper (as a canvas stores it)."""
-    ink = np.kron(load_8x8().images[index] / 16, np.ones((scale, scale)))
-    ink = np.pad(ink, scale)
-    if not rgba:
-        return np.rint(255 * (1 - ink)).astype(int)
-    image = np.zeros((*ink.shape, 4), int)
-    image[..., 3] = np.rint(255 * ink)
-    return image
-
-
-def body(image, **extra):
-    h, w = image.shape[:2]
-    request = {"width": w, "height": h, "pixels": image.ravel().tolist(), **extra}
-    if image.ndim == 3:
-        request["mode"] = "RGBA"
-    return json.dumps(request).encode()
-
-
-def raw_request(port, request):
-    """Send ``request`` (bytes) as it is; the reply, as text, up to the server's close."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(request)
-        reply = b""
-        while chunk := s.recv(65536):
-            reply += chunk
-    return reply.decode()
-
-
-def call(url_or_port, method, path, data=None, headers=None):
-    """One request on a new connection: (status, headers, raw body)."""
-    port = url_or_port if isinstance(url_or_port, int) else int(url_or_port.rsplit(":")[-1]
-                                                                 .strip("/"))
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    if data is not None and headers is None:
-        headers = {"Content-Type": "application/json"}
-    connection.request(method, path, body=data, headers=headers or {})
-    response = connection.getresponse()
-    raw = response.read()
-    connection.close()
-    return response.status, response.headers, raw
-
-
-def api(server, method, path, data=None, headers=None):
-    status, _, raw = call(server.port, method, path, data, headers)
-    return status, json.loads(raw)
+from _playground_client import JSON, api, body, call, drawn, raw_request
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +70,10 @@ def test_model_describes_the_network(server, model):
     assert (reply["n_parameters"], reply["n_weights"], reply["n_biases"]) == (13002, 12960, 42)
     assert reply["image_shape"] == [28, 28]
     assert reply["limits"] == {"max_body_bytes": 8388608, "max_side": 1024,
-                               "max_weight_scale": 10.0}
+                               "max_weight_scale": 10.0, "max_epochs": 200,
+                               "max_hidden_layers": 3, "max_hidden_units": 128,
+                               "learning_rate": [1e-5, 1.0], "timeout_seconds": 10}
+    assert reply["weights_version"] == 0 and reply["training_data"] == ["digits"]
     assert reply["about"]["data"] == "MNIST" and reply["about"]["test_accuracy"] >= 0.97
     # each neuron's 8 strongest incoming weights, per weight layer
     assert [len(layer) for layer in reply["connections"]] == [16 * 8, 16 * 8, 10 * 8]
@@ -219,7 +175,9 @@ def test_static_page_is_local_and_locked_down(server):
     assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
     assert "default-src 'self'" in headers["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff"
-    for path, kind in (("/playground.js", "text/javascript"), ("/playground.css", "text/css")):
+    scripts = [f"/{name}.js" for name in ("playground", "common", "network", "tools", "train")]
+    for path, kind in (*((p, "text/javascript") for p in scripts), ("/playground.css",
+                                                                      "text/css")):
         status, headers, text = call(server.port, "GET", path)
         assert (status, headers.get_content_type()) == (200, kind)
         raw += text
@@ -231,10 +189,9 @@ def test_static_page_is_local_and_locked_down(server):
 
 # --- bad requests: a 4xx and one line of JSON, and the server keeps serving -------------
 
-JSON = {"Content-Type": "application/json"}
 #: The start of a raw POST request, for what http.client would not send.
 POST = b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-LIMITS = "the page is at / and the API at /api/model, /api/neuron and /api/predict"
+LIMITS = "the page is at / and the API under /api/ (see GET /api/model)"
 BAD_REQUESTS = {
     "unknown path": ("GET", "/etc/passwd", None, None, 404,
                      f"no such path: /etc/passwd; {LIMITS}"),
@@ -273,7 +230,7 @@ BAD_REQUESTS = {
                        '"pixels": [...]}')),
     "unknown field": ("POST", "/api/predict", b'{"width": 1, "colour": 1}', JSON, 400,
                       ('unknown field "colour"; the fields are width, height, pixels, mode, '
-                       "break, neuron")),
+                       "break, neuron, explain")),
     "missing pixels": ("POST", "/api/predict", b'{"width": 1, "height": 1}', JSON, 400,
                        'missing field "pixels"'),
     "width a string": ("POST", "/api/predict",
@@ -287,8 +244,9 @@ BAD_REQUESTS = {
                       JSON, 413, "the image is 1025x1 pixels; the limit is 1024x1024"),
     "unknown mode": ("POST", "/api/predict",
                      b'{"width": 1, "height": 1, "pixels": [0], "mode": "CMYK"}', JSON, 400,
-                     ('"mode" must be "L" (width*height grey values) or "RGBA" '
-                      '(4*width*height values); got "CMYK"')),
+                     ('"mode" must be "L" (width*height grey values), "RGB" '
+                      '(3*width*height values) or "RGBA" (4*width*height values); got '
+                      '"CMYK"')),
     "pixels not a list": ("POST", "/api/predict",
                           b'{"width": 1, "height": 1, "pixels": "0"}', JSON, 400,
                           '"pixels" must be a list of numbers; got a string'),
@@ -548,7 +506,6 @@ def test_serve_command_prints_the_url_and_stops_on_ctrl_c(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["serve", "model.npz", "--train"], "give a MODEL file or --train, not both"),
-    (["serve", "--data-home", "."], "--data-home applies to serve --train only"),
     (["serve", "--port", "70000"], "--port must be from 0 to 65535; got 70000"),
     (["--epochs", "3", "serve"], "--epochs applies to serve --train only"),
     (["serve", "m.npz", "--hidden", "8"], "--hidden applies to serve --train only"),
@@ -587,7 +544,15 @@ def served(monkeypatch):
 def test_serve_command_without_a_model_serves_the_shipped_one(served):
     from skdigitnet.__main__ import main
     assert main(["serve", "--port", "0"]) == 0
-    assert served == [(None, {"host": "127.0.0.1", "port": 0, "open_browser": False})]
+    assert served == [(None, {"host": "127.0.0.1", "port": 0, "open_browser": False,
+                              "data_home": None})]
+
+
+def test_serve_data_home_offers_mnist_to_the_page(served, tmp_path):
+    from skdigitnet.__main__ import main
+    assert main(["serve", "--data-home", str(tmp_path)]) == 0
+    assert served == [(None, {"host": "127.0.0.1", "port": 8765, "open_browser": False,
+                              "data_home": str(tmp_path)})]
 
 
 def test_serve_no_deskew_normalises_without_deskewing(served):

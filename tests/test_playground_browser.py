@@ -6,7 +6,12 @@ answer, every neuron's activation, the normalised image) must equal what the mod
 the page sent. Needs Debian's ``chromium`` and ``chromium-driver`` packages and
 ``selenium``; skipped, saying so, without them.
 
-With ``SKDIGITNET_SCREENSHOT=docs/playground.png`` the README's screenshot is saved too.
+The new parts are driven the same way: training a network from the page, making a drawn
+3 say 8, a photo chosen and dropped, and the page at a phone's 400 x 800. The browser's
+console must stay free of errors throughout.
+
+With ``SKDIGITNET_SCREENSHOTS=docs`` the screenshots of the README and the docs
+(``playground*.png``) are saved there too.
 """
 
 import os
@@ -19,6 +24,8 @@ import numpy as np
 import pytest
 
 from skdigitnet import load_pretrained, normalize_images, serve
+
+from _playground_client import api
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -59,6 +66,7 @@ def browser():
     profile = tempfile.mkdtemp(prefix="skdigitnet-chromium-")
     for flag in (*FLAGS, f"--user-data-dir={profile}", f"--window-size={WIDTH},{HEIGHT}"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     chrome = webdriver.Chrome(service=Service(driver), options=options)
     chrome.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})
@@ -79,11 +87,25 @@ def model():
     return load_pretrained(with_normalizer=False)
 
 
-@pytest.fixture
-def page(browser, playground):
-    browser.get(playground.url)
+@pytest.fixture(autouse=True)
+def _no_console_errors(request):
+    """Whatever a test did in the browser, the console shows no error."""
+    yield
+    if "browser" in request.fixturenames:
+        browser = request.getfixturevalue("browser")
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+
+
+def _open(browser, url):
+    browser.get(url)
     _wait(browser, "return document.body.dataset.ready === '1'")
     return browser
+
+
+@pytest.fixture
+def page(browser, playground):
+    return _open(browser, playground.url)
 
 
 def _wait(browser, script, timeout=10):
@@ -211,18 +233,25 @@ def test_a_clicked_neuron_shows_its_weights_and_what_it_adds(page, model, tmp_pa
     _screenshot(page, tmp_path / "playground.png")
 
 
-def _screenshot(browser, path):
-    """The page as a small PNG (256 colours); also the README's when asked to."""
+def _screenshot(browser, path, element=None, height=720):
+    """The page's top ``height`` CSS pixels (or one element of it) as a small PNG of 256
+    colours; copied to $SKDIGITNET_SCREENSHOTS when it is set."""
     from PIL import Image
-    browser.save_screenshot(str(path))
+    if element is None:
+        browser.save_screenshot(str(path))
+    else:
+        browser.execute_script("arguments[0].scrollIntoView()", element)
+        element.screenshot(str(path))
     image = Image.open(path).convert("RGB")
-    image = image.crop((0, 0, image.width, min(image.height, 720)))
+    if element is None:
+        scale = image.width / browser.execute_script("return window.innerWidth")
+        image = image.crop((0, 0, image.width, min(image.height, round(height * scale))))
     image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
         path, optimize=True)
     assert path.stat().st_size < 150_000
-    target = os.environ.get("SKDIGITNET_SCREENSHOT")
-    if target:
-        shutil.copyfile(path, target)
+    folder = os.environ.get("SKDIGITNET_SCREENSHOTS")
+    if folder:
+        shutil.copyfile(path, os.path.join(folder, path.name))
 
 
 def _by_hand(model, row, biases=True, off=()):
@@ -265,3 +294,227 @@ def test_break_it_changes_the_answer_on_a_copy(page, model):
     assert "break" not in state["request"]
     np.testing.assert_allclose(_shown(page)["probabilities"],
                                model.predict_proba(row[np.newaxis])[0], rtol=1e-6)
+
+
+# --- part two: train it, fool it, your photo, a phone ---------------------------------------
+
+#: The sizes the new parts are tried at: CSS pixels, device pixel ratio, mobile viewport.
+SIZES = {"desktop": (WIDTH, HEIGHT, 1, False), "phone": (400, 800, 2, True)}
+
+
+def _emulate(browser, size):
+    width, height, ratio, mobile = SIZES[size]
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": ratio, "mobile": mobile})
+
+
+@pytest.fixture(params=list(SIZES))
+def size(request, browser):
+    """The browser at a desktop's and at a phone's size, then back to the desktop's."""
+    _emulate(browser, request.param)
+    yield request.param
+    _emulate(browser, "desktop")
+
+
+@pytest.fixture
+def sized(size, browser, playground):
+    return _open(browser, playground.url)
+
+
+@pytest.fixture
+def fresh(size, browser):
+    """The page of a server of its own (training changes the network it serves)."""
+    handle = serve(port=0, block=False)
+    yield _open(browser, handle.url), handle
+    handle.stop()
+
+
+def _status(handle):
+    return api(handle, "GET", "/api/train")[1]
+
+
+def test_train_the_bundled_digits_from_the_page(fresh, size, tmp_path):
+    page, handle = fresh
+    epochs = page.find_element("id", "train-epochs")
+    epochs.clear()
+    epochs.send_keys("15")
+    page.find_element("id", "train-start").click()
+    _wait(page, "return document.getElementById('train-status').dataset.state === 'running'")
+    draw(page, THREE, pause=0.3)  # drawing goes on while it trains
+    during = _settled(page)
+    assert during["reply"]["label"] is not None
+    _wait(page, "return document.getElementById('train-status').dataset.state === 'done'", 60)
+    status = _status(handle)
+    assert status["test_accuracy"][-1] >= 0.9
+    assert float(page.find_element("id", "train-status").get_attribute("data-accuracy")) == (
+        status["test_accuracy"][-1])
+    # the whole page shows the final weights: header, diagram, pictures, the drawing's answer
+    version = str(status["weights_version"])
+    _wait(page, "return document.getElementById('weight-pictures').dataset.weightsVersion "
+                f"=== '{version}' && window.skdigitnetPlayground.idle()")
+    assert page.find_element("id", "model-info").get_attribute("data-weights-version") == version
+    assert "trained on the bundled digits" in page.find_element("id", "model-info").text
+    assert _settled(page)["reply"]["weights_version"] == status["weights_version"]
+    assert len(page.find_elements("css selector", "#weight-pictures canvas")) == 16
+    assert int(page.find_element("id", "curves").get_attribute("data-points")) == len(
+        status["loss_curve"])
+    updates = page.execute_script("return window.skdigitnetPlayground.trainUpdates")
+    gaps = np.diff([t for t, _ in updates])
+    reached = next(s for s, a in zip(status["curve_epochs"], status["test_accuracy"]) if a >= 0.9)
+    print(f"{size}: trained: {status['test_accuracy'][-1]:.1%} after {status['seconds']:.1f} "
+          f"s; 90 % at epoch {reached}; the page drew {len(updates)} new sets of weights, "
+          f"{np.median(gaps):.0f} ms apart (median), {gaps.max():.0f} ms at most")
+    page.find_element("id", "train-save").click()
+    _wait(page, "return document.getElementById('train-save').dataset.bytes > 0")
+    if size == "desktop":
+        _screenshot(page, tmp_path / "playground_train.png",
+                    page.find_element("id", "train-panel"))
+
+
+def test_make_a_drawn_three_say_eight(sized, size, model, tmp_path):
+    page = sized
+    draw(page, THREE)
+    seen = _settled(page)
+    assert seen["reply"]["label"] == 3
+    page.find_element("css selector", '#fool-targets button[data-label="8"]').click()
+    _wait(page, "return document.getElementById('fool-result').dataset.label === '8'")
+    fooled = page.execute_script("return window.skdigitnetPlayground.lastFool")
+    assert fooled["success"] and fooled["change"]["l2"] < 2
+    np.testing.assert_array_equal(np.float32(fooled["original"]), np.float32(
+        seen["reply"]["image"]))
+    assert model.predict(np.float32(fooled["image"])[np.newaxis])[0] == 8
+    result = page.find_element("id", "fool-result").text
+    assert result.startswith("Now it says 8") and f"{fooled['change']['l2']:.2f} in L2" in result
+    shown = page.execute_script(
+        "return Array.from(document.getElementById('fool-after').getContext('2d')"
+        ".getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0))")
+    np.testing.assert_array_equal(shown, np.rint(255 * np.float32(fooled["image"])))
+    # what does it think a 5 looks like; why this answer
+    page.find_element("css selector", '#dream-labels button[data-label="5"]').click()
+    _wait(page, "return document.getElementById('dream-result').dataset.label === '5'")
+    page.find_element("id", "explain").click()
+    explained = _settled(page, after=seen["updates"])
+    assert explained["request"]["explain"] is True and len(explained["reply"]["evidence"]) == 784
+    assert float(page.find_element("id", "evidence").get_attribute("data-limit")) == (
+        pytest.approx(max(map(abs, explained["reply"]["evidence"]))))
+    if size == "desktop":
+        _screenshot(page, tmp_path / "playground_fool.png",
+                    page.find_element("id", "fool-panel"))
+
+
+def _photo_file(folder):
+    """A phone photo of a bundled 7 (dark ink on unevenly lit paper, noise) as a JPEG
+    stored on its side with EXIF orientation 6 ("rotate 90 degrees clockwise to show")."""
+    from PIL import Image, ImageOps
+    from sklearn.datasets import load_digits as load_8x8
+    rng = np.random.default_rng(7)
+    ink = np.pad(np.kron(load_8x8().images[7] / 16, np.ones((14, 14))), ((40, 40), (20, 20)))
+    rows = np.linspace(0, 1, ink.shape[0])[:, np.newaxis]
+    paper = 210 - 40 * rows + np.zeros(ink.shape)
+    upright = np.clip(paper - ink * (paper - 50) + rng.normal(0, 5, ink.shape), 0, 255)
+    upright = Image.fromarray(upright.astype(np.uint8)).convert("RGB")  # 192 x 152
+    stored = upright.rotate(90, expand=True)  # on its side, as the sensor saw it
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = folder / "seven.jpg"
+    stored.save(path, quality=92, exif=exif)
+    assert ImageOps.exif_transpose(Image.open(path)).size == upright.size
+    return path, upright
+
+
+def test_a_photo_chosen_and_dropped_shows_its_steps(sized, size, tmp_path):
+    page = sized
+    path, upright = _photo_file(tmp_path)
+    page.find_element("id", "photo-file").send_keys(str(path))
+    _wait(page, "return document.getElementById('photo-answer').dataset.label === '7'")
+    steps = page.execute_script("return window.skdigitnetPlayground.lastNormalize")
+    assert steps["input_shape"] == [upright.height, upright.width]  # EXIF honoured
+    assert {"grey", "paper_removed", "ink", "box", "image"} <= set(steps["steps"])
+    assert steps["label"] == 7 and not steps["blank"]
+    sent = _settled(page)
+    assert sent["request"]["mode"] == "RGB" and sent["reply"]["label"] == 7
+    assert sent["reply"]["image"] == steps["steps"]["image"]  # the network read the photo
+    assert page.find_element("id", "photo-steps").is_displayed()
+    assert page.find_element("id", "undo").get_attribute("disabled") is None
+    if size == "desktop":
+        _screenshot(page, tmp_path / "playground_photo.png",
+                    page.find_element("id", "photo-panel"))
+    # dropped on the pad: a transparent PNG of a 2, light ink kept by its alpha
+    import base64
+    import io
+
+    from PIL import Image
+    from sklearn.datasets import load_digits as load_8x8
+    rgba = np.zeros((96, 80, 4), np.uint8)
+    rgba[16:80, 8:72, 3] = np.kron(load_8x8().images[2] * 15, np.ones((8, 8)))
+    png = io.BytesIO()
+    Image.fromarray(rgba).save(png, "PNG")
+    page.execute_script("""
+        const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+        const data = new DataTransfer();
+        data.items.add(new File([bytes], "two.png", {type: "image/png"}));
+        document.getElementById('pad').dispatchEvent(new DragEvent("drop", {
+          dataTransfer: data, bubbles: true, cancelable: true}));""",
+                        base64.b64encode(png.getvalue()).decode())
+    _wait(page, "return document.getElementById('photo-answer').dataset.label === '2'")
+    dropped = page.execute_script("return window.skdigitnetPlayground.lastNormalize")
+    assert dropped["input_shape"] == [96, 80]
+    assert _settled(page)["request"]["mode"] == "RGBA"
+    page.find_element("id", "clear").click()
+    _wait(page, "return document.getElementById('prediction').dataset.label === ''")
+
+
+@pytest.fixture
+def phone(browser, playground):
+    """The page at a phone's 400 x 800 CSS pixels (touch, mobile viewport)."""
+    _emulate(browser, "phone")
+    yield _open(browser, playground.url)
+    _emulate(browser, "desktop")
+
+
+def test_the_page_fits_a_phone(phone, tmp_path):
+    page = phone
+    sizes = page.execute_script("""
+        const svg = document.getElementById('net');
+        const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+        const fonts = [];
+        for (const node of document.querySelectorAll('body *')) {
+          const own = [...node.childNodes].some((c) => c.nodeType === 3 && c.data.trim());
+          if (!own || !node.getClientRects().length) continue;
+          const px = parseFloat(getComputedStyle(node).fontSize);
+          fonts.push([node.tagName, node.textContent.trim().slice(0, 30),
+                      node instanceof SVGElement ? px * scale : px]);
+        }
+        const circle = document.querySelector('#net circle.neuron').getBoundingClientRect();
+        return {page: document.documentElement.clientWidth, svg: svg.getBoundingClientRect().width,
+                neuron: Math.min(circle.width, circle.height), fonts,
+                scroll: document.documentElement.scrollWidth};""")
+    assert sizes["scroll"] <= sizes["page"] == 400  # nothing sticks out sideways
+    assert sizes["svg"] >= 0.85 * sizes["page"]  # the diagram spans the width
+    assert sizes["neuron"] >= 16
+    small = [f for f in sizes["fonts"] if f[2] < 12 - 1e-6]
+    assert small == []
+    # drawing: the pad and the answer are both in view
+    draw(page, SEVEN)
+    assert _settled(page)["reply"]["label"] == 7
+    boxes = page.execute_script("""return ['pad', 'mini-prediction'].map((id) => {
+        const r = document.getElementById(id).getBoundingClientRect();
+        return [r.top, r.bottom]; });""")
+    assert all(top >= 0 and bottom <= 800 for top, bottom in boxes), boxes
+    assert page.find_element("id", "mini-prediction").text == "7"
+    # a neuron can be tapped; shift-click selects no text
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    neuron = page.find_element("css selector", 'circle.neuron[data-layer="0"][data-index="5"]')
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", neuron)
+    neuron.click()
+    _wait(page, "return !document.getElementById('neuron-body').hidden")
+    ActionChains(page).key_down(Keys.SHIFT).click(neuron).key_up(Keys.SHIFT).perform()
+    _wait(page, "return document.querySelector('circle.neuron[data-layer=\"0\"][data-index=\"5\"]')"
+                ".classList.contains('off')")
+    assert page.execute_script("return window.getSelection().toString()") == ""
+    assert page.execute_script(
+        "return ['net', 'pad'].map((id) => getComputedStyle(document.getElementById(id))"
+        ".userSelect)") == ["none", "none"]
+    page.execute_script("window.scrollTo(0, 0)")
+    _screenshot(page, tmp_path / "playground_phone.png", height=800)
