@@ -6,7 +6,6 @@ The estimator holds parameters, validation and fitted state; the math lives in
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
@@ -573,7 +572,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         else:
             self._check_same_architecture(arch)
             theta = pack(self.coefs_, self.intercepts_, self.coefs_[0].dtype)
-            record = copy.deepcopy(self._record)
+            record = self._record.copy()
         optimizer = None if self.solver == "lbfgs" else self._optimizer_for(
             theta, given.incremental)
         return arch, TrainingState(theta, optimizer, record, random_state)

@@ -8,7 +8,6 @@ so a reloaded model cannot disagree with the one that was saved.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +49,7 @@ class FittedNetwork:
     def snapshot(self) -> FittedNetwork:
         """A copy that later training steps cannot change (parameters and record)."""
         return FittedNetwork(self.arch, self.theta.copy(), self.classes, self.target_kind,
-                             copy.deepcopy(self.record), self.feature_names, self.input_scale)
+                             self.record.copy(), self.feature_names, self.input_scale)
 
 
 def fitted_attributes(network: FittedNetwork, early_stopping: bool) -> dict[str, Any]:

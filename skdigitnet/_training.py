@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -46,6 +46,17 @@ class TrainingRecord:
     t: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     best_theta: FloatArray | None = None
+
+    def copy(self) -> TrainingRecord:
+        """A copy that later training cannot change: new lists (their entries, numbers
+        and per-epoch dicts that are never changed once recorded, are shared) and a new
+        ``best_theta``. Cheap next to ``copy.deepcopy``, which copied every epoch's dict
+        again at each ``partial_fit`` call."""
+        copied: dict[str, Any] = {
+            f.name: (list(value) if isinstance(value, list)
+                     else value.copy() if isinstance(value, np.ndarray) else value)
+            for f in fields(self) for value in [getattr(self, f.name)]}
+        return replace(self, **copied)
 
 
 @dataclass

@@ -660,3 +660,20 @@ def test_ctrl_c_keeps_the_last_completed_epoch(small_digits):
                     X, y)
     assert clf.n_iter_ == 2
     assert_same_params(clf, ref, atol=0)
+
+
+def test_training_record_copies_are_independent_and_cheap():
+    """A fit continues on a copy of the record (a failing call leaves the fitted one as
+    it was): new lists, a new best_theta, the per-epoch entries shared (never changed once
+    recorded), so a long partial_fit loop does not copy its whole history each call."""
+    from skdigitnet._training import TrainingRecord
+    record = TrainingRecord(loss_curve=[1.0], validation_scores=[0.5],
+                            history=[{"epoch": 1, "loss": 1.0}], best_theta=np.ones(3))
+    copied = record.copy()
+    copied.loss_curve.append(0.5)
+    copied.validation_scores.append(0.6)
+    copied.history.append({"epoch": 2})
+    copied.best_theta[0] = 7
+    assert record.loss_curve == [1.0] and record.validation_scores == [0.5]
+    assert len(record.history) == 1 and record.best_theta[0] == 1
+    assert copied.history[0] is record.history[0]
