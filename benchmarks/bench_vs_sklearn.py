@@ -18,13 +18,8 @@ multithreaded BLAS work); the table reports medians and ratios (ours / theirs):
   images, and of predict_proba on 1,000,000 rows;
 - test accuracy after the same epochs.
 
-After the table: how much a second thread adds on this machine right now (a compiled
-loop's time on two threads over one; near 1.0 the two CPUs share one core's worth of
-work, as on a virtual machine whose host is busy, and every ratio above is skewed by it),
-how long a hand-over between two threads takes (some 0.04 us where the two CPUs share a
-core complex, 0.2 where a virtual machine's host put them on different ones: two-thread
-epochs then gain little or nothing) and what the process learnt of one thread against
-two (``_batch_thread.ThreadChoice``).
+Other networks and a grid search: ``bench_networks.py``; the first use, compiling the
+kernels: ``bench_first_use.py``.
 
 ``--settle S`` pauses S seconds before each timed fit instead: a diagnostic for the
 cost of starting while OpenBLAS's threads still spin after the previous call.
@@ -302,7 +297,7 @@ def machine():
 
     import sklearn
 
-    from skdigitnet._backends import compiled_enabled
+    from skdigitnet._engine import compiled_enabled
     kernels = f"numba {version('numba')}" if compiled_enabled() else "off (numpy only)"
     return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"numpy {np.__version__}, scikit-learn {sklearn.__version__}; "
@@ -368,91 +363,6 @@ def main(argv=None):
                                       args.settle)
     rows += memory_rows(args.data, 200_000 if args.quick else 1_000_000)
     print(table(rows))
-    print(f"\nafter the run: {host_parallelism()}")
-    print(f"and {handover_latency()}")
-    print(thread_choice_summary())
-
-
-def host_parallelism():
-    """How much a second thread adds on this machine right now: a compiled loop's time
-    on two threads (half the work each) over one thread's time, the median of 11. Near
-    0.5 two cores work at once; near 1.0 the two CPUs share one core's worth of work (a
-    virtual machine on a busy host), and every two-thread ratio here is skewed."""
-    import threading
-
-    import numba
-
-    @numba.njit(nogil=True, fastmath=True)
-    def work(x, n):
-        total = np.float32(0)
-        for _ in range(n):
-            for value in x:
-                total += value * value
-        return total
-    x = np.ones(4096, np.float32)
-    work(x, 1)
-
-    def timed(threads):
-        tic = time.perf_counter()
-        helpers = [threading.Thread(target=work, args=(x, 30_000 // threads))
-                   for _ in range(threads - 1)]
-        for helper in helpers:
-            helper.start()
-        work(x, 30_000 // threads)
-        for helper in helpers:
-            helper.join()
-        return time.perf_counter() - tic
-    ratio = median(timed(2) / timed(1) for _ in range(11))
-    return (f"a compiled loop on two threads took {ratio:.2f} of one thread's time "
-            "(0.5: two cores at work; 1.0: one core's worth between the two CPUs)")
-
-
-def handover_latency():
-    """How long one thread takes to see a flag the other sets (a cache line passed
-    between two cores, each thread spinning on it in turn): the median of 11 rounds of
-    20,000 hand-overs. Some 0.04 us where the two CPUs share a core complex; some 0.2 us
-    where the host put them on different ones, and then every row one thread writes and
-    the other reads costs as much (the two-thread epochs can be slower than one thread's:
-    see ``_batch_thread._own_rows``)."""
-    import threading
-
-    import numba
-
-    from skdigitnet._batch_thread import _load_acquire, _store_release, second_cpu
-
-    if not second_cpu():  # the two would spin in turn on one CPU, a time slice each
-        return "one CPU: no hand-over between threads measured"
-
-    @numba.njit(nogil=True)
-    def player(flags, me, n):
-        for i in range(n):
-            want = 2 * i + me
-            while _load_acquire(flags, 0) != want:
-                pass
-            _store_release(flags, 0, want + 1)
-
-    def rounds(n):
-        flags = np.zeros(1, np.int64)
-        other = threading.Thread(target=player, args=(flags, 1, n))
-        tic = time.perf_counter()
-        other.start()
-        player(flags, 0, n)
-        other.join()
-        return (time.perf_counter() - tic) / (2 * n)
-    rounds(10)
-    seconds = median(rounds(20_000) for _ in range(11))
-    return (f"a hand-over between two threads took {1e6 * seconds:.2f} us (some 0.04 within "
-            "one core complex, 0.2 across two)")
-
-
-def thread_choice_summary():
-    """What the process learnt of one thread against two (``ThreadChoice``)."""
-    from skdigitnet import _batch_thread
-    lines = ["one thread or two, as this process timed them (us per 1,000 rows):"]
-    for key, (alone, two) in sorted(_batch_thread.thread_choice.learnt().items(), key=str):
-        show = [("-" if rate is None else f"{1e9 * rate:,.0f}") for rate in (alone, two)]
-        lines.append(f"  {key[0]} {key[1:4]}: one {show[0]}, two {show[1]}")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

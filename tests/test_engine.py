@@ -310,15 +310,15 @@ def test_compiled_epoch_equals_the_batch_by_batch_loop(dtype, optimizer, weighte
 @pytest.mark.parametrize("sparse_X", [False, True])
 @pytest.mark.parametrize("first", [8, 40])
 def test_compiled_prediction_equals_numpy_chunk_by_chunk(X_dtype, sparse_X, first, rng):
-    """One compiled call predicts every row, ``kernels.CHUNK`` rows at a time (the last
-    chunk short): every row as the numpy backend computes it, a non-finite row found in
+    """The compiled backend predicts ``kernels.CHUNK`` rows at a time (the last chunk
+    short): every row as the numpy backend computes it, a non-finite row found in
     any chunk; on sparse X the first product skips zeros and reads X, whatever its dtype,
     in place; the parameters are read where they are."""
     arch = Architecture((20, first, 6, 3),
                         (get_activation("relu"), get_activation("logistic")),
                         "softmax", "log_loss")
     coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
-    X = (rng.uniform(size=(4 * kernels.CHUNK + 77, 20)) * 3).astype(X_dtype)
+    X = (rng.uniform(size=(2 * kernels.CHUNK + 77, 20)) * 3).astype(X_dtype)
     if sparse_X:
         X[rng.uniform(size=X.shape) < 0.8] = 0
     assert compiled.CompiledBackend._skip(X, coefs[0]) == sparse_X
@@ -660,16 +660,17 @@ def test_kernel_arrays_are_checked(rng):
 def test_prepare_compiles_what_any_fit_and_prediction_on_that_dtype_use(X_dtype, rng,
                                                                         monkeypatch):
     """What a compiled call is compiled for depends on the dtypes only (an architecture,
-    a batch size, an optimizer are data to it): after ``prepare``, fits and predictions
-    of other networks on X of that dtype compile nothing more."""
+    a batch size, an optimizer are data to it): after ``prepare``, fits (L-BFGS's too)
+    and predictions of other networks on X of that dtype compile nothing more."""
     monkeypatch.setenv("SKDIGITNET_NUMBA", "1")
     dtype = np.float64 if X_dtype == np.float64 else np.float32
     compiled.prepare(X_dtype, dtype)
-    before = {f: len(f.signatures) for f in (kernels.epoch, kernels.predict)}
+    before = {f: len(f.signatures) for f in (kernels.epoch, kernels.forward,
+                                             kernels.backward, kernels.finish_gradient)}
     X = (rng.uniform(size=(60, 12)) * (rng.uniform(size=(60, 12)) < 0.3) * 9).astype(X_dtype)
     y = rng.randint(0, 3, size=60)
     for params in (dict(hidden_layer_sizes=(5, 4), activation="tanh", solver="sgd"),
-                   dict(hidden_layer_sizes=(40,), batch_size=7)):
+                   dict(hidden_layer_sizes=(40,), batch_size=7), dict(solver="lbfgs")):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             clf = DigitMLPClassifier(max_iter=2, **params).fit(X, y)

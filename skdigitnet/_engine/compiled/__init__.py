@@ -1,5 +1,6 @@
-"""The compiled backend: an epoch, a full-batch gradient or a prediction in one compiled
-call each (``kernels.py``), on arrays grouped as ``layout.py`` defines them.
+"""The compiled backend: an epoch is one compiled call (``kernels.epoch``); a full-batch
+gradient and a prediction call the epoch's phases; all on arrays grouped as ``layout.py``
+defines them.
 
 Chosen by ``skdigitnet._engine.choose_backend`` for dense ``X`` and architectures the
 kernels cover (``covers``); the numpy backend (``reference.NumpyBackend``) is the
@@ -41,9 +42,10 @@ def covers(arch: Architecture) -> bool:
 
 
 def prepare(X_dtype: DTypeLike, dtype: DTypeLike) -> None:
-    """Compile, or load from numba's cache, the epoch and the prediction of a fit on X of
-    ``X_dtype`` with parameters of ``dtype``: what a compiled call is compiled for depends
-    on these dtypes only (an architecture is data to it), so a tiny network does."""
+    """Compile, or load from numba's cache, the epoch of a fit on X of ``X_dtype`` with
+    parameters of ``dtype``, and with it what predictions use: what a compiled call is
+    compiled for depends on these dtypes only (an architecture is data to it), so a tiny
+    network does."""
     arch = Architecture((4, 3, 2), (ReLU(),), "softmax", "log_loss")
     plan = layout.plan(arch)
     if plan is None:  # pragma: no cover - the kernels cover ReLU, softmax and log loss
@@ -55,8 +57,6 @@ def prepare(X_dtype: DTypeLike, dtype: DTypeLike) -> None:
     work = layout.work(plan, 4, 4, dtype, False)
     data = layout.data(X, Y, None, np.arange(4), plan, dtype)
     kernels.epoch(data, net, work, layout.opt(Adam(arch.n_parameters, dtype)), 0.0, 2)
-    kernels.predict(layout.data(X, None, None, None, plan, dtype), net, work,
-                    np.empty((4, 2), dtype), 2)
 
 
 class CompiledBackend(NumpyBackend):
@@ -106,7 +106,7 @@ class CompiledBackend(NumpyBackend):
     def loss_and_gradient(self, theta: FloatArray, X: Matrix, Y: FloatArray,
                           sample_weight: FloatArray | None, alpha: float, grad: FloatArray,
                           workspace: Workspace) -> float:
-        """One compiled call over every row: ``kernels.gradient``."""
+        """The epoch's phases over every row, then ``kernels.finish_gradient``."""
         if not isinstance(X, np.ndarray):
             return super().loss_and_gradient(theta, X, Y, sample_weight, alpha, grad,
                                              workspace)
@@ -114,26 +114,33 @@ class CompiledBackend(NumpyBackend):
         skip = self._skip(X, workspace.coefs[0])
         data = layout.data(X, Y, sample_weight, None, self.plan, theta.dtype)
         work = self._work_for(max(X.shape[0], 1), X, theta.dtype, skip)
-        with one_blas_thread(), flush_denormals():
-            loss, _ = kernels.gradient(data, 0, X.shape[0], layout.net(self.plan, theta, skip),
-                                       work, float(alpha))
+        net, n = layout.net(self.plan, theta, skip), X.shape[0]
+        with one_blas_thread(), flush_denormals():  # the epoch's phases, from here
+            kernels.forward(data, 0, n, net, work, len(self.plan.units) - 1)
+            loss, weight_sum = kernels.backward(data, 0, n, net, work)
+            squares = kernels.finish_gradient(net, work.grad, float(alpha), 1.0 / weight_sum)
         grad[...] = work.grad
-        return float(loss)
+        return float((loss + 0.5 * alpha * squares) / weight_sum)
 
     def predict_into(self, coefs: Sequence[FloatArray], intercepts: Sequence[FloatArray],
                      X: Matrix, layer: int, chunk_rows: int, out: FloatArray,
                      check_finite: bool) -> bool:
-        """Every row in one compiled call, ``kernels.CHUNK`` rows at a time through every
-        layer (``chunk_rows`` is the numpy backend's): ``kernels.predict``."""
+        """The epoch's first phase, ``kernels.forward``, on ``kernels.CHUNK`` rows at a
+        time (``chunk_rows`` is the numpy backend's)."""
         if not isinstance(X, np.ndarray):
             return super().predict_into(coefs, intercepts, X, layer, chunk_rows, out,
                                         check_finite)
         X = np.ascontiguousarray(X)
         theta = parameter_vector(coefs, intercepts, out.dtype)  # read only
         skip = self._skip(X, theta[: coefs[0].size].reshape(coefs[0].shape))
-        work = layout.work(self.plan, min(kernels.CHUNK, max(X.shape[0], 1)), X.shape[1],
-                           out.dtype, skip)
+        rows = min(kernels.CHUNK, max(X.shape[0], 1))
+        work = layout.work(self.plan, rows, X.shape[1], out.dtype, skip)
         data = layout.data(X, None, None, None, self.plan, out.dtype)
+        net, finite = layout.net(self.plan, theta, skip), True
+        start, width = work.act_start[layer], self.plan.units[layer]
         with one_blas_thread():
-            return bool(kernels.predict(data, layout.net(self.plan, theta, skip), work, out,
-                                        layer))
+            for lo in range(0, X.shape[0], rows):
+                n = min(rows, X.shape[0] - lo)
+                finite &= kernels.forward(data, lo, lo + n, net, work, layer)
+                out[lo: lo + n] = work.acts[start: start + n * width].reshape(n, width)
+        return bool(finite)

@@ -9,11 +9,12 @@ inputs instead (``skip_zeros``) when ``net.skip`` says so. Everything between th
 products (biases, activations, the output, the loss, the bias sums, the L2 term, the
 optimizer's update) is a loop here, one pass each, with no Python between batches.
 
-The three entry points, ``epoch``, ``gradient`` and ``predict``, call the phases of a
-step (``first_sums``, ``forward``, ``loss_and_delta``, ``backward``,
-``finish_gradient``, ``update``) directly, and the phases call little below them: numba
-optimizes each compiled function again inside every caller, so each level of calls
-costs compile time once more.
+A step's phases (``forward``, ``backward``, ``update``; ``finish_gradient`` for L-BFGS)
+are compiled functions of their own, which ``epoch`` calls for every batch with no
+Python in between; a prediction (``forward``, a chunk of rows at a time) and L-BFGS's
+full-batch gradient call them from Python, a few microseconds a call, and compile
+nothing of their own. Levels are few: numba optimizes each compiled function again
+inside every caller, so every level of calls costs compile time once more.
 """
 
 import math
@@ -35,25 +36,15 @@ OUTPUTS = {("softmax", "log_loss"): SOFTMAX_LOG_LOSS,
 # Update rules (``opt.kind``).
 ADAM, MOMENTUM, NESTEROV = range(3)
 #: Rows per chunk of a prediction: a chunk's layers stay in the second-level cache.
-CHUNK = 256
+CHUNK = 2048
 
 
 # --------------------------------------------------------------------------- views
 @jit
-def acts(net, work, i, n):
-    """Layer ``i``'s (1 .. L-1) values for ``n`` rows: a (n, units[i]) view of work.acts."""
-    u = net.units[i]
-    start = work.act_start[i]
-    return work.acts[start: start + n * u].reshape((n, u))
-
-
-@jit
-def weights(vector, net, i):
-    """The weights between layers ``i`` and ``i + 1`` in ``vector`` (theta or a
-    gradient): a (units[i], units[i + 1]) view."""
-    fan_in, fan_out = net.units[i], net.units[i + 1]
-    start = net.coef_start[i]
-    return vector[start: start + fan_in * fan_out].reshape((fan_in, fan_out))
+def matrix(vector, start, rows, cols):
+    """``vector[start: start + rows * cols]`` as a (rows, cols) C-ordered view: a layer's
+    values (work.acts), a delta, a weight matrix or its gradient, for a BLAS product."""
+    return vector[start: start + rows * cols].reshape((rows, cols))
 
 
 def _rows(X, order, lo, hi, xb, fresh):
@@ -92,136 +83,123 @@ if numba is not None:
 
 # --------------------------------------------------------------------------- a step
 @jit
-def first_sums(data, lo, hi, net, work):
-    """Layer 1's sums without bias, ``X[rows] @ W0``, into its block of work.acts."""
-    n = hi - lo
-    # (int64 indices: a constant would be typed as its literal value, and compile a
-    # function of its own)
-    Z, W0 = acts(net, work, np.int64(1), n), weights(net.theta, net, np.int64(0))
+def forward(data, lo, hi, net, work, stop):
+    """Layers 1 .. ``stop`` for rows ``lo .. hi - 1`` into work.acts (layer i's block
+    from ``work.act_start[i]``, row-major): ``X[rows] @ W0`` (skipping zeros when
+    ``net.skip``), then the later products, biases, activations, and the output
+    activation when ``stop`` is the output layer. Returns whether the first layer's sums
+    were all finite."""
+    L, n, theta, units = net.units.shape[0], hi - lo, net.theta, net.units
+    W0 = matrix(theta, net.coef_start[0], units[0], units[1])
+    Z = matrix(work.acts, work.act_start[1], n, units[1])
     if net.skip:
         skip_zeros.forward(data.X, data.order, lo, hi, work.offsets, W0, Z)
     else:
         np.dot(_rows(data.X, data.order, lo, hi, work.xb, True), W0, Z)
-
-
-@jit
-def forward(net, work, n, stop):
-    """Layers 1 .. ``stop`` for ``n`` rows whose first sums are in place (``first_sums``):
-    biases, activations, and the output activation when ``stop`` is the output layer.
-    Returns whether the first layer's sums were all finite."""
-    L = net.units.shape[0]
     finite = True
     for i in range(1, stop + 1):
-        A = acts(net, work, i, n)
+        u, start = units[i], work.act_start[i]
         if i > 1:
-            np.dot(acts(net, work, i - 1, n), weights(net.theta, net, i - 1), A)
-        start = net.bias_start[i - 1]
-        b = net.theta[start: start + A.shape[1]]
-        bad = A.dtype.type(0)
+            np.dot(matrix(work.acts, work.act_start[i - 1], n, units[i - 1]),
+                   matrix(theta, net.coef_start[i - 1], units[i - 1], u),
+                   matrix(work.acts, start, n, u))
+        a = work.acts[start: start + n * u]
+        b = theta[net.bias_start[i - 1]: net.bias_start[i - 1] + u]
+        bad = a.dtype.type(0)
         for r in range(n):
-            row = A[r]
-            for j in range(row.shape[0]):
-                row[j] += b[j]
-                bad += row[j] * 0  # NaN at the first sum that is not finite
+            for j in range(u):
+                a[r * u + j] += b[j]
+                bad += a[r * u + j] * 0  # NaN at the first sum that is not finite
         if i == 1:
             finite = bad == 0
-        flat = A.reshape(A.size)
         if i < L - 1:
-            activate(net.codes[i - 1], net.params[i - 1], flat)
+            activate(net.codes[i - 1], net.params[i - 1], a)
         elif net.output in (LOGISTIC_LOG_LOSS, LOGISTIC_SQUARED_ERROR):
-            activate(np.int64(LOGISTIC), 0.0, flat)
+            activate(np.int64(LOGISTIC), 0.0, a)
         else:  # softmax, each row shifted by its maximum
             for r in range(n):
-                row = A[r]
-                top = row[0]
-                for j in range(1, row.shape[0]):
-                    top = max(top, row[j])
-                for j in range(row.shape[0]):
-                    row[j] -= top
-            exp(flat)
+                top = a[r * u]
+                for j in range(1, u):
+                    top = max(top, a[r * u + j])
+                for j in range(u):
+                    a[r * u + j] -= top
+            exp(a)
             for r in range(n):
-                row = A[r]
-                total = row[0] * 0
-                for j in range(row.shape[0]):
-                    total += row[j]
-                for j in range(row.shape[0]):
-                    row[j] /= total
+                total = a[r * u] * 0
+                for j in range(u):
+                    total += a[r * u + j]
+                for j in range(u):
+                    a[r * u + j] /= total
     return finite
 
 
 @jit
-def loss_and_delta(data, lo, hi, net, work):
-    """The weighted loss sum of rows ``lo .. hi - 1`` and their output delta ``d loss /
-    d z_out`` (weighted) into work.delta, from the outputs in place; returns the loss sum
-    and the weight sum. ``P - Y`` is exact for softmax with log loss and logistic with
-    log loss; squared error goes through the output activation's Jacobian."""
-    L, n = net.units.shape[0], hi - lo
-    P = acts(net, work, L - 1, n)
-    E = work.delta[: P.size].reshape(P.shape)
+def backward(data, lo, hi, net, work):
+    """The loss of rows ``lo .. hi - 1`` from their outputs (``forward``), and its
+    gradient, as sums over the rows (weighted), into work.grad; returns the loss sum and
+    the weight sum. The output delta ``P - Y`` is exact for softmax with log loss and
+    logistic with log loss; squared error goes through the output activation's
+    Jacobian."""
+    L, n, units, grad = net.units.shape[0], hi - lo, net.units, work.grad
+    u = units[L - 1]
+    P, E = work.acts[work.act_start[L - 1]:], work.delta
     eps = np.finfo(P.dtype).eps
     one = P.dtype.type(1)
-    weighted = data.sw.shape[0] > 0
     loss, weight_sum = 0.0, 0.0
     for r in range(n):
         row = data.order[lo + r] if data.order.shape[0] > 0 else lo + r
-        w = data.sw[row] if weighted else one
-        y, p, e = data.Y[row], P[r], E[r]
-        row_loss, dot = 0.0, p[0] * 0
-        for j in range(p.shape[0]):
-            e[j] = p[j] - y[j]
+        w = data.sw[row] if data.sw.shape[0] > 0 else one
+        y, row_loss, dot = data.Y[row], 0.0, one * 0
+        for j in range(u):
+            p = P[r * u + j]
+            e = E[r * u + j] = p - y[j]
             if net.output == SOFTMAX_LOG_LOSS:
                 if y[j] != 0:
-                    row_loss -= y[j] * math.log(max(p[j], eps))
+                    row_loss -= y[j] * math.log(max(p, eps))
             elif net.output == LOGISTIC_LOG_LOSS:
-                q = min(max(p[j], eps), one - eps)
+                q = min(max(p, eps), one - eps)
                 if y[j] != 0:
                     row_loss -= y[j] * math.log(q)
                 if y[j] != 1:
                     row_loss -= (one - y[j]) * math.log(one - q)
             else:
-                row_loss += 0.5 * e[j] * e[j]
-                dot += e[j] * p[j]
-        for j in range(p.shape[0]):
+                row_loss += 0.5 * e * e
+                dot += e * p
+        for j in range(u):
+            p = P[r * u + j]
             if net.output == SOFTMAX_SQUARED_ERROR:  # through the softmax Jacobian
-                e[j] = (e[j] - dot) * p[j]
+                E[r * u + j] = (E[r * u + j] - dot) * p
             elif net.output == LOGISTIC_SQUARED_ERROR:  # ... the logistic derivative
-                e[j] = e[j] * p[j] * (one - p[j])
-            e[j] = e[j] * w
+                E[r * u + j] = E[r * u + j] * p * (one - p)
+            E[r * u + j] *= w
         loss += w * row_loss
         weight_sum += w
-    return loss, weight_sum
-
-
-@jit
-def backward(data, lo, hi, net, work):
-    """Backpropagate the output delta (``loss_and_delta``) of rows ``lo .. hi - 1``:
-    every weight's and bias's gradient, as sums over the rows, into work.grad."""
-    L, n = net.units.shape[0], hi - lo
-    grad, delta, below = work.grad, work.delta, work.below
-    for i in range(L - 1, 0, -1):  # layer i's delta D; the weights into layer i
-        D = delta[: n * net.units[i]].reshape((n, net.units[i]))
-        start = net.bias_start[i - 1]
-        b = grad[start: start + D.shape[1]]
-        for j in range(D.shape[1]):
+    delta, below = work.delta, work.below
+    for i in range(L - 1, 0, -1):  # layer i's delta; the weights into layer i
+        u, fan_in = units[i], units[i - 1]
+        b = grad[net.bias_start[i - 1]: net.bias_start[i - 1] + u]
+        for j in range(u):
             b[j] = 0
         for r in range(n):
-            for j in range(D.shape[1]):
-                b[j] += D[r, j]
+            for j in range(u):
+                b[j] += delta[r * u + j]
+        D = matrix(delta, 0, n, u)
+        G = matrix(grad, net.coef_start[i - 1], fan_in, u)
         if i == 1:
+            if net.skip:  # the row offsets of forward
+                skip_zeros.gradient(data.X, work.offsets, n, D, G)
+            else:
+                np.dot(_rows(data.X, data.order, lo, hi, work.xb, False).T, D, G)
             break
-        A = acts(net, work, i - 1, n)
-        np.dot(A.T, D, weights(grad, net, i - 1))
-        B = below[: n * net.units[i - 1]].reshape((n, net.units[i - 1]))
-        np.dot(D, weights(net.theta, net, i - 1).T, B)
-        times_derivative(net.codes[i - 2], net.params[i - 2], A.reshape(A.size),
-                         B.reshape(B.size))
+        A = matrix(work.acts, work.act_start[i - 1], n, fan_in)
+        np.dot(A.T, D, G)
+        np.dot(D, matrix(net.theta, net.coef_start[i - 1], fan_in, u).T,
+               matrix(below, 0, n, fan_in))
+        a_start = work.act_start[i - 1]
+        times_derivative(net.codes[i - 2], net.params[i - 2],
+                         work.acts[a_start: a_start + n * fan_in], below[: n * fan_in])
         delta, below = below, delta
-    D = delta[: n * net.units[1]].reshape((n, net.units[1]))
-    if net.skip:  # the row offsets of first_sums
-        skip_zeros.gradient(data.X, work.offsets, n, D, weights(grad, net, np.int64(0)))
-    else:
-        np.dot(_rows(data.X, data.order, lo, hi, work.xb, False).T, D,
-               weights(grad, net, np.int64(0)))
+    return loss, weight_sum
 
 
 @jit
@@ -288,50 +266,20 @@ def update(net, grad, opt, alpha, scale):
     return squares
 
 
-# --------------------------------------------------------------------------- entry points
-@jit
-def gradient(data, lo, hi, net, work, alpha):
-    """The regularised mean loss of rows ``lo .. hi - 1`` and its gradient (into
-    work.grad); returns ``(loss, weight sum)``. See ``_network.loss_and_gradient``."""
-    first_sums(data, lo, hi, net, work)
-    forward(net, work, hi - lo, net.units.shape[0] - 1)
-    loss, weight_sum = loss_and_delta(data, lo, hi, net, work)
-    backward(data, lo, hi, net, work)
-    squares = finish_gradient(net, work.grad, alpha, 1.0 / weight_sum)
-    return (loss + 0.5 * alpha * squares) / weight_sum, weight_sum
-
-
+# --------------------------------------------------------------------------- the epoch
 @jit
 def epoch(data, net, work, opt, alpha, batch_size):
     """One pass over the rows of ``data`` (in ``data.order``, or as they are) in batches
-    of ``batch_size``, one update each (``gradient``'s steps, ``update`` finishing the
-    gradient);
-    returns ``sum(loss_b * weight_b)`` over the batches and the weight sum."""
+    of ``batch_size``, one step each: ``forward``, ``backward``, then ``update`` (which
+    finishes the gradient as ``finish_gradient`` does); returns ``sum(loss_b *
+    weight_b)`` over the batches and the weight sum."""
     n = data.order.shape[0] if data.order.shape[0] > 0 else data.X.shape[0]
     total = weight_sum = 0.0
     for lo in range(0, n, batch_size):
         hi = min(lo + batch_size, n)
-        first_sums(data, lo, hi, net, work)
-        forward(net, work, hi - lo, net.units.shape[0] - 1)
-        loss, weight = loss_and_delta(data, lo, hi, net, work)
-        backward(data, lo, hi, net, work)
+        forward(data, lo, hi, net, work, net.units.shape[0] - 1)
+        loss, weight = backward(data, lo, hi, net, work)
         squares = update(net, work.grad, opt, alpha, 1.0 / weight)
         total += loss + 0.5 * alpha * squares
         weight_sum += weight
     return total, weight_sum
-
-
-@jit
-def predict(data, net, work, out, layer):
-    """Layer ``layer`` (1 .. L-1) of every row of data.X into ``out`` (n, units[layer]),
-    ``CHUNK`` rows at a time; returns whether the first layer's sums were all finite."""
-    finite = True
-    for lo in range(0, data.X.shape[0], CHUNK):
-        n = min(lo + CHUNK, data.X.shape[0]) - lo
-        first_sums(data, lo, lo + n, net, work)
-        finite &= forward(net, work, n, layer)
-        A = acts(net, work, layer, n)
-        for r in range(n):  # loops: numba's slice assignment compiles slowly
-            for j in range(A.shape[1]):
-                out[lo + r, j] = A[r, j]
-    return finite
