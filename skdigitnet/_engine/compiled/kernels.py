@@ -90,19 +90,17 @@ def forward(data, lo, hi, net, work, stop):
     activation when ``stop`` is the output layer. Returns whether the first layer's sums
     were all finite."""
     L, n, theta, units = net.units.shape[0], hi - lo, net.theta, net.units
-    W0 = matrix(theta, net.coef_start[0], units[0], units[1])
-    Z = matrix(work.acts, work.act_start[1], n, units[1])
-    if net.skip:
-        skip_zeros.forward(data.X, data.order, lo, hi, work.offsets, W0, Z)
-    else:
-        np.dot(_rows(data.X, data.order, lo, hi, work.xb, True), W0, Z)
     finite = True
     for i in range(1, stop + 1):
         u, start = units[i], work.act_start[i]
-        if i > 1:
-            np.dot(matrix(work.acts, work.act_start[i - 1], n, units[i - 1]),
-                   matrix(theta, net.coef_start[i - 1], units[i - 1], u),
-                   matrix(work.acts, start, n, u))
+        W, Z = (matrix(theta, net.coef_start[i - 1], units[i - 1], u),
+                matrix(work.acts, start, n, u))
+        if i == 1 and net.skip:
+            skip_zeros.forward(data.X, data.order, lo, hi, work.offsets, W, Z)
+        else:  # one call for every layer: each call site of np.dot costs compile time
+            below = (_rows(data.X, data.order, lo, hi, work.xb, True) if i == 1
+                     else matrix(work.acts, work.act_start[i - 1], n, units[i - 1]))
+            np.dot(below, W, Z)
         a = work.acts[start: start + n * u]
         b = theta[net.bias_start[i - 1]: net.bias_start[i - 1] + u]
         bad = a.dtype.type(0)
@@ -185,14 +183,14 @@ def backward(data, lo, hi, net, work):
                 b[j] += delta[r * u + j]
         D = matrix(delta, 0, n, u)
         G = matrix(grad, net.coef_start[i - 1], fan_in, u)
-        if i == 1:
-            if net.skip:  # the row offsets of forward
-                skip_zeros.gradient(data.X, work.offsets, n, D, G)
-            else:
-                np.dot(_rows(data.X, data.order, lo, hi, work.xb, False).T, D, G)
+        if i == 1 and net.skip:  # the row offsets of forward
+            skip_zeros.gradient(data.X, work.offsets, n, D, G)
             break
-        A = matrix(work.acts, work.act_start[i - 1], n, fan_in)
+        A = (_rows(data.X, data.order, lo, hi, work.xb, False) if i == 1
+             else matrix(work.acts, work.act_start[i - 1], n, fan_in))
         np.dot(A.T, D, G)
+        if i == 1:
+            break
         np.dot(D, matrix(net.theta, net.coef_start[i - 1], fan_in, u).T,
                matrix(below, 0, n, fan_in))
         a_start = work.act_start[i - 1]
