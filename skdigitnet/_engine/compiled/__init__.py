@@ -1,6 +1,5 @@
-"""The compiled backend: an epoch is one compiled call (``kernels.epoch``); a full-batch
-gradient and a prediction call the epoch's phases; all on arrays grouped as ``layout.py``
-defines them.
+"""The compiled backend: an epoch, a full-batch gradient or a prediction is one call of
+the compiled loop ``kernels.sweep``, on arrays grouped as ``layout.py`` defines them.
 
 Chosen by ``skdigitnet._engine.choose_backend`` for dense ``X`` and architectures the
 kernels cover (``covers``); the numpy backend (``reference.NumpyBackend``) is the
@@ -56,7 +55,8 @@ def prepare(X_dtype: DTypeLike, dtype: DTypeLike) -> None:
     net = layout.net(plan, theta, False)
     work = layout.work(plan, 4, 4, dtype, False)
     data = layout.data(X, Y, None, np.arange(4), plan, dtype)
-    kernels.epoch(data, net, work, layout.opt(Adam(arch.n_parameters, dtype)), 0.0, 2)
+    kernels.sweep(data, net, work, layout.opt(Adam(arch.n_parameters, dtype)), 0.0, 2, 2,
+                  np.empty((0, 2), dtype))
 
 
 class CompiledBackend(NumpyBackend):
@@ -88,7 +88,7 @@ class CompiledBackend(NumpyBackend):
 
     def run_epoch(self, batches: Batches, order: IntArray | None, n_rows: int, alpha: float,
                   optimizer: SGD | Adam, workspace: Workspace) -> float:
-        """The whole epoch in one compiled call: ``kernels.epoch``."""
+        """The whole epoch in one compiled call: ``kernels.sweep``."""
         X, theta = batches.X, workspace.theta
         if not isinstance(X, np.ndarray):  # (choose_backend gives sparse X to numpy)
             return super().run_epoch(batches, order, n_rows, alpha, optimizer, workspace)
@@ -98,15 +98,17 @@ class CompiledBackend(NumpyBackend):
         data = layout.data(X, batches.Y, batches.sample_weight, rows, self.plan, theta.dtype)
         work = self._work_for(batches.batch_size, X, theta.dtype, skip)
         with one_blas_thread(), flush_denormals():
-            total, weight_sum = kernels.epoch(data, layout.net(self.plan, theta, skip), work,
-                                              layout.opt(optimizer), float(alpha),
-                                              batches.batch_size)
+            total, weight_sum, _ = kernels.sweep(
+                data, layout.net(self.plan, theta, skip), work, layout.opt(optimizer),
+                float(alpha), batches.batch_size, len(self.plan.units) - 1,
+                np.empty((0, self.plan.units[-1]), theta.dtype))
         return total / weight_sum if weight_sum > 0 else 0.0
 
     def loss_and_gradient(self, theta: FloatArray, X: Matrix, Y: FloatArray,
                           sample_weight: FloatArray | None, alpha: float, grad: FloatArray,
                           workspace: Workspace) -> float:
-        """The epoch's phases over every row, then ``kernels.finish_gradient``."""
+        """``kernels.sweep`` over every row as one batch, with no optimizer: the
+        gradient only."""
         if not isinstance(X, np.ndarray):
             return super().loss_and_gradient(theta, X, Y, sample_weight, alpha, grad,
                                              workspace)
@@ -114,19 +116,19 @@ class CompiledBackend(NumpyBackend):
         skip = self._skip(X, workspace.coefs[0])
         data = layout.data(X, Y, sample_weight, None, self.plan, theta.dtype)
         work = self._work_for(max(X.shape[0], 1), X, theta.dtype, skip)
-        net, n = layout.net(self.plan, theta, skip), X.shape[0]
-        with one_blas_thread(), flush_denormals():  # the epoch's phases, from here
-            kernels.forward(data, 0, n, net, work, len(self.plan.units) - 1)
-            loss, weight_sum = kernels.backward(data, 0, n, net, work)
-            squares = kernels.finish_gradient(net, work.grad, float(alpha), 1.0 / weight_sum)
+        with one_blas_thread(), flush_denormals():
+            total, weight_sum, _ = kernels.sweep(
+                data, layout.net(self.plan, theta, skip), work,
+                layout.opt(None, theta.dtype), float(alpha), max(X.shape[0], 1),
+                len(self.plan.units) - 1, np.empty((0, self.plan.units[-1]), theta.dtype))
         grad[...] = work.grad
-        return float((loss + 0.5 * alpha * squares) / weight_sum)
+        return float(total / weight_sum)
 
     def predict_into(self, coefs: Sequence[FloatArray], intercepts: Sequence[FloatArray],
                      X: Matrix, layer: int, chunk_rows: int, out: FloatArray,
                      check_finite: bool) -> bool:
-        """The epoch's first phase, ``kernels.forward``, on ``kernels.CHUNK`` rows at a
-        time (``chunk_rows`` is the numpy backend's)."""
+        """``kernels.sweep``'s forward pass, ``kernels.CHUNK`` rows at a time
+        (``chunk_rows`` is the numpy backend's), layer ``layer`` into ``out``."""
         if not isinstance(X, np.ndarray):
             return super().predict_into(coefs, intercepts, X, layer, chunk_rows, out,
                                         check_finite)
@@ -136,11 +138,8 @@ class CompiledBackend(NumpyBackend):
         rows = min(kernels.CHUNK, max(X.shape[0], 1))
         work = layout.work(self.plan, rows, X.shape[1], out.dtype, skip)
         data = layout.data(X, None, None, None, self.plan, out.dtype)
-        net, finite = layout.net(self.plan, theta, skip), True
-        start, width = work.act_start[layer], self.plan.units[layer]
+        if X.shape[0] == 0:
+            return True
         with one_blas_thread():
-            for lo in range(0, X.shape[0], rows):
-                n = min(rows, X.shape[0] - lo)
-                finite &= kernels.forward(data, lo, lo + n, net, work, layer)
-                out[lo: lo + n] = work.acts[start: start + n * width].reshape(n, width)
-        return bool(finite)
+            return bool(kernels.sweep(data, layout.net(self.plan, theta, skip), work,
+                                      layout.opt(None, out.dtype), 0.0, rows, layer, out)[2])

@@ -41,14 +41,17 @@ def activation_code(activation):
     return code, (float(getattr(activation, param)) if param else 0.0)
 
 
-def jit(function=None, fastmath=_FASTMATH):
+def jit(function=None, fastmath=_FASTMATH, inline=False):
     """numba's ``njit``, cached on disk, releasing the GIL; the function itself without
-    numba."""
+    numba. ``inline``: a part of its one caller, which numba compiles into that caller
+    instead of on its own (a compiled function is optimized again inside each caller:
+    compiling it on its own too costs time for nothing)."""
     if function is None:
-        return lambda f: jit(f, fastmath)
+        return lambda f: jit(f, fastmath, inline)
     if numba is None:
         return function
-    return numba.njit(cache=True, nogil=True, fastmath=fastmath, error_model="numpy")(function)
+    return numba.njit(cache=True, nogil=True, fastmath=fastmath, error_model="numpy",
+                      inline="always" if inline else "never")(function)
 
 
 # exp for whole arrays, vectorised: x = n ln2 + f with |f| <= ln2 / 2, exp(f) by its

@@ -1,4 +1,4 @@
-"""The compiled network (numba): a whole epoch, a full-batch gradient, a prediction.
+"""The compiled network (numba): one loop over batches, that trains or predicts.
 
 Every function takes its arrays grouped in the named tuples of ``layout.py``: ``data``
 (X, Y, sample weights, row order), ``net`` (the parameter vector and the architecture as
@@ -9,12 +9,12 @@ inputs instead (``skip_zeros``) when ``net.skip`` says so. Everything between th
 products (biases, activations, the output, the loss, the bias sums, the L2 term, the
 optimizer's update) is a loop here, one pass each, with no Python between batches.
 
-A step's phases (``forward``, ``backward``, ``update``; ``finish_gradient`` for L-BFGS)
-are compiled functions of their own, which ``epoch`` calls for every batch with no
-Python in between; a prediction (``forward``, a chunk of rows at a time) and L-BFGS's
-full-batch gradient call them from Python, a few microseconds a call, and compile
-nothing of their own. Levels are few: numba optimizes each compiled function again
-inside every caller, so every level of calls costs compile time once more.
+``sweep`` is the one compiled entry: for every batch, ``forward``; then, to train,
+``backward`` and ``update`` (the optimizer's step, or for L-BFGS's full-batch gradient
+only the L2 term and the mean); to predict, the layer asked for is copied out. One entry
+for the three, with its phases compiled into it, because compile time is what a first
+use waits for: numba optimizes a compiled function again inside each caller, and each
+entry of its own compiled everything it calls once more.
 """
 
 import math
@@ -33,8 +33,8 @@ OUTPUTS = {("softmax", "log_loss"): SOFTMAX_LOG_LOSS,
            ("logistic", "log_loss"): LOGISTIC_LOG_LOSS,
            ("softmax", "squared_error"): SOFTMAX_SQUARED_ERROR,
            ("logistic", "squared_error"): LOGISTIC_SQUARED_ERROR}
-# Update rules (``opt.kind``).
-ADAM, MOMENTUM, NESTEROV = range(3)
+# Update rules (``opt.kind``); GRADIENT leaves the parameters and finishes the gradient.
+ADAM, MOMENTUM, NESTEROV, GRADIENT = range(4)
 #: Rows per chunk of a prediction: a chunk's layers stay in the second-level cache.
 CHUNK = 2048
 
@@ -82,7 +82,7 @@ if numba is not None:
 
 
 # --------------------------------------------------------------------------- a step
-@jit
+@jit(inline=True)
 def forward(data, lo, hi, net, work, stop):
     """Layers 1 .. ``stop`` for rows ``lo .. hi - 1`` into work.acts (layer i's block
     from ``work.act_start[i]``, row-major): ``X[rows] @ W0`` (skipping zeros when
@@ -131,7 +131,7 @@ def forward(data, lo, hi, net, work, stop):
     return finite
 
 
-@jit
+@jit(inline=True)
 def backward(data, lo, hi, net, work):
     """The loss of rows ``lo .. hi - 1`` from their outputs (``forward``), and its
     gradient, as sums over the rows (weighted), into work.grad; returns the loss sum and
@@ -200,32 +200,13 @@ def backward(data, lo, hi, net, work):
     return loss, weight_sum
 
 
-@jit
-def finish_gradient(net, grad, alpha, scale):
-    """``grad = (grad + alpha * W) * scale`` (W: every weight, the biases not); returns
-    ||W||²."""
-    theta = net.theta
-    alpha, scale = theta.dtype.type(alpha), theta.dtype.type(scale)
-    # loops over slices from 0: an index from a variable start may be negative as far as
-    # numba knows, and its wraparound test keeps the loop from vectorising
-    W, part = theta[: net.n_weights], grad[: net.n_weights]
-    squares = 0.0
-    for i in range(W.shape[0]):
-        w = W[i]
-        squares += w * w
-        part[i] = (part[i] + alpha * w) * scale
-    part = grad[net.n_weights:]
-    for i in range(part.shape[0]):
-        part[i] = part[i] * scale
-    return squares
-
-
-@jit
+@jit(inline=True)
 def update(net, grad, opt, alpha, scale):
-    """One step of the optimizer whose state ``opt`` holds, in place, by the rules of
-    ``_optimizers.SGD.step`` and ``Adam.step``, on the regularised mean gradient
-    ``(grad + alpha * W) * scale`` (``finish_gradient``'s, made in the same pass: each
-    parameter is read once); counts Adam's steps in ``opt.t``. Returns ||W||²."""
+    """The regularised mean gradient ``(grad + alpha * W) * scale`` (W: every weight, the
+    biases not) and, in the same pass (each parameter read once), one step of the
+    optimizer whose state ``opt`` holds, in place, by the rules of
+    ``_optimizers.SGD.step`` and ``Adam.step`` (counting Adam's steps in ``opt.t``); for
+    ``GRADIENT``, the gradient written into ``grad`` and no step. Returns ||W||²."""
     theta, n_weights = net.theta, net.n_weights
     f = theta.dtype.type
     alpha, scale = f(alpha), f(scale)
@@ -246,6 +227,12 @@ def update(net, grad, opt, alpha, scale):
             v[i] += c2 * (g * g - v[i])
             theta[i] -= lr * (m[i] / (math.sqrt(v[i]) + eps))
         return squares
+    if opt.kind == GRADIENT:
+        for i in range(theta.shape[0]):
+            w = theta[i] if i < n_weights else zero
+            squares += w * w
+            grad[i] = (grad[i] + alpha * w) * scale
+        return squares
     lr, mu = f(opt.hyper[0]), f(opt.hyper[1])
     velocity = opt.state_1
     if opt.kind == NESTEROV:  # two loops, not a branch inside one: each vectorises
@@ -264,20 +251,33 @@ def update(net, grad, opt, alpha, scale):
     return squares
 
 
-# --------------------------------------------------------------------------- the epoch
+# --------------------------------------------------------------------------- the loop
 @jit
-def epoch(data, net, work, opt, alpha, batch_size):
+def sweep(data, net, work, opt, alpha, batch_size, stop, out):
     """One pass over the rows of ``data`` (in ``data.order``, or as they are) in batches
-    of ``batch_size``, one step each: ``forward``, ``backward``, then ``update`` (which
-    finishes the gradient as ``finish_gradient`` does); returns ``sum(loss_b *
-    weight_b)`` over the batches and the weight sum."""
+    of ``batch_size``: ``forward`` to layer ``stop`` for each, then
+
+    - with ``out`` of no rows, a training step: ``backward``, then ``update`` (an
+      epoch; or with ``opt.kind`` ``GRADIENT`` and one batch of every row, the
+      full-batch gradient left in work.grad, for L-BFGS);
+    - else a prediction: layer ``stop`` of each batch into its rows of ``out``.
+
+    Returns ``sum(loss_b * weight_b)`` over the batches (the regularised loss), the
+    weight sum, and whether every first-layer sum was finite."""
     n = data.order.shape[0] if data.order.shape[0] > 0 else data.X.shape[0]
     total = weight_sum = 0.0
+    finite = True
     for lo in range(0, n, batch_size):
         hi = min(lo + batch_size, n)
-        forward(data, lo, hi, net, work, net.units.shape[0] - 1)
+        finite &= forward(data, lo, hi, net, work, stop)
+        if out.shape[0] > 0:
+            start, width = work.act_start[stop], net.units[stop]
+            for r in range(hi - lo):
+                for j in range(width):
+                    out[lo + r, j] = work.acts[start + r * width + j]
+            continue
         loss, weight = backward(data, lo, hi, net, work)
         squares = update(net, work.grad, opt, alpha, 1.0 / weight)
         total += loss + 0.5 * alpha * squares
         weight_sum += weight
-    return total, weight_sum
+    return total, weight_sum, finite

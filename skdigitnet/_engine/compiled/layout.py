@@ -69,9 +69,10 @@ class Work(NamedTuple):
 
 class Opt(NamedTuple):
     """An optimizer's own state, as the compiled update rule changes it in place:
-    ``kind`` (``kernels.ADAM``, ``MOMENTUM`` or ``NESTEROV``); ``hyper`` the learning
-    rate (Adam: its initial one), beta_1 (or the momentum), beta_2, epsilon; ``t`` Adam's
-    step count; ``state_1``, ``state_2`` Adam's moments or SGD's velocity (twice)."""
+    ``kind`` (``kernels.ADAM``, ``MOMENTUM``, ``NESTEROV``, or ``GRADIENT`` for none);
+    ``hyper`` the learning rate (Adam: its initial one), beta_1 (or the momentum),
+    beta_2, epsilon; ``t`` Adam's step count; ``state_1``, ``state_2`` Adam's moments or
+    SGD's velocity (twice)."""
 
     kind: int
     hyper: NDArray[np.float64]
@@ -155,8 +156,12 @@ def data(X: NDArray[Any], Y: FloatArray | None, sw: FloatArray | None,
     return Data(X, np.ascontiguousarray(Y, dtype), np.ascontiguousarray(sw, dtype), order)
 
 
-def opt(optimizer: SGD | Adam) -> Opt:
-    """``Opt``: the state of ``optimizer`` itself (its arrays, not copies)."""
+def opt(optimizer: SGD | Adam | None, dtype: DTypeLike = np.float64) -> Opt:
+    """``Opt``: the state of ``optimizer`` itself (its arrays, not copies); for None, no
+    optimizer (``kernels.GRADIENT``: the gradient only, in ``dtype``)."""
+    if optimizer is None:
+        none = np.empty(0, dtype)
+        return Opt(kernels.GRADIENT, np.zeros(4), np.zeros(1, np.int64), none, none)
     if isinstance(optimizer, Adam):
         hyper = [optimizer.learning_rate_init, optimizer.beta_1, optimizer.beta_2,
                  optimizer.epsilon]
