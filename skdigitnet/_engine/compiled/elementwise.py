@@ -17,7 +17,7 @@ import numpy as np
 try:  # numba is a runtime dependency; without it the numpy backend does everything
     import numba
     from llvmlite import ir
-    from numba.extending import intrinsic
+    from numba.extending import intrinsic, overload
 except ImportError:  # pragma: no cover - exercised when numba is absent
     numba = None
 
@@ -85,37 +85,45 @@ else:  # pragma: no cover
     _float64_from_bits = _float32_from_bits = None
 
 
-@jit(fastmath={"contract"})  # no reassociation: it would undo the ln2 split
 def exp(v):
-    """``v = exp(v)`` elementwise on a 1-D array, in place; NaN stays NaN. float32 in
-    float32 arithmetic (16 lanes, not 8): degree 7, within 2 ulp for normal results
-    (results below the smallest normal float32 may come out as 0)."""
-    if v.itemsize == 4:
-        c32 = _TAYLOR_32
-        lo, hi = np.float32(-104.0), np.float32(89.0)
-        log2e, half = np.float32(1.4426950408889634), np.float32(0.5)
-        ln2_hi, ln2_lo = np.float32(0.693145751953125), np.float32(1.428606765330187e-06)
-        for r in range(v.shape[0]):
-            x = v[r]
-            if x < lo:
-                x = lo
-            if x > hi:
-                x = hi
-            n = np.floor(x * log2e + half)
-            f = (x - n * ln2_hi) - n * ln2_lo
-            p = c32[7]
-            p = p * f + c32[6]
-            p = p * f + c32[5]
-            p = p * f + c32[4]
-            p = p * f + c32[3]
-            p = p * f + c32[2]
-            p = p * f + c32[1]
-            p = p * f + c32[0]
-            k = np.int32(n) if n == n else np.int32(0)
-            h = k >> 1
-            v[r] = (p * _float32_from_bits((h + np.int32(127)) << np.int32(23))
-                    * _float32_from_bits((k - h + np.int32(127)) << np.int32(23)))
-        return
+    """``v = exp(v)`` elementwise on a 1-D float array, in place; NaN stays NaN
+    (``exp32`` or ``exp64``, chosen by the dtype when compiling, so that a caller
+    compiles one of them only). Callable from compiled code only."""
+
+
+@jit(fastmath={"contract"})  # no reassociation: it would undo the ln2 split
+def exp32(v):
+    """``exp`` in float32 arithmetic (16 lanes, not 8): degree 7, within 2 ulp for
+    normal results; results below the smallest normal float32 may come out as 0."""
+    c32 = _TAYLOR_32
+    lo, hi = np.float32(-104.0), np.float32(89.0)
+    log2e, half = np.float32(1.4426950408889634), np.float32(0.5)
+    ln2_hi, ln2_lo = np.float32(0.693145751953125), np.float32(1.428606765330187e-06)
+    for r in range(v.shape[0]):
+        x = v[r]
+        if x < lo:
+            x = lo
+        if x > hi:
+            x = hi
+        n = np.floor(x * log2e + half)
+        f = (x - n * ln2_hi) - n * ln2_lo
+        p = c32[7]
+        p = p * f + c32[6]
+        p = p * f + c32[5]
+        p = p * f + c32[4]
+        p = p * f + c32[3]
+        p = p * f + c32[2]
+        p = p * f + c32[1]
+        p = p * f + c32[0]
+        k = np.int32(n) if n == n else np.int32(0)
+        h = k >> 1
+        v[r] = (p * _float32_from_bits((h + np.int32(127)) << np.int32(23))
+                * _float32_from_bits((k - h + np.int32(127)) << np.int32(23)))
+
+
+@jit(fastmath={"contract"})
+def exp64(v):
+    """``exp`` in float64: degree 13, within 1 ulp."""
     c = _TAYLOR
     for r in range(v.shape[0]):
         x = np.float64(v[r])
@@ -143,6 +151,15 @@ def exp(v):
         half = k >> 1
         v[r] = (p * _float64_from_bits((half + 1023) << 52)
                 * _float64_from_bits((k - half + 1023) << 52))
+
+
+if numba is not None:
+    @overload(exp)
+    def _exp_typed(v):
+        # (overload wants a Python function, not a compiled one)
+        if v.dtype == numba.types.float32:
+            return lambda v: exp32(v)  # noqa: PLW0108
+        return lambda v: exp64(v)  # noqa: PLW0108
 
 
 @jit

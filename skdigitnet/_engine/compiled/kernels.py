@@ -53,32 +53,22 @@ def _rows(X, order, lo, hi, xb, fresh):
     (``fresh`` False: the forward pass gathered them there already)."""
 
 
-@jit
-def _gather(X, order, lo, hi, xb):
-    for i in range(hi - lo):
-        row = X[order[lo + i]] if order.shape[0] > 0 else X[lo + i]
-        target = xb[i]
-        for k in range(row.shape[0]):
-            target[k] = row[k]
-
-
 if numba is not None:
     @overload(_rows)
     def _rows_typed(X, order, lo, hi, xb, fresh):
-        if X.dtype == xb.dtype:  # rows in order are read in place
-            def rows(X, order, lo, hi, xb, fresh):
-                if order.shape[0] == 0:
-                    return X[lo:hi]
-                if fresh:
-                    _gather(X, order, lo, hi, xb)
-                return xb[: hi - lo]
-            return rows
+        in_place = X.dtype == xb.dtype  # then rows in order are read where they are
 
-        def converted(X, order, lo, hi, xb, fresh):
+        def rows(X, order, lo, hi, xb, fresh):
+            if in_place and order.shape[0] == 0:
+                return X[lo:hi]
             if fresh:
-                _gather(X, order, lo, hi, xb)
+                for i in range(hi - lo):
+                    row = X[order[lo + i]] if order.shape[0] > 0 else X[lo + i]
+                    target = xb[i]
+                    for k in range(row.shape[0]):
+                        target[k] = row[k]
             return xb[: hi - lo]
-        return converted
+        return rows
 
 
 # --------------------------------------------------------------------------- a step
