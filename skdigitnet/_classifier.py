@@ -49,7 +49,6 @@ from ._fit_input import (
     dtypes_for,
     input_scale,
     model_dtype,
-    validation_scorer,
     warn_if_rescaled,
     warn_if_unscaled_pixels,
 )
@@ -80,6 +79,7 @@ from ._validation import (
     validate_params,
     validate_with_hints,
 )
+from ._validation_score import SCORING, validation_evaluator, validation_set
 from ._warnings import warn
 
 
@@ -122,8 +122,9 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
     ``min(200, n_samples)``). Pass those to get ``MLPClassifier``'s training exactly (with
     the same ``random_state``, the same weights). On top of it: custom and
     per-layer activations, a choice of output activation and loss, ``class_weight``,
-    ``transform`` to the hidden activations, a validation set of your own for early
-    stopping, and :meth:`summary`.
+    ``transform`` to the hidden activations, a validation set of your own (for
+    :meth:`fit` and :meth:`partial_fit`) with its loss recorded per epoch, early
+    stopping on a score of your choice (``scoring``), and :meth:`summary`.
 
     Parameters
     ----------
@@ -189,10 +190,11 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         Use Nesterov's momentum with 'sgd' and ``momentum > 0``.
 
     early_stopping : bool, default=False
-        Stop when the validation accuracy has not risen by ``tol`` for
+        Stop when the validation score (``scoring``) has not risen by ``tol`` for
         ``n_iter_no_change`` epochs, and keep the best weights. The validation set is
         ``X_val, y_val`` when given to :meth:`fit`, otherwise a stratified
-        ``validation_fraction`` of the training data.
+        ``validation_fraction`` of the training data. :meth:`partial_fit` needs
+        ``X_val, y_val`` for it, and counts calls instead of epochs.
 
     validation_fraction : float, default=0.1
         Share of the training data set aside for early stopping, in [0, 1).
@@ -227,6 +229,15 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         Which hidden layer :meth:`transform` returns, indexed like a list of the hidden
         layers: 0 is the first, -1 the last.
 
+    scoring : str, callable or None, default=None
+        The validation score that ``validation_scores_`` records and early stopping
+        maximises. None is the accuracy (as ``MLPClassifier``); 'loss' is the negative
+        validation loss (``-validation_loss_curve_``: higher is better, as scikit-learn's
+        scorers); any other name of ``sklearn.metrics.get_scorer_names()`` (e.g.
+        'balanced_accuracy', 'neg_log_loss'), or a callable ``scorer(estimator, X, y)``
+        returning a number, is called after every epoch with a fitted copy of the
+        estimator that holds that epoch's weights. ``tol`` is in the score's units.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -242,12 +253,22 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
     loss_curve_ : list of float
         The loss after each epoch (each L-BFGS iteration).
     validation_scores_ : list of float or None
-        Validation accuracy after each epoch, when there is a validation set.
+        The validation score (``scoring``; by default the accuracy) after each epoch,
+        when there is a validation set.
+    validation_loss_curve_ : list of float or None
+        The loss on the validation set after each epoch, when there is one: the same
+        loss as ``loss_curve_`` (``loss``, mean over the samples) without the L2
+        penalty. Over-fitting shows as it rising while ``loss_curve_`` falls.
     best_validation_score_ : float or None
         The best of ``validation_scores_``.
+    early_stopped_ : bool
+        Whether early stopping ended the last call: :meth:`fit` stopped after
+        ``n_iter_no_change`` epochs without a better validation score, or
+        :meth:`partial_fit` saw ``n_iter_no_change`` calls without one and restored the
+        best weights seen. Always False without ``early_stopping``.
     history_ : list of dict
-        One record per epoch: epoch, loss, validation_score, learning_rate, seconds;
-        ``pandas.DataFrame(clf.history_)`` reads it.
+        One record per epoch: epoch, loss, validation_loss, validation_score,
+        learning_rate, seconds; ``pandas.DataFrame(clf.history_)`` reads it.
     t_ : int
         Number of training samples seen by the stochastic solver.
     n_iter_ : int
@@ -318,6 +339,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         "class_weight": [Options("balanced"), Predicate(lambda v: isinstance(v, dict),
                                                         "an instance of 'dict'"), NONE],
         "transform_layer": [Interval(Integral, None, None, closed="neither")],
+        "scoring": [SCORING],
     }
 
     # Fitted attributes (set by fit, partial_fit and load_model; see the docstring)
@@ -328,7 +350,9 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
     best_loss_: float | None
     loss_curve_: list[float]
     validation_scores_: list[float] | None
+    validation_loss_curve_: list[float] | None
     best_validation_score_: float | None
+    early_stopped_: bool
     history_: list[dict[str, Any]]
     t_: int
     n_iter_: int
@@ -374,6 +398,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         loss: Literal["log_loss", "squared_error"] = "log_loss",
         class_weight: dict[Any, float] | Literal["balanced"] | None = None,
         transform_layer: int = -1,
+        scoring: str | Callable[..., float] | None = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -402,6 +427,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         self.loss = loss
         self.class_weight = class_weight
         self.transform_layer = transform_layer
+        self.scoring = scoring
 
     # ------------------------------------------------------------------ fitting
     @with_callbacks
@@ -420,8 +446,9 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
             Weights of the samples (multiplied by ``class_weight``).
         X_val : {array-like, sparse matrix} of shape (n_val, n_features), default=None
             A validation set of your own, used instead of a ``validation_fraction``
-            split: its accuracy is recorded after every epoch, and with
-            ``early_stopping=True`` it decides when to stop and which weights to keep.
+            split: its score (``scoring``) and loss are recorded after every epoch, and
+            with ``early_stopping=True`` it decides when to stop and which weights to
+            keep.
         y_val : array-like of shape (n_val,) or (n_val, n_labels), default=None
             Labels of ``X_val``; required with it.
 
@@ -449,8 +476,28 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
 
     @available_if(_check_solver)
     def partial_fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
-                    classes: ArrayLike | None = None) -> DigitMLPClassifier:
+                    classes: ArrayLike | None = None, *, X_val: MatrixLike | None = None,
+                    y_val: ArrayLike | None = None) -> DigitMLPClassifier:
         """Update the network with one epoch over ``X`` and ``y``.
+
+        A call given ``X_val, y_val`` records their score (``scoring``) and loss, as an
+        epoch of :meth:`fit` does. With ``early_stopping=True`` every call needs them,
+        and ``n_iter_no_change`` counts calls: the weights of the best score are kept
+        aside, and the call that ends ``n_iter_no_change`` calls in a row without
+        raising the score by ``tol`` restores them, sets ``early_stopped_`` to True and
+        warns (a ``UserWarning``). Until then each call continues from the latest
+        weights. The loop to write::
+
+            clf = DigitMLPClassifier(early_stopping=True, n_iter_no_change=5)
+            for epoch in range(100):
+                for X_part, y_part in parts_of_the_training_data():
+                    clf.partial_fit(X_part, y_part, classes=classes,
+                                    X_val=X_val, y_val=y_val)
+                if clf.early_stopped_:  # the best weights are back: done
+                    break
+
+        (The check belongs after every call: with several parts per pass, raise
+        ``n_iter_no_change`` to count parts, or break out of both loops.)
 
         Parameters
         ----------
@@ -460,15 +507,24 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         classes : array-like of shape (n_classes,), default=None
             Every class of the whole data; required on the first call (except for a
             multilabel y), ignored afterwards.
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), default=None
+            A validation set, scored after this call's epoch; required with
+            ``early_stopping=True``.
+        y_val : array-like of shape (n_val,) or (n_val, n_labels), default=None
+            Labels of ``X_val``; required with it.
 
         Returns
         -------
         self : DigitMLPClassifier
         """
         validate_params(self, self._parameter_constraints)
-        if self.early_stopping:
-            raise ValueError("partial_fit does not support early_stopping=True; "
-                             "call fit, or set early_stopping=False.")
+        if (X_val is None) != (y_val is None):
+            raise ValueError("Pass both X_val and y_val to partial_fit, or neither.")
+        if self.early_stopping and X_val is None:
+            raise ValueError(
+                "partial_fit with early_stopping=True needs a validation set: pass X_val "
+                "and y_val to every call (partial_fit splits none off the training data, "
+                "unlike fit), or set early_stopping=False.")
         if not hasattr(self, "coefs_"):
             if classes is None and not _targets.type_of_target(y).startswith("multilabel"):
                 raise ValueError("classes must be passed on the first call to partial_fit.")
@@ -480,7 +536,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
             )
         else:
             classes = None
-        return self._fit(X, y, sample_weight, incremental=True, validation=(None, None),
+        return self._fit(X, y, sample_weight, incremental=True, validation=(X_val, y_val),
                          classes=classes)
 
     def _fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None,
@@ -535,8 +591,8 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         if not first_pass:
             self._check_continuation(y, kind, incremental)
         sample_weight = self._sample_weight(sample_weight, y, classes, kind, incremental)
-        early_stopping = self._early_stopping_active(incremental)
-        split = early_stopping and X_val is None
+        early_stopping = self._early_stopping_active()
+        split = early_stopping and X_val is None  # partial_fit has refused that
         if split and kind != "multilabel":
             check_stratifiable(y)
         n_val = int(np.ceil(self.validation_fraction * X.shape[0])) if split else 0
@@ -581,8 +637,8 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
                        state: TrainingState) -> TrainingData:
         """``TrainingData``: targets encoded in the parameters' dtype, the early-stopping
         split (drawn from the random state after the initial weights, as MLPClassifier
-        does) and the validation scorer. ``X`` keeps its dtype: batches are converted one
-        at a time."""
+        does) and the validation evaluator. ``X`` keeps its dtype: batches are converted
+        one at a time."""
         Y = _targets.encode(given.y, given.classes, given.kind, arch.output,
                             state.theta.dtype)
         rows, X_val, y_val = None, given.X_val, given.y_val
@@ -590,10 +646,27 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
             rows, val_rows = self._split_validation(given.X.shape[0], given,
                                                     state.random_state)
             X_val, y_val = given.X[val_rows], given.y[val_rows]
-        scorer = None
+        evaluator = None
         if X_val is not None and y_val is not None:  # both or neither
-            scorer = validation_scorer(arch, X_val, y_val, given.classes, given.kind)
-        return TrainingData(given.X, Y, given.sample_weight, rows, scorer)
+            val = validation_set(X_val, y_val, given.classes, given.kind, arch.output,
+                                 state.theta.dtype)
+            evaluator = validation_evaluator(
+                arch, val, given.classes, given.kind, self.scoring,
+                lambda theta: self._snapshot(arch, given, state.record, theta, named=False))
+        return TrainingData(given.X, Y, given.sample_weight, rows, evaluator)
+
+    def _snapshot(self, arch: Architecture, given: FitInput, record: TrainingRecord,
+                  theta: FloatArray, named: bool = True) -> DigitMLPClassifier:
+        """A fitted copy of this estimator with the parameters ``theta``, which later
+        training does not change: what callbacks and a scoring callable receive.
+        ``named=False`` leaves out the feature names, for a scorer given the validated
+        array ``X_val``."""
+        copy = type(self)(**self.get_params(deep=False))
+        copy._set_fitted(FittedNetwork(
+            arch, theta, given.classes, given.kind, record,
+            getattr(self, "feature_names_in_", None) if named else None,
+            given.input_scale).snapshot())
+        return copy
 
     def _stochastic_settings(self, given: FitInput) -> StochasticSettings:
         # given.batch_size is None for L-BFGS only
@@ -741,9 +814,9 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
         sizes, hidden = self._hidden_activations()
         return Architecture((n_features, *sizes, n_outputs), hidden, output, self.loss)
 
-    def _early_stopping_active(self, incremental: bool = False) -> bool:
+    def _early_stopping_active(self) -> bool:
         """Whether a validation score decides when to stop (and which weights to keep)."""
-        return self.early_stopping and self.solver != "lbfgs" and not incremental
+        return self.early_stopping and self.solver != "lbfgs"
 
     def _set_fitted(self, network: FittedNetwork) -> None:
         """Set every fitted attribute from one :class:`FittedNetwork`: the only writer of

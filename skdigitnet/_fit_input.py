@@ -7,18 +7,13 @@ and the small pieces of input handling the estimator shares between fit and pred
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
-from sklearn.metrics import accuracy_score
 
-from . import _targets
-from ._engine import predict_layer
-from ._network import Architecture, unpack
-from ._typing import ArrayLike, FloatArray, Matrix, NDArray, TargetKind
+from ._typing import Matrix, NDArray, TargetKind
 from ._warnings import warn
 
 _SMALL_INTS = (np.uint8, np.int8, np.uint16, np.int16)
@@ -137,15 +132,3 @@ def model_dtype(dtype: DTypeLike) -> type[np.floating[Any]]:
     """float32 weights for float32 data and for 8/16-bit integers (exact in float32);
     float64 otherwise."""
     return np.float64 if dtype == np.float64 else np.float32
-
-
-def validation_scorer(arch: Architecture, X_val: Matrix, y_val: ArrayLike, classes: NDArray[Any],
-                      kind: TargetKind) -> Callable[[FloatArray], float]:
-    """A callable ``theta -> accuracy on (X_val, y_val)``."""
-    y_val = np.asarray(y_val)
-
-    def score(theta: FloatArray) -> float:
-        coefs, intercepts = unpack(theta, arch.units)
-        P = predict_layer(arch, coefs, intercepts, X_val, len(arch.units) - 1)
-        return float(accuracy_score(y_val, _targets.decode(P, classes, kind)))
-    return score

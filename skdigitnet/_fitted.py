@@ -69,6 +69,8 @@ def fitted_attributes(network: FittedNetwork, early_stopping: bool) -> dict[str,
         "loss_": curve[-1] if curve else np.nan,
         "best_loss_": None if early_stopping else record.best_loss,
         "validation_scores_": record.validation_scores,
+        "validation_loss_curve_": record.validation_loss_curve,
+        "early_stopped_": record.early_stopped,
         "best_validation_score_": (record.best_validation_score
                                    if record.validation_scores else None),
         "history_": record.history,

@@ -7,9 +7,12 @@ no code. It holds:
   estimator's constructor parameters (activations by registered name), the layer sizes,
   the output activation, the target kind, the feature names, the scale of the input fit
   saw (``input_scale``, optional), and the training record
-  (loss curve, validation scores, per-epoch history, stopping state);
+  (loss curve, validation scores and losses, per-epoch history, stopping state);
 - ``coef_0`` .. ``coef_{L-2}`` and ``intercept_0`` .. ``intercept_{L-2}``: the weights;
-- ``classes``: the class labels (numbers or strings).
+- ``classes``: the class labels (numbers or strings);
+- ``best_theta`` (optional): the flat parameters of the best validation score, when
+  early stopping kept them aside and they differ from the weights (a ``partial_fit``
+  loop saved before it stopped), so that loading continues the loop exactly.
 
 Everything read back is checked (keys, types, shapes, finiteness) before an estimator is
 built, and a file that fails a check raises ``ValueError`` saying what is wrong.
@@ -30,13 +33,16 @@ from ._fitted import FittedNetwork
 from ._network import Architecture, pack
 from ._training import TrainingRecord
 from ._typing import FloatArray, NDArray, PathLike
+from ._validation_score import check_savable
 
 if TYPE_CHECKING:
     from ._classifier import DigitMLPClassifier
 
 FORMAT = "skdigitnet-model"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 1 files kept only the loss curve of the record
+VERSION = 3
+# version 1 files kept only the loss curve of the record; version 2 files no validation
+# loss, no early_stopped and no best_theta
+READABLE_VERSIONS = (1, 2, 3)
 
 
 def _activation_name(activation: str | Activation) -> str:
@@ -72,11 +78,12 @@ def save_model(estimator: DigitMLPClassifier, path: PathLike) -> None:
     Raises
     ------
     ValueError
-        If an activation cannot be saved by name.
+        If an activation cannot be saved by name, or ``scoring`` is a callable.
     """
     from sklearn.utils.validation import check_is_fitted
     check_is_fitted(estimator)
     params = estimator.get_params()
+    check_savable(params["scoring"])
     hidden = [_activation_name(a) for a in estimator._arch.hidden]
     if not isinstance(params["activation"], str):
         params["activation"] = hidden
@@ -100,6 +107,10 @@ def save_model(estimator: DigitMLPClassifier, path: PathLike) -> None:
     }
     arrays: dict[str, Any] = {f"coef_{i}": c for i, c in enumerate(estimator.coefs_)}
     arrays.update({f"intercept_{i}": b for i, b in enumerate(estimator.intercepts_)})
+    best = estimator._record.best_theta
+    if best is not None and not np.array_equal(best, pack(estimator.coefs_,
+                                                          estimator.intercepts_, best.dtype)):
+        arrays["best_theta"] = best
     classes = np.asarray(estimator.classes_)
     if classes.dtype == object:
         classes = classes.astype(str)
@@ -163,7 +174,8 @@ def load_model(path: PathLike) -> DigitMLPClassifier:
     names = config["feature_names_in"]
     network = FittedNetwork(
         arch, theta, arrays["classes"], config["target_kind"],
-        _read_record(config, theta, estimator._early_stopping_active(), path),
+        _read_record(config, _best_theta(arrays, theta, path),
+                     estimator._early_stopping_active(), path),
         None if names is None else np.asarray(names, dtype=object), _input_scale(config, path))
     estimator._set_fitted(network)
     return estimator
@@ -178,25 +190,44 @@ def _input_scale(config: dict[str, Any], path: PathLike) -> float | None:
     return None if scale is None else float(scale)
 
 
+def _best_theta(arrays: dict[str, NDArray[Any]], theta: FloatArray,
+                path: PathLike) -> FloatArray:
+    """The parameters of the best validation score: the ``best_theta`` entry, checked,
+    or (when there is none) the weights."""
+    best = arrays.get("best_theta")
+    if best is None:
+        return theta
+    if best.shape != theta.shape or best.dtype != theta.dtype:
+        raise ValueError(f"{path}: best_theta is not a {theta.dtype} array of shape "
+                         f"{theta.shape}.")
+    if not np.isfinite(best).all():
+        raise ValueError(f"{path}: best_theta holds NaN or infinite values.")
+    return np.array(best)
+
+
+_NUMBERS_OR_NONE = (list, type(None))
 _RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "validation_scores": (list, type(None)), "best_loss": Real, "best_validation_score": Real,
-    "no_improvement_count": int, "history": list}
+    "validation_scores": _NUMBERS_OR_NONE, "validation_loss_curve": _NUMBERS_OR_NONE,
+    "best_loss": Real, "best_validation_score": Real, "no_improvement_count": int,
+    "history": list, "early_stopped": bool}
 
 
 def _record_config(record: TrainingRecord) -> dict[str, Any]:
     """The training record as JSON-ready values (the loss curve, n_iter and t are
     stored beside it, as in version 1)."""
     return {"validation_scores": record.validation_scores,
+            "validation_loss_curve": record.validation_loss_curve,
             "best_loss": float(record.best_loss),
             "best_validation_score": float(record.best_validation_score),
             "no_improvement_count": int(record.no_improvement_count),
-            "history": record.history}
+            "history": record.history, "early_stopped": bool(record.early_stopped)}
 
 
-def _read_record(config: dict[str, Any], theta: FloatArray, early_stopping: bool,
+def _read_record(config: dict[str, Any], best_theta: FloatArray, early_stopping: bool,
                  path: PathLike) -> TrainingRecord:
-    """The training record, so that warm_start and partial_fit continue where fit
-    stopped; a version 1 file gives the loss curve only."""
+    """The training record, so that warm_start and partial_fit continue where they
+    stopped; a version 1 file gives the loss curve only, a version 2 file no validation
+    loss (NaN in its place)."""
     curve = list(config["loss_curve"])
     saved = config.get("record", {"best_loss": min(curve) if curve else np.inf})
     if not isinstance(saved, dict):
@@ -212,11 +243,26 @@ def _read_record(config: dict[str, Any], theta: FloatArray, early_stopping: bool
     unknown = sorted(set(saved) - set(_RECORD_FIELDS))
     if unknown:
         raise ValueError(f"{path}: unknown record entries {unknown}.")
+    _check_validation_curves(saved, path)
+    for epoch in saved.get("history", []):  # version 2: no validation loss recorded
+        if "validation_loss" not in epoch:
+            epoch["validation_loss"] = None if epoch.get("validation_score") is None else np.nan
     record = TrainingRecord(loss_curve=curve, n_iter=config["n_iter"], t=config.get("t", 0),
                             **saved)
     if early_stopping and record.validation_scores:
-        record.best_theta = theta.copy()  # fit ended on the best weights
+        record.best_theta = best_theta.copy()
     return record
+
+
+def _check_validation_curves(saved: dict[str, Any], path: PathLike) -> None:
+    """The validation scores and losses are lists of numbers, one loss per score."""
+    scores, losses = saved.get("validation_scores"), saved.get("validation_loss_curve")
+    for name, values in (("validation_scores", scores), ("validation_loss_curve", losses)):
+        if values is not None and not all(isinstance(v, Real) for v in values):
+            raise ValueError(f"{path}: record entry {name!r} must hold numbers.")
+    if losses is not None and len(losses) != len(scores or []):
+        raise ValueError(f"{path}: record entries 'validation_loss_curve' and "
+                         "'validation_scores' must have one entry per epoch each.")
 
 
 def _read_config(arrays: dict[str, NDArray[Any]], path: PathLike) -> dict[str, Any]:

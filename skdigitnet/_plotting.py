@@ -288,35 +288,50 @@ class ActivationsDisplay:
 
 
 class LossCurveDisplay:
-    """The training loss per epoch and, where present, the validation score.
+    """The training loss per epoch and, where present, the validation loss and score.
+
+    The training and validation losses share the left axis, so over-fitting shows as
+    the two curves parting; the validation score has a twin axis on the right. The
+    training loss of an epoch is the mean over its batches, L2 penalty included; the
+    validation loss is measured after the epoch, without the penalty.
 
     Parameters
     ----------
     loss_curve : array-like of shape (n_epochs,)
     validation_scores : array-like of shape (n_epochs,) or None, default=None
+    validation_loss_curve : array-like of shape (n_epochs,) or None, default=None
+        NaN entries (epochs without a validation set) are skipped.
 
     Attributes
     ----------
     line_ : matplotlib Line2D
         The loss curve.
+    validation_loss_line_ : matplotlib Line2D or None
     validation_line_ : matplotlib Line2D or None
+        The validation score.
     figure_, ax_ : matplotlib Figure and Axes
     """
 
     line_: Line2D
+    validation_loss_line_: Line2D | None
     validation_line_: Line2D | None
     figure_: Figure | SubFigure
     ax_: Axes
 
-    def __init__(self, loss_curve: ArrayLike, validation_scores: ArrayLike | None = None) -> None:
+    def __init__(self, loss_curve: ArrayLike, validation_scores: ArrayLike | None = None, *,
+                 validation_loss_curve: ArrayLike | None = None) -> None:
         self.loss_curve = np.asarray(loss_curve, dtype=float)
-        self.validation_scores = (None if validation_scores is None
-                                  else np.asarray(validation_scores, dtype=float))
+        self.validation_scores = _floats_or_none(validation_scores)
+        self.validation_loss_curve = _floats_or_none(validation_loss_curve)
 
     @classmethod
     def from_estimator(cls, estimator: DigitMLPClassifier, *,
                        ax: Axes | None = None) -> LossCurveDisplay:
-        """Draw ``loss_curve_`` and ``validation_scores_`` of a fitted estimator.
+        """Draw ``loss_curve_``, ``validation_loss_curve_`` and ``validation_scores_``.
+
+        The validation values are placed at their epochs (from ``history_``), so
+        ``partial_fit`` calls without a validation set leave gaps; with
+        ``scoring='loss'`` the score (the negative validation loss) is not drawn again.
 
         Parameters
         ----------
@@ -330,11 +345,14 @@ class LossCurveDisplay:
         display : LossCurveDisplay
         """
         check_is_fitted(estimator)
-        return cls(estimator.loss_curve_,
-                   getattr(estimator, "validation_scores_", None)).plot(ax=ax)
+        scores = _by_epoch(estimator, "validation_score", "validation_scores_")
+        if getattr(estimator, "scoring", None) == "loss":
+            scores = None
+        losses = _by_epoch(estimator, "validation_loss", "validation_loss_curve_")
+        return cls(estimator.loss_curve_, scores, validation_loss_curve=losses).plot(ax=ax)
 
     def plot(self, ax: Axes | None = None) -> LossCurveDisplay:
-        """Loss on the left axis, validation score (if any) on a twin right axis.
+        """Losses on the left axis, validation score (if any) on a twin right axis.
 
         Parameters
         ----------
@@ -344,21 +362,65 @@ class LossCurveDisplay:
         Returns
         -------
         display : LossCurveDisplay
-            ``self``, with ``line_``, ``validation_line_``, ``figure_`` and ``ax_`` set.
+            ``self``, with ``line_``, ``validation_loss_line_``, ``validation_line_``,
+            ``figure_`` and ``ax_`` set.
         """
         plt = _pyplot()
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 3.5))
         epochs = np.arange(1, len(self.loss_curve) + 1)
-        (self.line_,) = ax.plot(epochs, self.loss_curve, color="tab:red", label="loss")
+        (self.line_,) = ax.plot(epochs, self.loss_curve, color="tab:red",
+                                label="training loss")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("training loss", color="tab:red")
+        ax.set_ylabel("loss")
+        self.validation_loss_line_ = _plot_finite(ax, self.validation_loss_curve,
+                                                  color="tab:orange", linestyle="--",
+                                                  label="validation loss")
         self.validation_line_ = None
-        if self.validation_scores is not None and len(self.validation_scores):
+        if _has_finite(self.validation_scores):
             twin = ax.twinx()
-            v_epochs = np.arange(1, len(self.validation_scores) + 1)
-            (self.validation_line_,) = twin.plot(v_epochs, self.validation_scores,
+            self.validation_line_ = _plot_finite(twin, self.validation_scores,
                                                  color="tab:blue", label="validation score")
             twin.set_ylabel("validation score", color="tab:blue")
+            # the losses and the legend in front of the score's axes
+            ax.set_zorder(twin.get_zorder() + 1)
+            ax.patch.set_visible(False)
+        lines = [line for line in (self.line_, self.validation_loss_line_,
+                                   self.validation_line_) if line is not None]
+        if len(lines) > 1:
+            ax.legend(lines, [str(line.get_label()) for line in lines], loc="center right")
         self.ax_, self.figure_ = ax, ax.figure
         return self
+
+
+def _floats_or_none(values: ArrayLike | None) -> NDArray[np.float64] | None:
+    return None if values is None else np.asarray(values, dtype=float)
+
+
+def _by_epoch(estimator: DigitMLPClassifier, key: str,
+              attribute: str) -> NDArray[np.float64] | None:
+    """One value per epoch of ``loss_curve_`` (NaN where an epoch had no validation set),
+    from ``history_``; the attribute as it is when ``history_`` does not cover every
+    epoch (a model file of version 1)."""
+    history = getattr(estimator, "history_", [])
+    if len(history) == len(estimator.loss_curve_):
+        values = [row.get(key) for row in history]
+        if all(v is None for v in values):
+            return None
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
+    return _floats_or_none(getattr(estimator, attribute, None))
+
+
+def _has_finite(values: NDArray[np.float64] | None) -> bool:
+    return values is not None and bool(np.isfinite(values).any())
+
+
+def _plot_finite(ax: Axes, values: NDArray[np.float64] | None,
+                 **style: Any) -> Line2D | None:
+    """Plot the finite ``values`` at their epochs (counted from 1) on ``ax``; None, and
+    nothing drawn, when there is none."""
+    if values is None or not _has_finite(values):
+        return None
+    keep = np.isfinite(values)
+    (line,) = ax.plot(np.arange(1, len(values) + 1)[keep], values[keep], **style)
+    return line

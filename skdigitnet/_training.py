@@ -27,18 +27,24 @@ if TYPE_CHECKING:
     from ._network import Architecture, Workspace
     from ._optimizers import SGD, Adam
     from ._typing import FloatArray, IntArray, Matrix, NDArray
+    from ._validation_score import ValidationResult
 
 
 @dataclass
 class TrainingRecord:
     """What training has seen so far, as plain data; it survives warm starts.
 
-    ``history`` holds one dict per epoch: epoch, loss, validation_score,
-    learning_rate, seconds; ``pandas.DataFrame(history)`` reads it directly.
+    ``history`` holds one dict per epoch: epoch, loss, validation_loss,
+    validation_score, learning_rate, seconds; ``pandas.DataFrame(history)`` reads it
+    directly. ``validation_loss_curve`` has one entry per entry of ``validation_scores``
+    (NaN where a model file saved before it was recorded has none). ``early_stopped``
+    is whether the last fit or partial_fit call ended on ``n_iter_no_change`` epochs
+    (calls) without a better validation score.
     """
 
     loss_curve: list[float] = field(default_factory=list)
     validation_scores: list[float] | None = None
+    validation_loss_curve: list[float] | None = None
     best_loss: float = np.inf
     best_validation_score: float = -np.inf
     no_improvement_count: int = 0
@@ -46,6 +52,11 @@ class TrainingRecord:
     t: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     best_theta: FloatArray | None = None
+    early_stopped: bool = False
+
+    def __post_init__(self) -> None:
+        if self.validation_scores is not None and self.validation_loss_curve is None:
+            self.validation_loss_curve = [np.nan] * len(self.validation_scores)
 
     def copy(self) -> TrainingRecord:
         """A copy that later training cannot change: new lists (their entries, numbers
@@ -65,13 +76,14 @@ class TrainingData:
     or CSR, ``Y`` (n_samples, n_outputs) in the parameters' dtype, ``sample_weight``
     (n_samples,) or None; ``rows`` (an index array) restricts training to those rows, so
     an early-stopping split costs no copy of ``X``; ``validation`` is None or a callable
-    ``theta -> score`` (higher is better), called after every epoch."""
+    ``theta -> ValidationResult`` (the score, higher is better, and the loss), called
+    after every epoch."""
 
     X: Matrix
     Y: FloatArray
     sample_weight: FloatArray | None = None
     rows: IntArray | None = None
-    validation: Callable[[FloatArray], float] | None = None
+    validation: Callable[[FloatArray], ValidationResult] | None = None
 
     @property
     def n_samples(self) -> int:
@@ -164,9 +176,10 @@ def plateau_action(record: TrainingRecord, settings: StochasticSettings,
         return False
     what = "Validation score" if settings.stop_on_validation else "Training loss"
     verb = "increase" if settings.stop_on_validation else "improve"
+    unit = "partial_fit calls" if settings.incremental else "epochs"
     msg = (
         f"{what} did not {verb} more than tol={settings.tol:f} for "
-        f"{settings.n_iter_no_change} consecutive epochs."
+        f"{settings.n_iter_no_change} consecutive {unit}."
     )
     if optimizer.reduce_learning_rate():
         record.no_improvement_count = 0
@@ -186,7 +199,10 @@ def train_stochastic(arch: Architecture, data: TrainingData, settings: Stochasti
 
     Stops on a plateau, on divergence (keeping the last finite parameters), or on Ctrl-C
     (keeping the parameters of the last completed epoch, with a warning). With early
-    stopping, ends on the parameters of the best validation score.
+    stopping, ends on the parameters of the best validation score; an incremental epoch
+    (partial_fit) does so only when it ends ``n_iter_no_change`` calls without a better
+    score (``record.early_stopped``, and a warning), so that the calls before that
+    continue from the latest parameters.
     """
     theta, record = state.theta, state.record
     backend = choose_backend(arch, data.X, data.n_samples * data.X.shape[1])  # once per fit
@@ -197,9 +213,9 @@ def train_stochastic(arch: Architecture, data: TrainingData, settings: Stochasti
     n_samples, order = data.n_samples, data.rows
     if settings.shuffle and order is None:
         order = np.arange(n_samples)
-    record.n_iter = 0
+    record.n_iter, record.early_stopped = 0, False
     if data.validation is not None and record.validation_scores is None:
-        record.validation_scores = []
+        record.validation_scores, record.validation_loss_curve = [], []
 
     optimizer = cast("SGD | Adam", state.optimizer)  # None for L-BFGS only
 
@@ -219,6 +235,7 @@ def train_stochastic(arch: Architecture, data: TrainingData, settings: Stochasti
                 return
             stop = _end_epoch(record, theta, loss, data.validation, settings, optimizer,
                               n_samples, tic)
+            record.early_stopped = stop and settings.stop_on_validation
             if hooks is not None and hooks.end(theta):
                 return  # a callback asked to stop
             if stop:
@@ -240,27 +257,49 @@ def train_stochastic(arch: Architecture, data: TrainingData, settings: Stochasti
             "warm_start=True to continue.",
             UserWarning,
         )
-    if settings.stop_on_validation and record.best_theta is not None:
+    if not settings.stop_on_validation or record.best_theta is None:
+        return
+    if not settings.incremental:
         theta[...] = record.best_theta
+    elif record.early_stopped:
+        theta[...] = record.best_theta
+        _warn_stopped_calls(record, settings)
+
+
+def _warn_stopped_calls(record: TrainingRecord, settings: StochasticSettings) -> None:
+    warn(
+        f"Early stopping: the validation score did not improve by more than "
+        f"tol={settings.tol:g} for n_iter_no_change={settings.n_iter_no_change} "
+        "consecutive partial_fit calls; restored the parameters of the best validation "
+        f"score seen ({record.best_validation_score:.6g}) and set early_stopped_ to True. "
+        "Stop calling partial_fit: a further call trains on from those parameters.",
+        UserWarning,
+    )
 
 
 def _end_epoch(record: TrainingRecord, theta: FloatArray, loss: float,
-               validation: Callable[[FloatArray], float] | None, settings: StochasticSettings,
-               optimizer: SGD | Adam, n_samples: int, tic: float) -> bool:
+               validation: Callable[[FloatArray], ValidationResult] | None,
+               settings: StochasticSettings, optimizer: SGD | Adam, n_samples: int,
+               tic: float) -> bool:
     """Book-keeping after an epoch; returns True when training should stop."""
     record.n_iter += 1
     record.t += n_samples
     record.loss_curve.append(loss)
     if settings.verbose:
         print(f"Iteration {record.n_iter}, loss = {loss:.8f}")
-    score = None if validation is None else validation(theta)
-    if score is not None and settings.verbose:
-        print(f"Validation score: {score:f}")
+    score = val_loss = None
+    if validation is not None:
+        score, val_loss = validation(theta)
+        # a result comes with a validation set, and train_stochastic made the list then
+        cast("list[float]", record.validation_loss_curve).append(val_loss)
+        if settings.verbose:
+            print(f"Validation score: {score:f}")
     if update_stopping(record, loss, score, settings) and settings.stop_on_validation:
         record.best_theta = theta.copy()
     record.history.append({
-        "epoch": len(record.loss_curve), "loss": loss, "validation_score": score,
-        "learning_rate": optimizer.learning_rate, "seconds": time.perf_counter() - tic,
+        "epoch": len(record.loss_curve), "loss": loss, "validation_loss": val_loss,
+        "validation_score": score, "learning_rate": optimizer.learning_rate,
+        "seconds": time.perf_counter() - tic,
     })
     optimizer.epoch_end(record.t)
     return plateau_action(record, settings, optimizer)
@@ -302,8 +341,9 @@ def train_lbfgs(arch: Architecture, data: TrainingData, settings: LbfgsSettings,
         record.loss_curve.append(loss)
         record.best_loss = min(record.best_loss, loss)
         record.history.append({
-            "epoch": len(record.loss_curve), "loss": loss, "validation_score": None,
-            "learning_rate": None, "seconds": time.perf_counter() - tic[0],
+            "epoch": len(record.loss_curve), "loss": loss, "validation_loss": None,
+            "validation_score": None, "learning_rate": None,
+            "seconds": time.perf_counter() - tic[0],
         })
         tic[0] = time.perf_counter()
         if settings.verbose:

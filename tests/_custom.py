@@ -59,3 +59,10 @@ class InterruptAfter(ScaledTanh):
         if self.calls == 0:
             raise KeyboardInterrupt
         return super().__call__(z)
+
+
+def balanced_accuracy_scorer(estimator, X, y):
+    """A scoring callable ``scorer(estimator, X, y)``, at module level so that it
+    pickles: the balanced accuracy of ``estimator.predict(X)``."""
+    from sklearn.metrics import balanced_accuracy_score
+    return balanced_accuracy_score(y, estimator.predict(X))

@@ -2,6 +2,7 @@
 
 import inspect
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -284,7 +285,10 @@ def test_partial_fit(small_digits):
     with pytest.raises(ValueError, match=r"y has classes \[11\] that are not in classes_"):
         clf.partial_fit(X[:2], [1, 11])
     assert not hasattr(DigitMLPClassifier(solver="lbfgs"), "partial_fit")
-    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+    with pytest.raises(ValueError, match=re.escape(
+            "partial_fit with early_stopping=True needs a validation set: pass X_val and "
+            "y_val to every call (partial_fit splits none off the training data, unlike "
+            "fit), or set early_stopping=False.")):
         DigitMLPClassifier(early_stopping=True).partial_fit(X, y, classes=np.arange(10))
 
 
@@ -509,8 +513,8 @@ def test_validation_set_is_recorded_without_early_stopping(digits):
     assert len(clf.validation_scores_) == 15
     assert clf.validation_scores_[-1] == pytest.approx(clf.score(X[1000:], y[1000:]))
     history = pd.DataFrame(clf.history_)
-    assert list(history.columns) == ["epoch", "loss", "validation_score", "learning_rate",
-                                     "seconds"]
+    assert list(history.columns) == ["epoch", "loss", "validation_loss", "validation_score",
+                                     "learning_rate", "seconds"]
     np.testing.assert_allclose(history["loss"], clf.loss_curve_)
 
 

@@ -12,7 +12,7 @@ from sklearn.utils.estimator_checks import (
 
 from skdigitnet import DigitMLPClassifier
 
-from _custom import Squareplus
+from _custom import Squareplus, balanced_accuracy_scorer
 
 CONFIGURATIONS = [
     DigitMLPClassifier(),
@@ -23,6 +23,9 @@ CONFIGURATIONS = [
     DigitMLPClassifier(activation=Squareplus()),
     DigitMLPClassifier(activation=("elu", "swish"), out_activation="logistic",
                        loss="squared_error"),
+    # a callable parameter: clone, pickle and the unchanged-parameter checks take it
+    # (the checks pass no validation set, so it is never called)
+    DigitMLPClassifier(scoring=balanced_accuracy_scorer),
 ]
 
 

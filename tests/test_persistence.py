@@ -124,6 +124,15 @@ def set_config(key, value):
     (set_config("record", {"best_loss": "low"}), "record entry 'best_loss' has the wrong type"),
     (set_config("record", {"history": [{"loss": "x"}]}), "'history' must hold one dict of"),
     (set_config("record", {"best_theta": [1.0]}), r"unknown record entries \['best_theta'\]"),
+    (set_config("record", {"validation_scores": [0.5], "validation_loss_curve": ["x"]}),
+     "record entry 'validation_loss_curve' must hold numbers"),
+    (set_config("record", {"validation_scores": [0.5], "validation_loss_curve": [1.0, 2.0]}),
+     "'validation_loss_curve' and 'validation_scores' must have one entry per epoch each"),
+    (set_config("record", {"early_stopped": "yes"}), "'early_stopped' has the wrong type"),
+    (lambda a: a.__setitem__("best_theta", np.zeros(3, np.float32)),
+     r"best_theta is not a float32 array of shape \(13002,\)"),
+    (lambda a: a.__setitem__("best_theta", np.full(13002, np.inf, np.float32)),
+     "best_theta holds NaN or infinite values"),
     (set_config("input_scale", -1), "'input_scale' must be a finite number >= 0 or null"),
     (set_config("input_scale", "255"), "'input_scale' must be a finite number >= 0 or null"),
 ])
@@ -233,6 +242,30 @@ def test_version_1_files_still_load(tmp_path, data):
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     assert loaded.loss_curve_ == clf.loss_curve_ and loaded.best_loss_ == min(clf.loss_curve_)
     assert loaded.history_ == []
+
+
+def test_version_2_files_still_load(tmp_path, data):
+    # version 2 recorded no validation loss: NaN stands in for it, one per score
+    X, y = data
+    clf = fit(DigitMLPClassifier(max_iter=3, random_state=0, early_stopping=True), X, y)
+    save_model(clf, tmp_path / "m.npz")
+
+    def as_version_2(arrays):
+        config = json.loads(str(arrays["config"]))
+        config["version"] = 2
+        del config["record"]["validation_loss_curve"], config["record"]["early_stopped"]
+        for epoch in config["record"]["history"]:
+            del epoch["validation_loss"]
+        arrays["config"] = np.array(json.dumps(config))
+    rewrite(tmp_path / "m.npz", as_version_2)
+    loaded = load_model(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert loaded.validation_scores_ == clf.validation_scores_
+    assert len(loaded.validation_loss_curve_) == 3
+    assert np.isnan(loaded.validation_loss_curve_).all() and not loaded.early_stopped_
+    assert all(np.isnan(epoch["validation_loss"]) for epoch in loaded.history_)
+    fit(loaded.set_params(warm_start=True, max_iter=1), X, y)  # and training goes on
+    assert len(loaded.validation_loss_curve_) == 4 and loaded.validation_loss_curve_[-1] > 0
 
 
 def test_a_text_file_is_not_a_model(tmp_path):

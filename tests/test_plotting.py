@@ -88,5 +88,28 @@ def test_loss_curve_display(fitted):
     np.testing.assert_array_equal(disp.line_.get_xdata(), np.arange(1, 16))
     np.testing.assert_allclose(disp.validation_line_.get_ydata(), clf.validation_scores_)
     assert to_rgba(disp.line_.get_color()) != to_rgba(disp.validation_line_.get_color())
+    # the validation loss on the training loss's axis, in a colour of its own
+    assert disp.validation_loss_line_.axes is disp.ax_
+    np.testing.assert_allclose(disp.validation_loss_line_.get_ydata(),
+                               clf.validation_loss_curve_)
+    colours = {to_rgba(line.get_color()) for line in (disp.line_, disp.validation_line_,
+                                                      disp.validation_loss_line_)}
+    assert len(colours) == 3
+    assert [t.get_text() for t in disp.ax_.get_legend().get_texts()] == [
+        "training loss", "validation loss", "validation score"]
     plain = LossCurveDisplay([3.0, 2.0, 1.5]).plot()
     assert plain.validation_line_ is None and plain.ax_.get_xlabel() == "epoch"
+    assert plain.validation_loss_line_ is None and plain.ax_.get_legend() is None
+
+
+def test_loss_curve_display_places_validation_at_its_epochs():
+    X, y = load_digits(return_X_y=True)
+    clf = DigitMLPClassifier(random_state=0, scoring="loss")
+    for i in range(4):  # the second call has no validation set
+        validation = {} if i == 1 else dict(X_val=X[300:400], y_val=y[300:400])
+        clf.partial_fit(X[:300], y[:300], classes=np.arange(10), **validation)
+    disp = LossCurveDisplay.from_estimator(clf)
+    np.testing.assert_array_equal(disp.validation_loss_line_.get_xdata(), [1, 3, 4])
+    np.testing.assert_allclose(disp.validation_loss_line_.get_ydata(),
+                               clf.validation_loss_curve_)
+    assert disp.validation_line_ is None  # scoring='loss': the score is that curve negated
