@@ -53,7 +53,18 @@ def aligned_zeros(shape: int | tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
 
 @functools.cache
 def _threadpools() -> ThreadpoolController:
+    # The libraries loaded now: scipy's BLAS is numba's (its np.dot), and it may not be
+    # loaded yet; a controller made without it would never limit it.
+    import scipy.linalg.cython_blas  # noqa: F401
     return ThreadpoolController()
+
+
+def blas_threads() -> int:
+    """How many threads BLAS may use right now (the fewest of the BLAS libraries loaded):
+    as many as the cores, unless limited, as joblib limits each worker process of a
+    ``GridSearchCV(n_jobs=...)`` to its share of them."""
+    return min((lib.num_threads for lib in _threadpools().lib_controllers
+                if lib.user_api == "blas"), default=1)
 
 
 def one_blas_thread() -> contextlib.AbstractContextManager[object]:

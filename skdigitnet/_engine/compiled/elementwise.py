@@ -177,9 +177,13 @@ def activate(code, param, v):
         exp(v)
         for r in range(v.shape[0]):
             v[r] = one / (one + v[r])
-    elif code == TANH:
+    elif code == TANH:  # 2 / (1 + exp(-2 v)) - 1: exp vectorises, libm's tanh does not
+        two = one + one
         for r in range(v.shape[0]):
-            v[r] = math.tanh(v[r])
+            v[r] = -two * v[r]
+        exp(v)
+        for r in range(v.shape[0]):
+            v[r] = two / (one + v[r]) - one
     elif code == LEAKY:
         for r in range(v.shape[0]):
             if v[r] <= 0:

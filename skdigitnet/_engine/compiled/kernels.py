@@ -36,7 +36,7 @@ OUTPUTS = {("softmax", "log_loss"): SOFTMAX_LOG_LOSS,
 # Update rules (``opt.kind``); GRADIENT leaves the parameters and finishes the gradient.
 ADAM, MOMENTUM, NESTEROV, GRADIENT = range(4)
 #: Rows per chunk of a prediction: a chunk's layers stay in the second-level cache.
-CHUNK = 2048
+CHUNK = 256
 
 
 # --------------------------------------------------------------------------- views
