@@ -362,9 +362,11 @@ if numba is not None:
     _forward_wide, _forward_wide_row = _intrinsic("forward", ROWS, 4), _intrinsic("forward", 1, 4)
     _gradient_block, _gradient_row = (_intrinsic("gradient", ROWS, 1),
                                       _intrinsic("gradient", 1, 1))
+    _gradient_wide, _gradient_wide_row = (_intrinsic("gradient", ROWS, 4),
+                                          _intrinsic("gradient", 1, 4))
 else:  # pragma: no cover - exercised when numba is absent
     _forward_block = _forward_row = _forward_wide = _forward_wide_row = None
-    _gradient_block = _gradient_row = None
+    _gradient_block = _gradient_row = _gradient_wide = _gradient_wide_row = None
 
 #: Outputs per tile of a wide forward product: four vectors (blocks of four rows and
 #: tiles of four vectors were the fastest of 1 to 4 rows and 1 to 8 vectors, for 100 to
@@ -413,12 +415,21 @@ def gradient(X, offsets, n, D, G):
     flat = G.reshape(G.size)  # loops from 0 over a 1-D array vectorise
     for i in range(flat.shape[0]):
         flat[i] = 0
-    for t in range(0, u, LANES):
-        width = min(np.int64(LANES), u - t)
-        r = 0
-        while r + ROWS <= n:
-            _gradient_block(X, offsets, r, n_cols, D, r * u + t, u, width, G, t, u)
-            r += ROWS
-        while r < n:
-            _gradient_row(X, offsets, r, n_cols, D, r * u + t, u, width, G, t, u)
-            r += 1
+    if u > LANES:  # a wide layer: tiles of four vectors, as forward
+        for t in range(0, u, _WIDE):
+            width = min(np.int64(_WIDE), u - t)
+            r = 0
+            while r + ROWS <= n:
+                _gradient_wide(X, offsets, r, n_cols, D, r * u + t, u, width, G, t, u)
+                r += ROWS
+            while r < n:
+                _gradient_wide_row(X, offsets, r, n_cols, D, r * u + t, u, width, G, t, u)
+                r += 1
+        return
+    r = 0
+    while r + ROWS <= n:
+        _gradient_block(X, offsets, r, n_cols, D, r * u, u, u, G, 0, u)
+        r += ROWS
+    while r < n:
+        _gradient_row(X, offsets, r, n_cols, D, r * u, u, u, G, 0, u)
+        r += 1
