@@ -991,6 +991,11 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
             arch = Architecture((int(n_features_in), *sizes, n_out), hidden, out, self.loss)
         return _format_summary(type(self).__name__, arch)
 
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether fit has run: what ``check_is_fitted`` asks, answered without its scan
+        of every attribute (a prediction's own cost, next to the arithmetic)."""
+        return hasattr(self, "coefs_")
+
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True

@@ -76,7 +76,7 @@ def input_scale(X: Matrix) -> float:
     """The largest absolute value of ``X``'s sampled rows: what fit records, and what
     predictions are compared with (``warn_if_rescaled``)."""
     values = sample_values(X)
-    return float(np.abs(values).max()) if values.size else 0.0
+    return float(max(values.max(), -values.min())) if values.size else 0.0
 
 
 def warn_if_unscaled_pixels(X: Matrix) -> None:

@@ -8,6 +8,7 @@ reference it is tested against.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from itertools import pairwise
@@ -31,12 +32,16 @@ if TYPE_CHECKING:
     from skdigitnet._typing import FloatArray, IntArray, Matrix, NDArray
 
 
-#: A prediction with at least this many multiplications in its first layer a thread
-#: splits its rows between threads (2,000 MNIST digits of the seed network, 784 x 16);
-#: for less, starting a thread costs more than it saves.
-PARALLEL_MIN = 1 << 24
+#: A prediction with at least this many multiplications in its first layer splits its
+#: rows between threads (a second of the seed network's 10,000 MNIST test digits came
+#: out slower on two threads, right after another estimator's multithreaded BLAS work,
+#: whose threads still spin; a wider layer's work pays for that).
+PARALLEL_MIN = 1 << 28
 #: Threads of a prediction at most.
 MAX_THREADS = 8
+#: A fit's later products run on every thread BLAS may use from this many
+#: multiplications a row (a 128 x 64 layer), on one below.
+WIDE_PRODUCT = 1 << 13
 
 
 def available() -> bool:
@@ -107,12 +112,24 @@ class CompiledBackend(NumpyBackend):
         rows = None if order is None else order[:n_rows]  # None: every row in turn
         data = layout.data(X, batches.Y, batches.sample_weight, rows, self.plan, theta.dtype)
         work = self._work_for(batches.batch_size, X, theta.dtype, skip)
-        with one_blas_thread(), flush_denormals():
+        with self._blas_threads(True, skip), flush_denormals():
             total, weight_sum, _ = kernels.sweep(
                 data, layout.net(self.plan, theta, skip), work, layout.opt(optimizer),
                 float(alpha), batches.batch_size, len(self.plan.units) - 1,
                 np.empty((0, self.plan.units[-1]), theta.dtype))
         return total / weight_sum if weight_sum > 0 else 0.0
+
+    def _blas_threads(self, fit: bool, skip: bool) -> contextlib.AbstractContextManager[object]:
+        """The BLAS threads of a fit: one, or for products after the first layer of
+        ``WIDE_PRODUCT`` multiplications a row, every thread BLAS may use. Of a
+        prediction: one; nothing to set where every product is narrow and the first skips
+        zeros, since OpenBLAS runs products of a 256-row chunk of narrow layers on one
+        thread anyway (setting the limit costs a prediction some 0.05 ms)."""
+        units = [int(u) for u in self.plan.units[1:]]
+        wide = max((a * b for a, b in pairwise(units)), default=0) >= WIDE_PRODUCT
+        if (fit and wide) or (not fit and skip and not wide):
+            return contextlib.nullcontext()
+        return one_blas_thread()
 
     def loss_and_gradient(self, theta: FloatArray, X: Matrix, Y: FloatArray,
                           sample_weight: FloatArray | None, alpha: float, grad: FloatArray,
@@ -155,10 +172,11 @@ class CompiledBackend(NumpyBackend):
         def predict(part: int) -> None:
             lo, hi = parts[part]
             data = layout.data(X[lo:hi], None, None, None, self.plan, out.dtype)
-            work = layout.work(self.plan, min(rows, hi - lo), X.shape[1], out.dtype, skip)
+            work = layout.work(self.plan, min(rows, hi - lo), X.shape[1], out.dtype, skip,
+                               train=False)
             finite[part] = kernels.sweep(data, net, work, layout.opt(None, out.dtype), 0.0,
                                          min(rows, hi - lo), layer, out[lo:hi])[2]
-        with one_blas_thread():
+        with self._blas_threads(False, skip):
             helpers = [threading.Thread(target=predict, args=(part,), daemon=True)
                        for part in range(1, len(parts))]
             for helper in helpers:
@@ -170,8 +188,8 @@ class CompiledBackend(NumpyBackend):
 
     def _parts(self, n_rows: int) -> list[tuple[int, int]]:
         """The row ranges of a prediction's threads: one for each thread BLAS may use
-        (``blas_threads``, so none in a worker of ``GridSearchCV(n_jobs=2)`` on two cores)
-        when the first layer alone has ``PARALLEL_MIN`` multiplications, else one."""
+        (``blas_threads``, so one in a worker of ``GridSearchCV(n_jobs=2)`` on two cores),
+        at most one for each ``PARALLEL_MIN`` multiplications of the first layer."""
         work = n_rows * int(self.plan.units[0]) * int(self.plan.units[1])
         threads = max(1, min(blas_threads(), MAX_THREADS, work // PARALLEL_MIN, n_rows))
         bounds = [n_rows * i // threads for i in range(threads + 1)]

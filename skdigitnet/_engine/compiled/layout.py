@@ -124,17 +124,19 @@ def net(plan: Plan, theta: FloatArray, skip: bool) -> Net:
                plan.output, plan.n_weights, skip)
 
 
-def work(plan: Plan, rows: int, n_features: int, dtype: DTypeLike, skip: bool) -> Work:
-    """``Work`` for batches or chunks of up to ``rows`` rows."""
+def work(plan: Plan, rows: int, n_features: int, dtype: DTypeLike, skip: bool,
+         train: bool = True) -> Work:
+    """``Work`` for batches or chunks of up to ``rows`` rows; without ``train`` (a
+    prediction: the forward pass only) no deltas and no gradient."""
     units = [int(u) for u in plan.units]
     starts = [0, 0, *accumulate(rows * u for u in units[1:])]
-    width = rows * max(units[1:])
+    width = rows * max(units[1:]) if train else 0
     return Work(aligned_empty(max(starts[-1], 1), dtype),
                 np.array(starts[:-1], dtype=np.int64), aligned_empty(width, dtype),
                 aligned_empty(width, dtype),
                 aligned_empty((0 if skip else rows, n_features), dtype),
                 np.empty(rows + skip_zeros.ROWS, np.int64),
-                aligned_empty(plan.n_parameters, dtype))
+                aligned_empty(plan.n_parameters if train else 0, dtype))
 
 
 def data(X: NDArray[Any], Y: FloatArray | None, sw: FloatArray | None,

@@ -66,7 +66,8 @@ def covers(W0):
     """Whether the kernels can compute ``X @ W0``: a C-ordered float ``W0``, all finite
     (BLAS turns ``0 * inf`` into NaN; the kernels never multiply by the zeros)."""
     return (numba is not None and W0.dtype in (np.float32, np.float64)
-            and W0.flags.c_contiguous and bool(np.isfinite(W0).all()))
+            and W0.flags.c_contiguous and bool(np.isfinite(W0.sum())
+                                               or np.isfinite(W0).all()))
 
 
 def sparse_enough(X):
