@@ -35,6 +35,9 @@ OUTPUTS = {("softmax", "log_loss"): SOFTMAX_LOG_LOSS,
            ("logistic", "squared_error"): LOGISTIC_SQUARED_ERROR}
 # Update rules (``opt.kind``); GRADIENT leaves the parameters and finishes the gradient.
 ADAM, MOMENTUM, NESTEROV, GRADIENT = range(4)
+# The span of values under a common maximum within which exp(v - maximum) is a normal
+# float (float32, float64): -log(smallest normal) - 7, as ``_network.softmax_inplace``.
+_SPAN = (80.0, 700.0)
 #: Rows per chunk of a prediction: a chunk's layers stay in the second-level cache.
 CHUNK = 256
 
@@ -93,32 +96,51 @@ def forward(data, lo, hi, net, work, stop):
             np.dot(below, W, Z)
         a = work.acts[start: start + n * u]
         b = theta[net.bias_start[i - 1]: net.bias_start[i - 1] + u]
-        bad = a.dtype.type(0)
         for r in range(n):
             for j in range(u):
                 a[r * u + j] += b[j]
-                bad += a[r * u + j] * 0  # NaN at the first sum that is not finite
-        if i == 1:
+        if i == 1:  # NaN at the first sum that is not finite
+            bad = a.dtype.type(0)
+            for k in range(n * u):
+                bad += a[k] * 0
             finite = bad == 0
         if i < L - 1:
             activate(net.codes[i - 1], net.params[i - 1], a)
         elif net.output in (LOGISTIC_LOG_LOSS, LOGISTIC_SQUARED_ERROR):
             activate(np.int64(LOGISTIC), 0.0, a)
-        else:  # softmax, each row shifted by its maximum
-            for r in range(n):
-                top = a[r * u]
-                for j in range(1, u):
-                    top = max(top, a[r * u + j])
-                for j in range(u):
-                    a[r * u + j] -= top
-            exp(a)
-            for r in range(n):
-                total = a[r * u] * 0
-                for j in range(u):
-                    total += a[r * u + j]
-                for j in range(u):
-                    a[r * u + j] /= total
+        else:  # softmax
+            _softmax(a, n, u)
     return finite
+
+
+@jit
+def _softmax(a, n, u):
+    """Row-wise softmax of ``a``, ``n`` rows of ``u`` values, in place. Each row is
+    shifted by a maximum so that exp cannot overflow: the chunk's, when no value is far
+    enough below it for exp to underflow (``_SPAN``), else the row's own; the first is
+    one pass over contiguous values, the second a short loop per row."""
+    top, bottom = a[0], a[0]
+    for k in range(n * u):
+        top = max(top, a[k])
+        bottom = min(bottom, a[k])
+    if top - bottom < _SPAN[a.itemsize // 8]:
+        for k in range(n * u):
+            a[k] -= top
+    else:
+        for r in range(n):
+            row_top = a[r * u]
+            for j in range(1, u):
+                row_top = max(row_top, a[r * u + j])
+            for j in range(u):
+                a[r * u + j] -= row_top
+    exp(a[: n * u])
+    for r in range(n):
+        total = a[r * u] * 0
+        for j in range(u):
+            total += a[r * u + j]
+        scale = 1 / total
+        for j in range(u):
+            a[r * u + j] *= scale
 
 
 @jit(inline=True)
@@ -255,16 +277,18 @@ def sweep(data, net, work, opt, alpha, batch_size, stop, out):
     Returns ``sum(loss_b * weight_b)`` over the batches (the regularised loss), the
     weight sum, and whether every first-layer sum was finite."""
     n = data.order.shape[0] if data.order.shape[0] > 0 else data.X.shape[0]
+    out_flat = out.reshape(out.size)
     total = weight_sum = 0.0
     finite = True
     for lo in range(0, n, batch_size):
         hi = min(lo + batch_size, n)
         finite &= forward(data, lo, hi, net, work, stop)
-        if out.shape[0] > 0:
+        if out.shape[0] > 0:  # out's rows lo .. hi - 1 are one run of values
             start, width = work.act_start[stop], net.units[stop]
-            for r in range(hi - lo):
-                for j in range(width):
-                    out[lo + r, j] = work.acts[start + r * width + j]
+            target = out_flat[lo * width: hi * width]
+            source = work.acts[start: start + (hi - lo) * width]
+            for k in range(target.shape[0]):
+                target[k] = source[k]
             continue
         loss, weight = backward(data, lo, hi, net, work)
         squares = update(net, work.grad, opt, alpha, 1.0 / weight)
