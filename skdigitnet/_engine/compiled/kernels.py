@@ -35,9 +35,6 @@ OUTPUTS = {("softmax", "log_loss"): SOFTMAX_LOG_LOSS,
            ("logistic", "squared_error"): LOGISTIC_SQUARED_ERROR}
 # Update rules (``opt.kind``); GRADIENT leaves the parameters and finishes the gradient.
 ADAM, MOMENTUM, NESTEROV, GRADIENT = range(4)
-# The span of values under a common maximum within which exp(v - maximum) is a normal
-# float (float32, float64): -log(smallest normal) - 7, as ``_network.softmax_inplace``.
-_SPAN = (80.0, 700.0)
 #: Rows per chunk of a prediction: a chunk's layers stay in the second-level cache.
 CHUNK = 256
 
@@ -115,24 +112,14 @@ def forward(data, lo, hi, net, work, stop):
 
 @jit
 def _softmax(a, n, u):
-    """Row-wise softmax of ``a``, ``n`` rows of ``u`` values, in place. Each row is
-    shifted by a maximum so that exp cannot overflow: the chunk's, when no value is far
-    enough below it for exp to underflow (``_SPAN``), else the row's own; the first is
-    one pass over contiguous values, the second a short loop per row."""
-    top, bottom = a[0], a[0]
-    for k in range(n * u):
-        top = max(top, a[k])
-        bottom = min(bottom, a[k])
-    if top - bottom < _SPAN[a.itemsize // 8]:
-        for k in range(n * u):
-            a[k] -= top
-    else:
-        for r in range(n):
-            row_top = a[r * u]
-            for j in range(1, u):
-                row_top = max(row_top, a[r * u + j])
-            for j in range(u):
-                a[r * u + j] -= row_top
+    """Row-wise softmax of ``a``, ``n`` rows of ``u`` values, in place, each row shifted
+    by its maximum so that exp cannot overflow."""
+    for r in range(n):
+        top = a[r * u]
+        for j in range(1, u):
+            top = max(top, a[r * u + j])
+        for j in range(u):
+            a[r * u + j] -= top
     exp(a[: n * u])
     for r in range(n):
         total = a[r * u] * 0
