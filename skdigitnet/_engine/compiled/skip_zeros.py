@@ -332,42 +332,48 @@ if numba is not None:
         return ir.IntType(dtype.bitwidth), dtype.signed
 
     def _intrinsic(kind, n_rows, n_vec):
-        """A numba intrinsic ``(x, offsets, first, n_cols, A, a_start, lda, u, B, b_start,
-        ldb)`` calling ``_define``'s kernel with ``offsets[first:]`` and pointers into A
-        and B at element offsets."""
-        def typer(typingctx, x, offsets, first, n_cols, A, a_start, lda, u, B, b_start, ldb):
+        """A numba intrinsic ``(x, offsets, A, B, at)`` calling ``_define``'s kernel, ``at``
+        a tuple of seven integers ``(first, n_cols, a_start, lda, u, b_start, ldb)``: the
+        kernel reads the rows at ``offsets[first:]``, A and B from element offsets
+        ``a_start`` and ``b_start``."""
+        def typer(typingctx, x, offsets, A, B, at):
             if not (isinstance(x, numba.types.Array) and isinstance(A, numba.types.Array)
                     and isinstance(B, numba.types.Array) and A.dtype in _FLOATS
                     and B.dtype == A.dtype and isinstance(offsets, numba.types.Array)
                     and offsets.dtype == numba.types.int64
-                    and (x.dtype in _FLOATS or isinstance(x.dtype, numba.types.Integer))):
+                    and (x.dtype in _FLOATS or isinstance(x.dtype, numba.types.Integer))
+                    and isinstance(at, numba.types.BaseTuple) and len(at) == 7
+                    and all(isinstance(t, numba.types.Integer) for t in at)):
                 return None
 
             def codegen(context, builder, signature, args):
                 fn = _define(builder.module, kind, n_rows, n_vec, _FLOATS[A.dtype],
                              *_ir_type(x.dtype))
 
-                def at(array_type, array, start):
+                def pointer(array_type, array, start):
                     data = context.make_array(array_type)(context, builder, array).data
                     return builder.gep(data, [start])
-                xa, oa, o0, cols, Aa, a0, lda_, u_, Ba, b0, ldb_ = args
-                builder.call(fn, [at(x, xa, _I64(0)), at(offsets, oa, o0), cols,
-                                  at(A, Aa, a0), lda_, u_, at(B, Ba, b0), ldb_])
+                xa, oa, Aa, Ba, where = args
+                first, cols, a0, lda, u, b0, ldb = (
+                    context.cast(builder, builder.extract_value(where, i), t,
+                                 numba.types.int64) for i, t in enumerate(at))
+                builder.call(fn, [pointer(x, xa, _I64(0)), pointer(offsets, oa, first), cols,
+                                  pointer(A, Aa, a0), lda, u, pointer(B, Ba, b0), ldb])
                 return context.get_dummy_value()
-            i64 = numba.types.int64
-            return numba.types.void(x, offsets, i64, i64, A, i64, i64, i64, B, i64,
-                                    i64), codegen
+            return numba.types.void(x, offsets, A, B, at), codegen
         return intrinsic(typer)
 
-    _forward_block, _forward_row = _intrinsic("forward", ROWS, 1), _intrinsic("forward", 1, 1)
-    _forward_wide, _forward_wide_row = _intrinsic("forward", ROWS, 4), _intrinsic("forward", 1, 4)
-    _gradient_block, _gradient_row = (_intrinsic("gradient", ROWS, 1),
-                                      _intrinsic("gradient", 1, 1))
-    _gradient_wide, _gradient_wide_row = (_intrinsic("gradient", ROWS, 4),
-                                          _intrinsic("gradient", 1, 4))
+    # a block of four rows, one vector of outputs or a wide tile of four; the last rows
+    # of a range one at a time, in a wide tile's kernel for narrow layers too (its vectors
+    # past the outputs masked off): one kernel less to compile
+    _forward_block, _forward_wide = _intrinsic("forward", ROWS, 1), _intrinsic("forward", ROWS, 4)
+    _forward_row = _intrinsic("forward", 1, 4)
+    _gradient_block, _gradient_wide = (_intrinsic("gradient", ROWS, 1),
+                                       _intrinsic("gradient", ROWS, 4))
+    _gradient_row = _intrinsic("gradient", 1, 4)
 else:  # pragma: no cover - exercised when numba is absent
-    _forward_block = _forward_row = _forward_wide = _forward_wide_row = None
-    _gradient_block = _gradient_row = _gradient_wide = _gradient_wide_row = None
+    _forward_block = _forward_row = _forward_wide = None
+    _gradient_block = _gradient_row = _gradient_wide = None
 
 #: Outputs per tile of a wide forward product: four vectors (blocks of four rows and
 #: tiles of four vectors were the fastest of 1 to 4 rows and 1 to 8 vectors, for 100 to
@@ -387,24 +393,24 @@ def forward(X, order, lo, hi, offsets, W, Z):
     for i in range(n + ROWS):
         r = lo + i
         offsets[i] = (order[min(r, hi - 1)] if order.shape[0] > 0 else min(r, last)) * ld
-    n_cols, u = np.int64(X.shape[1]), np.int64(W.shape[1])
+    n_cols, u, zero = np.int64(X.shape[1]), np.int64(W.shape[1]), np.int64(0)
     if u > LANES:  # a wide layer: a tile of W at a time, all the rows through it
         for t in range(0, u, _WIDE):
             width = min(np.int64(_WIDE), u - t)
             r = 0
             while r + ROWS <= n:
-                _forward_wide(X, offsets, r, n_cols, W, t, u, width, Z, r * u + t, u)
+                _forward_wide(X, offsets, W, Z, (r, n_cols, t, u, width, r * u + t, u))
                 r += ROWS
             while r < n:
-                _forward_wide_row(X, offsets, r, n_cols, W, t, u, width, Z, r * u + t, u)
+                _forward_row(X, offsets, W, Z, (r, n_cols, t, u, width, r * u + t, u))
                 r += 1
         return
     r = 0
     while r + ROWS <= n:
-        _forward_block(X, offsets, r, n_cols, W, 0, u, u, Z, r * u, u)
+        _forward_block(X, offsets, W, Z, (r, n_cols, zero, u, u, r * u, u))
         r += ROWS
     while r < n:  # the last rows one by one
-        _forward_row(X, offsets, r, n_cols, W, 0, u, u, Z, r * u, u)
+        _forward_row(X, offsets, W, Z, (r, n_cols, zero, u, u, r * u, u))
         r += 1
 
 
@@ -412,7 +418,7 @@ def forward(X, order, lo, hi, offsets, W, Z):
 def gradient(X, offsets, n, D, G):
     """``G = sum_r x_r.T D[r]`` over the ``n`` rows whose ``offsets`` ``forward`` left,
     skipping zeros; D (>= n, u) and G (k, u) C-ordered, in one float dtype."""
-    n_cols, u = np.int64(X.shape[1]), np.int64(G.shape[1])
+    n_cols, u, zero = np.int64(X.shape[1]), np.int64(G.shape[1]), np.int64(0)
     flat = G.reshape(G.size)  # loops from 0 over a 1-D array vectorise
     for i in range(flat.shape[0]):
         flat[i] = 0
@@ -421,16 +427,16 @@ def gradient(X, offsets, n, D, G):
             width = min(np.int64(_WIDE), u - t)
             r = 0
             while r + ROWS <= n:
-                _gradient_wide(X, offsets, r, n_cols, D, r * u + t, u, width, G, t, u)
+                _gradient_wide(X, offsets, D, G, (r, n_cols, r * u + t, u, width, t, u))
                 r += ROWS
             while r < n:
-                _gradient_wide_row(X, offsets, r, n_cols, D, r * u + t, u, width, G, t, u)
+                _gradient_row(X, offsets, D, G, (r, n_cols, r * u + t, u, width, t, u))
                 r += 1
         return
     r = 0
     while r + ROWS <= n:
-        _gradient_block(X, offsets, r, n_cols, D, r * u, u, u, G, 0, u)
+        _gradient_block(X, offsets, D, G, (r, n_cols, r * u, u, u, zero, u))
         r += ROWS
     while r < n:
-        _gradient_row(X, offsets, r, n_cols, D, r * u, u, u, G, 0, u)
+        _gradient_row(X, offsets, D, G, (r, n_cols, r * u, u, u, zero, u))
         r += 1
