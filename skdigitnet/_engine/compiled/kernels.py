@@ -25,7 +25,9 @@ from . import skip_zeros
 from .elementwise import LOGISTIC, activate, exp, jit, numba, times_derivative
 
 if numba is not None:
-    from numba.extending import overload
+    from numba.core.imputils import impl_ret_borrowed
+    from numba.extending import intrinsic, overload
+    from numba.np.arrayobj import populate_array
 
 # Output activation and loss pairs (``net.output``).
 SOFTMAX_LOG_LOSS, LOGISTIC_LOG_LOSS, SOFTMAX_SQUARED_ERROR, LOGISTIC_SQUARED_ERROR = range(4)
@@ -40,11 +42,39 @@ CHUNK = 256
 
 
 # --------------------------------------------------------------------------- views
-@jit
 def matrix(vector, start, rows, cols):
     """``vector[start: start + rows * cols]`` as a (rows, cols) C-ordered view: a layer's
-    values (work.acts), a delta, a weight matrix or its gradient, for a BLAS product."""
+    values (work.acts), a delta, a weight matrix or its gradient, for a BLAS product.
+    Compiled as a view made directly (``layout`` sizes every buffer): numba's own
+    ``reshape`` checks and normalises its shape at every call, which cost a first use
+    some 0.4 s of compiling."""
     return vector[start: start + rows * cols].reshape((rows, cols))
+
+
+if numba is not None:
+    @intrinsic
+    def _matrix(typingctx, vector, start, rows, cols):
+        if not (isinstance(vector, numba.types.Array) and vector.ndim == 1
+                and vector.layout == "C"):
+            return None
+        result = numba.types.Array(vector.dtype, 2, "C")
+
+        def codegen(context, builder, signature, args):
+            source = context.make_array(signature.args[0])(context, builder, args[0])
+            view = context.make_array(result)(context, builder)
+            start_, rows_, cols_ = (context.cast(builder, v, t, numba.types.intp)
+                                    for v, t in zip(args[1:], signature.args[1:]))
+            populate_array(view, data=builder.gep(source.data, [start_]),
+                           shape=[rows_, cols_],
+                           strides=[builder.mul(cols_, source.itemsize), source.itemsize],
+                           itemsize=source.itemsize, meminfo=source.meminfo,
+                           parent=source.parent)
+            return impl_ret_borrowed(context, builder, result, view._getvalue())
+        return result(vector, start, rows, cols), codegen
+
+    @overload(matrix)
+    def _matrix_typed(vector, start, rows, cols):
+        return lambda vector, start, rows, cols: _matrix(vector, start, rows, cols)  # noqa: PLW0108 - overload wants a Python function
 
 
 def _rows(X, order, lo, hi, xb, fresh):
