@@ -76,7 +76,10 @@ def input_scale(X: Matrix) -> float:
     """The largest absolute value of ``X``'s sampled rows: what fit records, and what
     predictions are compared with (``warn_if_rescaled``)."""
     values = sample_values(X)
-    return float(max(values.max(), -values.min())) if values.size else 0.0
+    if values.size == 0:
+        return 0.0
+    # .item(): Python numbers, so -min cannot overflow an unsigned (or int8) dtype
+    return float(max(values.max().item(), -values.min().item()))
 
 
 def warn_if_unscaled_pixels(X: Matrix) -> None:
@@ -109,6 +112,8 @@ def warn_if_rescaled(X: Matrix, fit_scale: float | None) -> None:
     if not fit_scale:
         return
     scale = input_scale(X)
+    if not np.isfinite(scale):  # the finite check that follows names the problem
+        return
     if not (scale > SCALE_FACTOR * fit_scale or 0 < scale * SCALE_FACTOR < fit_scale):
         return
     hint = ""

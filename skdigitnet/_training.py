@@ -322,10 +322,12 @@ def train_lbfgs(arch: Architecture, data: TrainingData, settings: LbfgsSettings,
     theta, record = state.theta, state.record
     alpha, max_iter, max_fun, tol = (settings.alpha, settings.max_iter, settings.max_fun,
                                      settings.tol)
-    if X.dtype != theta.dtype:  # L-BFGS takes every row at every step: convert once
+    backend = choose_backend(arch, X)  # once per fit
+    if X.dtype != theta.dtype and backend.name == "numpy":
+        # numpy's products would convert integer images at every step: convert once (the
+        # compiled kernels read them as they are)
         X = X.astype(theta.dtype)
     grad = np.empty_like(theta)
-    backend = choose_backend(arch, X)  # once per fit
     workspace = backend.workspace(theta, grad, X.shape[0])
     last_good = theta.copy()
     tic = [time.perf_counter()]

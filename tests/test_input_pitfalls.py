@@ -167,6 +167,24 @@ def test_predicting_on_the_scale_of_fit_is_quiet_and_the_scale_is_saved(
         loaded.predict(X[300:] / 255)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int8, np.int16])
+def test_the_scale_of_integer_input_is_its_largest_magnitude(dtype):
+    """-min of an unsigned (or int8's -128) must not wrap: 1 - 0 ... not 255."""
+    from skdigitnet._fit_input import input_scale
+    info = np.iinfo(dtype)
+    assert input_scale(np.ones((3, 4), dtype)) == 1.0
+    assert input_scale(np.full((3, 4), info.min, dtype)) == float(abs(info.min))
+    assert input_scale(np.full((3, 4), info.max, dtype)) == float(info.max)
+
+
+def test_infinite_input_gets_the_finite_error_without_a_scale_warning(fitted_on_unit_pixels):
+    X = np.full((2, fitted_on_unit_pixels.n_features_in_), np.inf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="Input X contains infinity"):
+            fitted_on_unit_pixels.predict(X)
+
+
 def test_partial_fit_keeps_the_largest_scale_seen(digits):
     X, y = digits
     clf = DigitMLPClassifier(random_state=0)
