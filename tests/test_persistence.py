@@ -274,3 +274,26 @@ def test_a_text_file_is_not_a_model(tmp_path):
     with pytest.raises(ValueError, match=r"notes.txt is not a readable skdigitnet model file: "
                                          r"not a NumPy .npz archive$"):
         load_model(path)
+
+
+def test_a_file_saved_by_the_released_version_still_loads():
+    """``tests/data/model_saved_by_0.1.0.npz`` was written by skdigitnet 0.1.0 (a 64-16-16-10
+    network on the bundled digits, fitted on a DataFrame with early stopping on the loss):
+    whatever moves inside the package, the file loads and predicts as it did."""
+    import pathlib
+
+    import pandas as pd
+    from sklearn.datasets import load_digits
+
+    from _tolerance import assert_allclose_sums
+
+    data = pathlib.Path(__file__).parent / "data"
+    clf = load_model(data / "model_saved_by_0.1.0.npz")
+    X, _ = load_digits(return_X_y=True)
+    X = pd.DataFrame(X[1200:1260] / 16, columns=[f"px{i}" for i in range(64)])
+    expected = np.load(data / "model_saved_by_0.1.0_proba.npy")
+    assert clf.hidden_layer_sizes == (16, 16) and clf.scoring == "loss"
+    assert list(clf.feature_names_in_) == list(X.columns)
+    assert len(clf.validation_loss_curve_) == clf.n_iter_ == 8
+    assert_allclose_sums(clf.predict_proba(X), expected, dtype=expected.dtype, n_terms=64,
+                         depth=3)
