@@ -71,7 +71,7 @@ def timed(run, repeats):
 
 def one_by_one(X, shape):
     """The per-image reference: ``normalize_image`` on each row, as the transform did."""
-    from skdigitnet._preprocessing import normalize_image
+    from skdigitnet._images.normalizer import normalize_image
 
     for row in X:
         normalize_image(row.reshape(shape), "auto", 0.1, 20, 28, True)

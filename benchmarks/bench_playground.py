@@ -185,7 +185,7 @@ def main(argv=None):
     parser.add_argument("--mnist", type=int, default=40, help="MNIST test digits drawn")
     args = parser.parse_args(argv)
     from skdigitnet import serve
-    from skdigitnet._playground_training import mnist_folder
+    from skdigitnet._playground.training import mnist_folder
     folder = mnist_folder(args.data)
     warnings.simplefilter("ignore")
     with serve(port=0, block=False, data_home=folder) as handle:

@@ -59,8 +59,9 @@ print(json.dumps(result))
 """
 
 MISALIGNED = """
-import skdigitnet._compute as compute, skdigitnet._engine.compiled.layout as layout
-import skdigitnet._optimizers as optimizers, skdigitnet._network as network
+import skdigitnet._engine.compute as compute, skdigitnet._engine.compiled.layout as layout
+import skdigitnet._neural_network.optimizers as optimizers
+import skdigitnet._neural_network.network as network
 def misaligned(shape, dtype):
     dtype = np.dtype(dtype)
     shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)

@@ -70,8 +70,8 @@ def epoch_table(X, y, X_val, y_val, epochs):
 def evaluation_table(X, y, X_val, y_val, repeats):
     from skdigitnet import DigitMLPClassifier, to_mlpclassifier
     from skdigitnet._engine import predict_layer
-    from skdigitnet._network import pack, total_loss
-    from skdigitnet._validation_score import validation_evaluator, validation_set
+    from skdigitnet._neural_network.network import pack, total_loss
+    from skdigitnet._neural_network.validation_score import validation_evaluator, validation_set
 
     clf = DigitMLPClassifier(max_iter=1, random_state=0)
     with warnings.catch_warnings():

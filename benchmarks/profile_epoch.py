@@ -36,12 +36,12 @@ def best(run, repeats):
 
 
 def main(argv=None):
-    from skdigitnet._activations import get_activation
-    from skdigitnet._compute import flush_denormals, one_blas_thread
     from skdigitnet._datasets import read_mnist_directory
     from skdigitnet._engine.compiled import kernels, layout
-    from skdigitnet._network import Architecture, init_parameters
-    from skdigitnet._optimizers import Adam
+    from skdigitnet._engine.compute import flush_denormals, one_blas_thread
+    from skdigitnet._neural_network.activations import get_activation
+    from skdigitnet._neural_network.network import Architecture, init_parameters
+    from skdigitnet._neural_network.optimizers import Adam
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder of MNIST IDX files")

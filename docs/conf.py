@@ -32,7 +32,7 @@ def _write_cli_help():
     import contextlib
     import io
 
-    from skdigitnet.__main__ import main
+    from skdigitnet._cli.main import main
 
     folder = DOCS / "generated" / "cli"
     folder.mkdir(parents=True, exist_ok=True)

@@ -44,8 +44,8 @@ def _arguments(argv):
 def without_history(clf):
     """``clf`` with its per-epoch history dropped (the loss curve, n_iter and stopping
     state stay): the history's JSON would take twice the room of the 13,002 weights."""
-    from skdigitnet._fitted import FittedNetwork
-    from skdigitnet._network import pack
+    from skdigitnet._neural_network.fitted import FittedNetwork
+    from skdigitnet._neural_network.network import pack
 
     record = dataclasses.replace(clf._record, history=[])
     theta = pack(clf.coefs_, clf.intercepts_, clf.coefs_[0].dtype)

@@ -1,17 +1,22 @@
 """skdigitnet: the plain neural network of "But what is a neural network?", as a
 first-class scikit-learn estimator."""
 
-from ._activations import ACTIVATIONS, Activation, get_activation, register_activation
-from ._classifier import DigitMLPClassifier
 from ._datasets import load_digits, load_mnist
-from ._export import install_onnx_registration as _install_onnx_registration
-from ._export import register_onnx_converter, to_mlpclassifier, to_onnx
-from ._io import read_image
-from ._persistence import load_model, save_model
-from ._playground import serve
-from ._playground_api import load_pretrained
-from ._plotting import ActivationsDisplay, LossCurveDisplay, WeightImagesDisplay
-from ._preprocessing import DigitNormalizer, normalize_images
+from ._images.files import read_image
+from ._images.normalizer import DigitNormalizer, normalize_images
+from ._inspection.displays import ActivationsDisplay, LossCurveDisplay, WeightImagesDisplay
+from ._io.export import install_onnx_registration as _install_onnx_registration
+from ._io.export import register_onnx_converter, to_mlpclassifier, to_onnx
+from ._io.model_files import load_model, save_model
+from ._neural_network.activations import (
+    ACTIVATIONS,
+    Activation,
+    get_activation,
+    register_activation,
+)
+from ._neural_network.classifier import DigitMLPClassifier
+from ._playground.api import load_pretrained
+from ._playground.serve import serve
 from ._validation import InvalidParameterError
 
 __version__ = "0.1.0"

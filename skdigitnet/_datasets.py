@@ -154,7 +154,7 @@ def load_digits(*, return_X_y: bool = False, as_frame: bool = False,
     """
     from sklearn.datasets import load_digits as sklearn_digits
 
-    from ._preprocessing import DigitNormalizer
+    from ._images.normalizer import DigitNormalizer
     raw = sklearn_digits()
     norm = DigitNormalizer(image_shape=(8, 8), polarity="light_on_dark", deskew=deskew)
     data = norm.fit_transform(raw.data.astype(np.float32))

@@ -12,7 +12,7 @@ from skdigitnet import (
     get_activation,
     register_activation,
 )
-from skdigitnet._activations import _BUILTIN_NAMES
+from skdigitnet._neural_network.activations import _BUILTIN_NAMES
 
 from _custom import Cube, ScaledTanh, Squareplus
 
@@ -129,7 +129,7 @@ def test_equality_repr_and_pickle():
 
 
 def test_parameter_errors_of_builtins():
-    from skdigitnet._activations import ELU, LeakyReLU
+    from skdigitnet._neural_network.activations import ELU, LeakyReLU
     with pytest.raises(ValueError, match="negative_slope must be a float in"):
         LeakyReLU(-0.5)
     with pytest.raises(ValueError, match="alpha must be a positive float"):

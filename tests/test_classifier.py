@@ -670,7 +670,7 @@ def test_training_record_copies_are_independent_and_cheap():
     """A fit continues on a copy of the record (a failing call leaves the fitted one as
     it was): new lists, a new best_theta, the per-epoch entries shared (never changed once
     recorded), so a long partial_fit loop does not copy its whole history each call."""
-    from skdigitnet._training import TrainingRecord
+    from skdigitnet._neural_network.training import TrainingRecord
     record = TrainingRecord(loss_curve=[1.0], validation_scores=[0.5],
                             history=[{"epoch": 1, "loss": 1.0}], best_theta=np.ones(3))
     copied = record.copy()

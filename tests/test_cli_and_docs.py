@@ -23,9 +23,9 @@ from skdigitnet import (
     normalize_images,
     save_model,
 )
-from skdigitnet.__main__ import main
+from skdigitnet._cli.main import main
 from skdigitnet._datasets import MNIST_FILES
-from skdigitnet._io import read_image
+from skdigitnet._images.files import read_image
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -256,7 +256,7 @@ def test_train_without_extras_in_a_fresh_interpreter(tmp_path):
 def test_train_reports_its_result_when_pictures_fail(tmp_path, capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("the disk is full")
-    monkeypatch.setattr("skdigitnet._cli.draw_pictures", broken)
+    monkeypatch.setattr("skdigitnet._cli.commands.draw_pictures", broken)
     status, out, err = _run(capsys, "train", "--epochs", "2", "--quiet", "--out", tmp_path)
     assert status == 1
     assert err == "skdigitnet: error: pictures not drawn: the disk is full\n"

@@ -16,19 +16,25 @@ from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 
 from skdigitnet import DigitMLPClassifier, _engine
-from skdigitnet._activations import ELU, Activation, LeakyReLU, get_activation
-from skdigitnet._batches import Batches, iter_batches
-from skdigitnet._compute import (
+from skdigitnet._engine import NumpyBackend, choose_backend, compiled, predict_layer
+from skdigitnet._engine.compiled import elementwise, kernels, layout
+from skdigitnet._engine.compute import (
     ALIGN,
     aligned_empty,
     aligned_zeros,
     flush_denormals,
     one_blas_thread,
 )
-from skdigitnet._engine import NumpyBackend, choose_backend, compiled, predict_layer
-from skdigitnet._engine.compiled import elementwise, kernels, layout
-from skdigitnet._network import Architecture, NonFiniteLayer, init_parameters, pack, unpack
-from skdigitnet._optimizers import SGD, Adam
+from skdigitnet._neural_network.activations import ELU, Activation, LeakyReLU, get_activation
+from skdigitnet._neural_network.batches import Batches, iter_batches
+from skdigitnet._neural_network.network import (
+    Architecture,
+    NonFiniteLayer,
+    init_parameters,
+    pack,
+    unpack,
+)
+from skdigitnet._neural_network.optimizers import SGD, Adam
 
 from _custom import Squareplus
 from _tolerance import assert_allclose_sums, assert_close_scalar
@@ -403,7 +409,7 @@ def test_backend_is_chosen_once_per_fit_and_once_per_prediction(small_digits, mo
     monkeypatch.setattr(_engine, "choose_backend",
                         lambda arch, *args, **kwargs: chosen.append(arch) or real(arch, *args,
                                                                                   **kwargs))
-    import skdigitnet._training as training
+    from skdigitnet._neural_network import training
     monkeypatch.setattr(training, "choose_backend", _engine.choose_backend)
     for solver in ("adam", "lbfgs"):
         with warnings.catch_warnings():
@@ -422,7 +428,7 @@ def test_our_floating_point_environment_stays_inside_our_arithmetic(switch, smal
     arithmetic only: a callback or a validation scorer runs with the caller's settings."""
     from threadpoolctl import threadpool_info
 
-    from skdigitnet import _training
+    from skdigitnet._neural_network import training as _training
     monkeypatch.setenv("SKDIGITNET_NUMBA", switch)
     X, y = small_digits
     tiny = np.array([1e-40], dtype=np.float32)
@@ -711,6 +717,6 @@ def test_prediction_threads_split_the_rows_and_change_nothing(rng, monkeypatch):
 
 
 def test_idle_cpus_counts_this_thread_as_running():
-    from skdigitnet._compute import idle_cpus
+    from skdigitnet._engine.compute import idle_cpus
     idle = idle_cpus()
     assert idle is None or 0 <= idle < os.cpu_count()

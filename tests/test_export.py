@@ -20,12 +20,12 @@ from skdigitnet import (
     ACTIVATIONS,
     DigitMLPClassifier,
     DigitNormalizer,
-    _export,
     register_onnx_converter,
     to_mlpclassifier,
     to_onnx,
 )
-from skdigitnet._activations import ELU, LeakyReLU, ReLU
+from skdigitnet._io import export as _export
+from skdigitnet._neural_network.activations import ELU, LeakyReLU, ReLU
 
 from _custom import ScaledTanh
 from _tolerance import sum_rtol

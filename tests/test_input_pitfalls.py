@@ -170,7 +170,7 @@ def test_predicting_on_the_scale_of_fit_is_quiet_and_the_scale_is_saved(
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int8, np.int16])
 def test_the_scale_of_integer_input_is_its_largest_magnitude(dtype):
     """-min of an unsigned (or int8's -128) must not wrap: 1 - 0 ... not 255."""
-    from skdigitnet._fit_input import input_scale
+    from skdigitnet._neural_network.fit_input import input_scale
     info = np.iinfo(dtype)
     assert input_scale(np.ones((3, 4), dtype)) == 1.0
     assert input_scale(np.full((3, 4), info.min, dtype)) == float(abs(info.min))

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from skdigitnet._activations import _BUILTIN_NAMES, get_activation
 from skdigitnet._engine import predict_layer
-from skdigitnet._network import (
+from skdigitnet._neural_network.activations import _BUILTIN_NAMES, get_activation
+from skdigitnet._neural_network.network import (
     Architecture,
     count_parameters,
     forward,
@@ -163,7 +163,7 @@ def test_pack_unpack_are_views_and_roundtrip(rng):
 def test_parameter_vector_reads_the_fitted_vector_in_place_or_packs(rng):
     """A prediction reads the vector coefs_ and intercepts_ are views of, while they
     are; any other arrays (replaced, another dtype, out of order) are packed anew."""
-    from skdigitnet._compute import aligned_empty
+    from skdigitnet._engine.compute import aligned_empty
     units = (5, 4, 3, 2)
     theta = aligned_empty(count_parameters(units), np.float32)  # as fit makes it
     theta[...] = rng.normal(size=theta.shape)

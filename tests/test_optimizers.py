@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skdigitnet._optimizers import SGD, Adam
+from skdigitnet._neural_network.optimizers import SGD, Adam
 
 
 def step(backend, optimizer, params, grad):

@@ -31,9 +31,9 @@ from skdigitnet import (
     normalize_images,
     serve,
 )
-from skdigitnet._playground_api import API_VERSION, Playground, _data, pretrained_info
-from skdigitnet._playground_requests import MAX_BODY_BYTES
-from skdigitnet._playground_server import MAX_CLIENTS, PlaygroundServer
+from skdigitnet._playground.api import API_VERSION, Playground, _data, pretrained_info
+from skdigitnet._playground.requests import MAX_BODY_BYTES
+from skdigitnet._playground.server import MAX_CLIENTS, PlaygroundServer
 
 from _playground_client import JSON, api, body, call, drawn, raw_request
 
@@ -516,7 +516,7 @@ def test_serve_command_prints_the_url_and_stops_on_ctrl_c(tmp_path):
      "model file: the model goes first, once (predict MODEL.npz IMAGE...)")),
 ])
 def test_serve_and_predict_usage_errors(argv, message, capsys):
-    from skdigitnet.__main__ import main
+    from skdigitnet._cli.main import main
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2
@@ -526,7 +526,7 @@ def test_serve_and_predict_usage_errors(argv, message, capsys):
 def test_predict_without_a_model_uses_the_shipped_one(tmp_path, capsys):
     from PIL import Image
 
-    from skdigitnet.__main__ import main
+    from skdigitnet._cli.main import main
     Image.fromarray(np.uint8(drawn(3))).save(tmp_path / "three.png")
     assert main(["predict", str(tmp_path / "three.png")]) == 0
     assert capsys.readouterr().out.startswith(f"{tmp_path / 'three.png'}: 3 (")
@@ -536,27 +536,27 @@ def test_predict_without_a_model_uses_the_shipped_one(tmp_path, capsys):
 def served(monkeypatch):
     """``serve`` replaced by a recorder: what the command line would serve, and how."""
     calls = []
-    monkeypatch.setattr("skdigitnet._playground.serve",
+    monkeypatch.setattr("skdigitnet._playground.serve.serve",
                         lambda estimator, **kwargs: calls.append((estimator, kwargs)))
     return calls
 
 
 def test_serve_command_without_a_model_serves_the_shipped_one(served):
-    from skdigitnet.__main__ import main
+    from skdigitnet._cli.main import main
     assert main(["serve", "--port", "0"]) == 0
     assert served == [(None, {"host": "127.0.0.1", "port": 0, "open_browser": False,
                               "data_home": None})]
 
 
 def test_serve_data_home_offers_mnist_to_the_page(served, tmp_path):
-    from skdigitnet.__main__ import main
+    from skdigitnet._cli.main import main
     assert main(["serve", "--data-home", str(tmp_path)]) == 0
     assert served == [(None, {"host": "127.0.0.1", "port": 8765, "open_browser": False,
                               "data_home": str(tmp_path)})]
 
 
 def test_serve_no_deskew_normalises_without_deskewing(served):
-    from skdigitnet.__main__ import main
+    from skdigitnet._cli.main import main
     assert main(["serve", "--no-deskew"]) == 0
     (pipe, kwargs), = served
     assert pipe[0].deskew is False and pipe[1].n_features_in_ == 784
@@ -564,7 +564,7 @@ def test_serve_no_deskew_normalises_without_deskewing(served):
 
 
 def test_serve_train_trains_as_train_does_without_mnist(served, monkeypatch, capsys, tmp_path):
-    from skdigitnet.__main__ import main
+    from skdigitnet._cli.main import main
     monkeypatch.delenv("SKDIGITNET_DATA", raising=False)
     options = ["--hidden", "12", "--activation", "logistic", "--epochs", "7"]
     assert main(["serve", "--train", *options]) == 0

@@ -15,7 +15,7 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
 from skdigitnet import DigitMLPClassifier, load_pretrained, normalize_images, serve
-from skdigitnet._playground_fool import (
+from skdigitnet._playground.fool import (
     MARGIN,
     InputGradient,
     dream,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from skdigitnet import load_pretrained, normalize_images, serve
-from skdigitnet._normalize_steps import normalize_steps
-from skdigitnet._playground_photo import SHOWN_SIDE, photo_steps, shown_shape
+from skdigitnet._images.normalize_steps import normalize_steps
+from skdigitnet._playground.photo import SHOWN_SIDE, photo_steps, shown_shape
 
 from _playground_client import JSON, api, assert_refused, body, drawn
 

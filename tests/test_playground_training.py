@@ -15,7 +15,7 @@ from skdigitnet import (
     serve,
 )
 from skdigitnet._datasets import MNIST_FILES
-from skdigitnet._playground_training import (
+from skdigitnet._playground.training import (
     BATCH,
     Dataset,
     TrainingSession,

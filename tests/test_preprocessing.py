@@ -22,8 +22,8 @@ from sklearn.utils.estimator_checks import (
 
 import skdigitnet
 from skdigitnet import DigitMLPClassifier, DigitNormalizer, normalize_images
-from skdigitnet._ink import BLANK, CLEAN, OTHER, clean_ink, extract_ink, stroke_width
-from skdigitnet._preprocessing import centre_of_mass, normalize_image, resample_matrix
+from skdigitnet._images.ink import BLANK, CLEAN, OTHER, clean_ink, extract_ink, stroke_width
+from skdigitnet._images.normalizer import centre_of_mass, normalize_image, resample_matrix
 
 
 def bar_image(h=40, w=30, top=5, left=8, height=20, width=6, ink=200, paper=30):
@@ -334,7 +334,7 @@ def test_transparent_images_read_their_ink():
     white[..., :3] = 255  # white ink on transparent white
     red = black.copy()
     red[..., 0] = 200  # coloured ink
-    float_rgba = black / np.float32(255)  # as skdigitnet._io.read_image returns it
+    float_rgba = black / np.float32(255)  # as skdigitnet._images.files.read_image returns it
     grey_alpha = black[..., [0, 3]]  # (h, w, 2)
     got = normalize_images([black, white, red, float_rgba, grey_alpha])
     np.testing.assert_allclose(got, np.tile(ref, (5, 1)), atol=1e-6)
@@ -512,7 +512,7 @@ def test_batched_transform_of_negative_zeros_and_chunks(monkeypatch):
         warnings.simplefilter("ignore")
         want = reference_rows(X, (28, 28))
         assert_bit_identical(DigitNormalizer().fit_transform(X), want)
-        monkeypatch.setattr(skdigitnet._preprocessing, "CHUNK_PIXELS", 7 * 784)
+        monkeypatch.setattr(skdigitnet._images.normalizer, "CHUNK_PIXELS", 7 * 784)
         assert_bit_identical(DigitNormalizer().fit_transform(X), want)
 
 
@@ -532,7 +532,7 @@ def test_stroke_width_is_area_over_edge_pixels():
 def test_deskew_stack_is_deskew_of_each_image():
     """More images than one chunk of ``deskew_stack``; upright, one-row and one-pixel
     fields stay as they are."""
-    from skdigitnet._geometry import DESKEW_CHUNK, deskew, deskew_stack
+    from skdigitnet._images.geometry import DESKEW_CHUNK, deskew, deskew_stack
 
     rng = np.random.default_rng(5)
     fields = np.zeros((DESKEW_CHUNK + 40, 28, 28))

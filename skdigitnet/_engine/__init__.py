@@ -45,12 +45,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from skdigitnet import _network
+from skdigitnet._neural_network import network as _network
 
 from .reference import NumpyBackend
 
 if TYPE_CHECKING:
-    from skdigitnet._network import Architecture
+    from skdigitnet._neural_network.network import Architecture
     from skdigitnet._typing import FloatArray, Matrix
 
 __all__ = ["PREDICT_ROWS", "NumpyBackend", "choose_backend", "compiled_enabled",

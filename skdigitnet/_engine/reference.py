@@ -1,8 +1,8 @@
 """The reference backend: numpy and BLAS, readable line by line.
 
-The math is ``skdigitnet._network`` (forward, backward, losses), the batches
-``skdigitnet._batches`` and the update rules the optimizers' own ``step``
-(``skdigitnet._optimizers``). The compiled backend is tested against this one, and
+The math is ``skdigitnet._neural_network.network`` (forward, backward, losses), the batches
+``skdigitnet._neural_network.batches`` and the update rules the optimizers' own ``step``
+(``skdigitnet._neural_network.optimizers``). The compiled backend is tested against this one, and
 everything it does not cover runs here.
 """
 
@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from contextlib import closing
 from typing import TYPE_CHECKING
 
-from skdigitnet import _network
-from skdigitnet._compute import flush_denormals, one_blas_thread
+from skdigitnet._engine.compute import flush_denormals, one_blas_thread
+from skdigitnet._neural_network import network as _network
 
 if TYPE_CHECKING:
-    from skdigitnet._batches import Batches
-    from skdigitnet._network import Architecture, Workspace
-    from skdigitnet._optimizers import SGD, Adam
+    from skdigitnet._neural_network.batches import Batches
+    from skdigitnet._neural_network.network import Architecture, Workspace
+    from skdigitnet._neural_network.optimizers import SGD, Adam
     from skdigitnet._typing import FloatArray, IntArray, Matrix
 
 

@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-from skdigitnet._activations import ReLU
-from skdigitnet._compute import blas_threads, flush_denormals, idle_cpus, one_blas_thread
+from skdigitnet._engine.compute import blas_threads, flush_denormals, idle_cpus, one_blas_thread
 from skdigitnet._engine.reference import NumpyBackend
-from skdigitnet._network import Architecture, parameter_vector
-from skdigitnet._optimizers import SGD, Adam
+from skdigitnet._neural_network.activations import ReLU
+from skdigitnet._neural_network.network import Architecture, parameter_vector
+from skdigitnet._neural_network.optimizers import SGD, Adam
 
 from . import kernels, layout, skip_zeros
 from .elementwise import numba
 
 if TYPE_CHECKING:
-    from skdigitnet._batches import Batches
-    from skdigitnet._network import Workspace
+    from skdigitnet._neural_network.batches import Batches
+    from skdigitnet._neural_network.network import Workspace
     from skdigitnet._typing import FloatArray, IntArray, Matrix, NDArray
 
 

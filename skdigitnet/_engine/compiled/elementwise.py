@@ -5,9 +5,9 @@ derivatives, and the ``jit`` every kernel is compiled with.
   bits), float64 within 1 ulp and float32 within 2 ulp of numpy's; libm's ``exp`` is
   scalar, and the softmax and logistic outputs spend their time in it;
 - ``activate`` / ``times_derivative``: the built-in hidden activations
-  (``skdigitnet._activations``) and their derivatives from the activation's output, by
-  code. The tests check them against each built-in's ``__call__`` and ``derivative``, so
-  the two definitions cannot drift apart.
+  (``skdigitnet._neural_network.activations``) and their derivatives from the
+  activation's output, by code. The tests check them against each built-in's
+  ``__call__`` and ``derivative``, so the two definitions cannot drift apart.
 """
 
 import math
@@ -21,7 +21,7 @@ try:  # numba is a runtime dependency; without it the numpy backend does everyth
 except ImportError:  # pragma: no cover - exercised when numba is absent
     numba = None
 
-from skdigitnet._activations import ELU, Identity, LeakyReLU, Logistic, ReLU, Tanh
+from skdigitnet._neural_network.activations import ELU, Identity, LeakyReLU, Logistic, ReLU, Tanh
 
 # Activation codes and their one parameter (slope or alpha).
 IDENTITY, LOGISTIC, TANH, RELU, LEAKY, ELU_ = range(6)

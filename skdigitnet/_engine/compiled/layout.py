@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import DTypeLike
 
-from skdigitnet._compute import aligned_empty
-from skdigitnet._network import Architecture, parameter_offsets
-from skdigitnet._optimizers import SGD, Adam
+from skdigitnet._engine.compute import aligned_empty
+from skdigitnet._neural_network.network import Architecture, parameter_offsets
+from skdigitnet._neural_network.optimizers import SGD, Adam
 from skdigitnet._typing import FloatArray, IntArray, NDArray
 
 from . import kernels, skip_zeros

@@ -1,0 +1,1 @@
+"""Digit images: reading image files, and DigitNormalizer (paper, ink, MNIST's geometry)."""

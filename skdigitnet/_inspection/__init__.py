@@ -1,0 +1,1 @@
+"""Pictures of a network, in scikit-learn's Display pattern."""
