@@ -34,6 +34,7 @@ from numpy.typing import DTypeLike
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array
 
+from ._blank import dots, heavy_sum, is_dot, is_tiny
 from ._docs import DOC_LINK_MODULE, DOC_LINK_TEMPLATE
 from ._geometry import (  # noqa: F401
     centre_of_mass,
@@ -95,7 +96,10 @@ def normalize_image(image: ArrayLike, polarity: Polarity = "auto", threshold: fl
         full_scale = dtype_scale(image.dtype)
     crop = extract_ink(image.astype(np.float64, copy=False), polarity, threshold,
                        full_scale)
-    return None if crop is None else fit_to_field(crop, box_size, size, deskew_)
+    if crop is None or bool(is_tiny(*crop.shape)):
+        return None
+    field = fit_to_field(crop, box_size, size, deskew_)
+    return None if is_dot(field, box_size) else field
 
 
 #: Pixels per chunk of images normalised together by ``DigitNormalizer.transform``.
@@ -146,6 +150,15 @@ def normalize_stack(images: NDArray[Any], polarity: Polarity = "auto", threshold
         deskew_into(fields if every else fields[clean], out, clean,
                     columns if every else columns[clean])
     blank = found.kind == BLANK
+    if clean.size:  # a dot is not a digit (``_blank``): tiny crops, heavy round blobs
+        top, bottom, left, right = found.box[clean].T
+        tiny = is_tiny(bottom - top, right - left)
+        sums = out[clean].sum(axis=1, dtype=np.float64)
+        heavy = clean[sums >= heavy_sum(box_size) - 1e-6]  # only these can be dots
+        dropped = np.concatenate([clean[tiny], heavy[dots(
+            out[heavy].reshape(-1, size, size), box_size)]])
+        blank[dropped] = True
+        out[dropped] = 0.0
     for i in np.flatnonzero(found.kind == OTHER):
         field = normalize_image(images[i], polarity, threshold, box_size, size, deskew_,
                                 full_scale)
@@ -179,8 +192,11 @@ def normalize_images(images: Iterable[ArrayLike], *, polarity: Polarity = "auto"
     Returns
     -------
     ndarray of shape (n_images, size * size)
-        Blank images (no ink standing out of the paper and its noise) give rows of
-        zeros, with a warning.
+        Blank images give rows of zeros, with a warning: no ink standing out of the
+        paper and its noise, or only a dot (a pen dot, a tap): ink spanning fewer than 5
+        pixels both ways, or, once normalised, a heavy round blob (the 28x28 values sum
+        to at least 100, and with A the pixels above 0.5, E those on its edge and L the
+        longer side of their bounding box, E**2 / 4A < 2.6 or L / (2A / E) < 2).
 
     Raises
     ------
@@ -239,7 +255,7 @@ def _warn_blank(blank: int, total: int) -> None:
     if blank:
         warnings.warn(
             f"{blank} of {total} image(s) are blank (no ink standing out of the paper and "
-            "its noise); they are returned as all-zero images.", UserWarning,
+            "its noise, or only a dot); they are returned as all-zero images.", UserWarning,
             stacklevel=stacklevel())
 
 
@@ -258,8 +274,12 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
     the strokes and dots near it, so specks of dirt elsewhere neither widen the crop
     nor appear in the output; what is left of the paper reads 0. An image with nothing
     standing clear of its paper and noise (blank paper, noise alone, a lighting
-    gradient alone) is blank. Clean images (MNIST, the bundled digits, drawings) have
-    flat noiseless paper, and for them all this reduces to the plain rescaling.
+    gradient alone) is blank, and so is a dot or a tap: ink spanning fewer than 5
+    pixels both ways, or, once normalised, a heavy round blob (the 28x28 values sum to
+    at least 100, and with A the pixels above 0.5, E those on its edge and L the longer
+    side of their bounding box, E**2 / 4A < 2.6 or L / (2A / E) < 2). Clean images
+    (MNIST, the bundled digits, drawings) have flat noiseless paper, and for them all
+    this reduces to the plain rescaling.
 
     Parameters
     ----------
