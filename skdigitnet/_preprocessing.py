@@ -54,6 +54,7 @@ from ._ink import (
     dtype_scale,
     extract_ink,
 )
+from ._printed import strip_printing
 from ._typing import ArrayLike, FloatArray, NDArray
 from ._validation import (
     BOOLEAN,
@@ -86,16 +87,19 @@ def default_image_shape(n_pixels: int) -> tuple[int, int]:
 
 def normalize_image(image: ArrayLike, polarity: Polarity = "auto", threshold: float = 0.1,
                     box_size: int = 20, size: int = 28, deskew_: bool = False,
-                    full_scale: float | None = None) -> FloatArray | None:
+                    full_scale: float | None = None, printing: bool = True) -> FloatArray | None:
     """One 2-D image -> a ``size x size`` float64 array in [0, 1], or None if blank.
 
     ``full_scale``: the grey level of full contrast, by default from ``image``'s dtype.
+    ``printing``: take printed rules and grids out first (``_printed``).
     """
     image = np.asarray(image)
     if full_scale is None:
         full_scale = dtype_scale(image.dtype)
-    crop = extract_ink(image.astype(np.float64, copy=False), polarity, threshold,
-                       full_scale)
+    grey = image.astype(np.float64, copy=False)
+    if printing:
+        grey = strip_printing(grey, grey, polarity)
+    crop = extract_ink(grey, polarity, threshold, full_scale)
     if crop is None or bool(is_tiny(*crop.shape)):
         return None
     field = fit_to_field(crop, box_size, size, deskew_)
@@ -207,21 +211,41 @@ def normalize_images(images: Iterable[ArrayLike], *, polarity: Polarity = "auto"
     for given in images:
         image = np.asarray(given)
         full_scale = dtype_scale(image.dtype)
-        if image.ndim == 3 and image.shape[2] in (2, 4):
+        colour = image.ndim == 3 and (image.shape[2] == 3
+                                      or (image.shape[2] == 4 and _opaque(image)))
+        if colour:  # an opaque RGBA image is RGB
+            image = _colour_to_grey(image[..., :3], polarity)
+        elif image.ndim == 3 and image.shape[2] in (2, 4):
             image = composite_alpha(image)
-        elif image.ndim == 3 and image.shape[2] == 3:
-            image = image @ LUMA
         if image.ndim != 2:
             raise ValueError(
                 f"Each image must be 2-D (h, w) or have 2, 3 or 4 channels (grey+alpha, "
                 f"RGB, RGBA) on a third axis; got shape {image.shape}.")
         image = check_array(image, ensure_2d=True, dtype=np.float64, input_name="image")
         field = normalize_image(image, polarity, threshold, box_size, size, deskew,
-                                full_scale)
+                                full_scale, printing=not colour)  # colour: done
         blank += field is None
         out.append(np.zeros(size * size) if field is None else field.ravel())
     _warn_blank(blank, len(out))
     return np.asarray(out, dtype=dtype).reshape(len(out), size * size)
+
+
+def _colour_to_grey(image: NDArray[Any], polarity: Polarity) -> FloatArray:
+    """RGB -> grey by luminance, printed rules and grids taken out in colour first."""
+    grey = image @ LUMA
+    stripped = strip_printing(image, grey, polarity)
+    return grey if stripped is image else stripped @ LUMA
+
+
+def _alpha_scale(image: NDArray[Any]) -> float:
+    """Full opacity: the dtype's maximum for integers, 1 for floats up to 1, else 255."""
+    if np.issubdtype(image.dtype, np.integer):
+        return float(np.iinfo(image.dtype).max)
+    return 1.0 if float(np.max(image, initial=0.0)) <= 1 else 255.0
+
+
+def _opaque(image: NDArray[Any]) -> bool:
+    return bool(np.min(image[..., -1]) >= _alpha_scale(image))
 
 
 def composite_alpha(image: NDArray[Any]) -> FloatArray:
@@ -235,10 +259,7 @@ def composite_alpha(image: NDArray[Any]) -> FloatArray:
     """
     colour, alpha = image[..., :-1].astype(np.float64), image[..., -1].astype(np.float64)
     grey = colour @ LUMA if colour.shape[-1] == 3 else colour[..., 0]
-    if np.issubdtype(image.dtype, np.integer):
-        full = float(np.iinfo(image.dtype).max)
-    else:
-        full = 1.0 if float(np.max(image, initial=0.0)) <= 1 else 255.0
+    full = _alpha_scale(image)
     a = np.clip(alpha / full, 0.0, 1.0)
     if a.min() >= 1:
         return grey
