@@ -92,6 +92,7 @@ def images(tmp_path_factory):
         "seven_palette.png": grey(seven).convert("P"),
         "three_clear.png": Image.fromarray(black_on_clear, "RGBA"),
         "blank.png": Image.fromarray(np.full((40, 40), 255, np.uint8)),
+        "dot.png": grey(_dot()),
     }
     for name, image in files.items():
         image.save(folder / name)
@@ -99,6 +100,12 @@ def images(tmp_path_factory):
     (folder / "fake.npz").write_text("not a model")
     np.savez(folder / "other.npz", weights=np.ones(3))
     return {name: folder / name for name in [*files, "notes.txt", "fake.npz", "other.npz"]}
+
+
+def _dot(size=60, radius=6):
+    """A round pen dot (ink in [0, 1]) on a ``size`` x ``size`` sheet."""
+    ys, xs = np.mgrid[:size, :size]
+    return np.clip(radius + 0.5 - np.hypot(ys - 27.3, xs - 31.6), 0, 1)
 
 
 @pytest.fixture
@@ -315,6 +322,12 @@ def test_predict_names_blank_images_and_predicts_the_others(model_file, images, 
     assert status == 1
     assert err == f"skdigitnet: {images['blank.png']}: no digit found (blank image)\n"
     assert out.startswith(f"{images['three.png']}: 3 (") and out.count("\n") == 1
+
+
+def test_predict_reads_a_pen_dot_as_blank(model_file, images, capsys):
+    status, out, err = _run(capsys, "predict", model_file, images["dot.png"])
+    assert (status, out) == (1, "")
+    assert err == f"skdigitnet: {images['dot.png']}: no digit found (blank image)\n"
 
 
 def test_predict_reports_unreadable_files_and_predicts_the_others(model_file, images, capsys):

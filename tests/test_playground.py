@@ -106,6 +106,14 @@ def test_a_blank_drawing_is_said_blank(server):
     assert reply["image"] == [0.0] * 784
 
 
+def test_a_tap_is_said_blank(server):
+    ys, xs = np.mgrid[:280, :280]  # a finger's tap on the canvas: a round dot
+    tap = np.where(np.hypot(ys - 140, xs - 131) < 9, 0, 255)
+    status, reply = api(server, "POST", "/api/predict", body(tap))
+    assert status == 200
+    assert (reply["blank"], reply["label"], reply["image"]) == (True, None, [0.0] * 784)
+
+
 def test_neuron_gives_its_weights(server, model):
     status, reply = api(server, "GET", "/api/neuron?layer=0&index=3")
     assert status == 200

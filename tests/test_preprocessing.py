@@ -372,8 +372,7 @@ def test_photo_generator_is_deterministic_and_checks_its_kind(photos):
         assert a.dtype == np.uint8 and a.ndim == (3 if kind == "png" else 2)
         assert min(a.shape[:2]) >= 96 and max(a.shape[:2]) <= 400
     with pytest.raises(ValueError, match=re.escape(
-            "kind must be one of ['all', 'gradient', 'jpeg', 'noise', 'png', 'specks']; "
-            "got 'blur'.")):
+            "kind must be one of ['all', 'dot_grid', 'gradient', 'jpeg', 'noise', 'png', ")):
         photos.make_photo(digit, np.random.default_rng(0), "blur")
 
 

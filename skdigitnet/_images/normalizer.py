@@ -49,6 +49,7 @@ from skdigitnet._validation import (
 )
 from skdigitnet._warnings import stacklevel
 
+from .blank import dots, heavy_sum, is_dot, is_tiny
 from .geometry import (  # noqa: F401
     centre_of_mass,
     deskew_into,
@@ -67,6 +68,7 @@ from .ink import (
     dtype_scale,
     extract_ink,
 )
+from .printed import strip_printing
 
 POLARITIES = ("auto", "light_on_dark", "dark_on_light")
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -86,17 +88,23 @@ def default_image_shape(n_pixels: int) -> tuple[int, int]:
 
 def normalize_image(image: ArrayLike, polarity: Polarity = "auto", threshold: float = 0.1,
                     box_size: int = 20, size: int = 28, deskew_: bool = False,
-                    full_scale: float | None = None) -> FloatArray | None:
+                    full_scale: float | None = None, printing: bool = True) -> FloatArray | None:
     """One 2-D image -> a ``size x size`` float64 array in [0, 1], or None if blank.
 
     ``full_scale``: the grey level of full contrast, by default from ``image``'s dtype.
+    ``printing``: take printed rules and grids out first (``printed.py``).
     """
     image = np.asarray(image)
     if full_scale is None:
         full_scale = dtype_scale(image.dtype)
-    crop = extract_ink(image.astype(np.float64, copy=False), polarity, threshold,
-                       full_scale)
-    return None if crop is None else fit_to_field(crop, box_size, size, deskew_)
+    grey = image.astype(np.float64, copy=False)
+    if printing:
+        grey = strip_printing(grey, grey, polarity)
+    crop = extract_ink(grey, polarity, threshold, full_scale)
+    if crop is None or bool(is_tiny(*crop.shape)):
+        return None
+    field = fit_to_field(crop, box_size, size, deskew_)
+    return None if is_dot(field, box_size) else field
 
 
 #: Pixels per chunk of images normalised together by ``DigitNormalizer.transform``.
@@ -147,6 +155,15 @@ def normalize_stack(images: NDArray[Any], polarity: Polarity = "auto", threshold
         deskew_into(fields if every else fields[clean], out, clean,
                     columns if every else columns[clean])
     blank = found.kind == BLANK
+    if clean.size:  # a dot is not a digit (``blank.py``): tiny crops, heavy round blobs
+        top, bottom, left, right = found.box[clean].T
+        tiny = is_tiny(bottom - top, right - left)
+        sums = out[clean].sum(axis=1, dtype=np.float64)
+        heavy = clean[sums >= heavy_sum(box_size) - 1e-6]  # only these can be dots
+        dropped = np.concatenate([clean[tiny], heavy[dots(
+            out[heavy].reshape(-1, size, size), box_size)]])
+        blank[dropped] = True
+        out[dropped] = 0.0
     for i in np.flatnonzero(found.kind == OTHER):
         field = normalize_image(images[i], polarity, threshold, box_size, size, deskew_,
                                 full_scale)
@@ -180,8 +197,11 @@ def normalize_images(images: Iterable[ArrayLike], *, polarity: Polarity = "auto"
     Returns
     -------
     ndarray of shape (n_images, size * size)
-        Blank images (no ink standing out of the paper and its noise) give rows of
-        zeros, with a warning.
+        Blank images give rows of zeros, with a warning: no ink standing out of the
+        paper and its noise, or only a dot (a pen dot, a tap): ink spanning fewer than 5
+        pixels both ways, or, once normalised, a heavy round blob (the 28x28 values sum
+        to at least 100, and with A the pixels above 0.5, E those on its edge and L the
+        longer side of their bounding box, E**2 / 4A < 2.6 or L / (2A / E) < 2).
 
     Raises
     ------
@@ -192,21 +212,41 @@ def normalize_images(images: Iterable[ArrayLike], *, polarity: Polarity = "auto"
     for given in images:
         image = np.asarray(given)
         full_scale = dtype_scale(image.dtype)
-        if image.ndim == 3 and image.shape[2] in (2, 4):
+        colour = image.ndim == 3 and (image.shape[2] == 3
+                                      or (image.shape[2] == 4 and _opaque(image)))
+        if colour:  # an opaque RGBA image is RGB
+            image = _colour_to_grey(image[..., :3], polarity)
+        elif image.ndim == 3 and image.shape[2] in (2, 4):
             image = composite_alpha(image)
-        elif image.ndim == 3 and image.shape[2] == 3:
-            image = image @ LUMA
         if image.ndim != 2:
             raise ValueError(
                 f"Each image must be 2-D (h, w) or have 2, 3 or 4 channels (grey+alpha, "
                 f"RGB, RGBA) on a third axis; got shape {image.shape}.")
         image = check_array(image, ensure_2d=True, dtype=np.float64, input_name="image")
         field = normalize_image(image, polarity, threshold, box_size, size, deskew,
-                                full_scale)
+                                full_scale, printing=not colour)  # colour: done
         blank += field is None
         out.append(np.zeros(size * size) if field is None else field.ravel())
     _warn_blank(blank, len(out))
     return np.asarray(out, dtype=dtype).reshape(len(out), size * size)
+
+
+def _colour_to_grey(image: NDArray[Any], polarity: Polarity) -> FloatArray:
+    """RGB -> grey by luminance, printed rules and grids taken out in colour first."""
+    grey = image @ LUMA
+    stripped = strip_printing(image, grey, polarity)
+    return grey if stripped is image else stripped @ LUMA
+
+
+def _alpha_scale(image: NDArray[Any]) -> float:
+    """Full opacity: the dtype's maximum for integers, 1 for floats up to 1, else 255."""
+    if np.issubdtype(image.dtype, np.integer):
+        return float(np.iinfo(image.dtype).max)
+    return 1.0 if float(np.max(image, initial=0.0)) <= 1 else 255.0
+
+
+def _opaque(image: NDArray[Any]) -> bool:
+    return bool(np.min(image[..., -1]) >= _alpha_scale(image))
 
 
 def composite_alpha(image: NDArray[Any]) -> FloatArray:
@@ -220,10 +260,7 @@ def composite_alpha(image: NDArray[Any]) -> FloatArray:
     """
     colour, alpha = image[..., :-1].astype(np.float64), image[..., -1].astype(np.float64)
     grey = colour @ LUMA if colour.shape[-1] == 3 else colour[..., 0]
-    if np.issubdtype(image.dtype, np.integer):
-        full = float(np.iinfo(image.dtype).max)
-    else:
-        full = 1.0 if float(np.max(image, initial=0.0)) <= 1 else 255.0
+    full = _alpha_scale(image)
     a = np.clip(alpha / full, 0.0, 1.0)
     if a.min() >= 1:
         return grey
@@ -240,7 +277,7 @@ def _warn_blank(blank: int, total: int) -> None:
     if blank:
         warnings.warn(
             f"{blank} of {total} image(s) are blank (no ink standing out of the paper and "
-            "its noise); they are returned as all-zero images.", UserWarning,
+            "its noise, or only a dot); they are returned as all-zero images.", UserWarning,
             stacklevel=stacklevel())
 
 
@@ -259,8 +296,12 @@ class DigitNormalizer(TransformerMixin, BaseEstimator):
     the strokes and dots near it, so specks of dirt elsewhere neither widen the crop
     nor appear in the output; what is left of the paper reads 0. An image with nothing
     standing clear of its paper and noise (blank paper, noise alone, a lighting
-    gradient alone) is blank. Clean images (MNIST, the bundled digits, drawings) have
-    flat noiseless paper, and for them all this reduces to the plain rescaling.
+    gradient alone) is blank, and so is a dot or a tap: ink spanning fewer than 5
+    pixels both ways, or, once normalised, a heavy round blob (the 28x28 values sum to
+    at least 100, and with A the pixels above 0.5, E those on its edge and L the longer
+    side of their bounding box, E**2 / 4A < 2.6 or L / (2A / E) < 2). Clean images
+    (MNIST, the bundled digits, drawings) have flat noiseless paper, and for them all
+    this reduces to the plain rescaling.
 
     Parameters
     ----------
