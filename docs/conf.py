@@ -78,6 +78,7 @@ templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "generated/*.examples",
                     "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip"]
 default_role = "literal"
+toc_object_entries_show_parents = "hide"  # "On this page": fit(), not DigitMLPClassifier.fit()
 root_doc = "index"
 
 # -- autodoc, autosummary, numpydoc --------------------------------------------------
@@ -184,6 +185,8 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 html_context = {"default_mode": "light"}
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]  # code blocks and "On this page" fit their columns
 html_baseurl = DOCS_URL
 
 # -- Optional: links into other projects' documentation (needs the network) ----------

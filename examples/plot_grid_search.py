@@ -64,6 +64,17 @@ class ScaledTanh(Activation):
 scaled_tanh = ScaledTanh()
 print(scaled_tanh, "maps [-1, 0, 1] to", scaled_tanh(np.array([-1.0, 0.0, 1.0])).round(4))
 
+z = np.linspace(-4, 4, 201)
+fig, ax = plt.subplots(figsize=(5, 2.8), layout="constrained")
+ax.plot(z, scaled_tanh(z), label="scaled tanh (ours)")
+ax.plot(z, np.tanh(z), label="tanh", linestyle="--")
+ax.plot(z, np.maximum(z, 0), label="relu", linestyle=":")
+ax.set_xlabel("z")
+ax.set_ylabel("activation")
+ax.set_ylim(-2, 2)
+ax.legend()
+# sphinx_gallery_thumbnail_number = 2
+
 # %%
 # Data and pipeline
 # -----------------

@@ -40,10 +40,12 @@ sys.path.insert(0, str(here.parent / "benchmarks"))
 from bench_photos import CONDITIONS, make_photo
 
 # %%
-# Clean digits, and their photographs
-# -----------------------------------
-# The bundled digits as 28x28 images; a network learns from 1,497 of them. Each of the
-# other 300 is photographed once, the six conditions of the benchmark in turn.
+# The photographs, and what DigitNormalizer makes of them
+# -------------------------------------------------------
+# The bundled digits as 28x28 images. 300 of them are held out and photographed once
+# each, the benchmark's six conditions in turn. Top: one photograph per condition (the
+# transparent PNG drawn on grey, to show its transparency); bottom: the 28x28 image
+# ``normalize_images`` makes of it, the image the network will read.
 
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=300, stratify=y,
@@ -51,11 +53,28 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=300, stratif
 kinds = list(CONDITIONS)
 photos = [make_photo(digit.reshape(28, 28), np.random.default_rng(i), kinds[i % len(kinds)],
                      canvas=(96, 128)) for i, digit in enumerate(X_test)]
-net = DigitMLPClassifier(random_state=0)
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # a ConvergenceWarning, if any, is beside the point
-    net.fit(X_train, y_train)
+    warnings.simplefilter("ignore")  # a photo that came out blank would warn
+    ours = normalize_images(photos)
 
+
+def shown(photo):
+    """A photograph as grey levels to draw: a transparent PNG by its alpha, on grey."""
+    return photo if photo.ndim == 2 else 128 - photo[..., 3] / 2
+
+
+fig, axes = plt.subplots(2, len(kinds), figsize=(1.6 * len(kinds), 3.1))
+for col, kind in enumerate(kinds):
+    axes[0, col].imshow(shown(photos[col]), cmap="gray", vmin=0, vmax=255)
+    axes[0, col].set_title(kind, fontsize=9)
+    axes[1, col].imshow(ours[col].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+for ax in axes.ravel():
+    ax.set_xticks([])
+    ax.set_yticks([])
+axes[0, 0].set_ylabel("photograph", fontsize=9)
+axes[1, 0].set_ylabel("DigitNormalizer", fontsize=9)
+fig.tight_layout()
+# sphinx_gallery_thumbnail_number = 2
 
 # %%
 # A simple normaliser, for comparison
@@ -79,9 +98,17 @@ def simple_normalise(photo):
 
 
 simple = np.array([simple_normalise(photo) for photo in photos])
+
+# %%
+# What the network reads
+# ----------------------
+# A network learns from the other 1,497 clean digits, then reads the clean test digits,
+# and their photographs through each normaliser.
+
+net = DigitMLPClassifier(random_state=0)
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # a photo that came out blank would warn
-    ours = normalize_images(photos)
+    warnings.simplefilter("ignore")  # a ConvergenceWarning, if any, is beside the point
+    net.fit(X_train, y_train)
 print(f"accuracy on 300 clean test digits: {net.score(X_test, y_test):.1%}; "
       f"on their photographs: {net.score(ours, y_test):.1%} with DigitNormalizer, "
       f"{net.score(simple, y_test):.1%} with the simple normaliser")
@@ -89,15 +116,12 @@ print(f"accuracy on 300 clean test digits: {net.score(X_test, y_test):.1%}; "
 # %%
 # Before and after
 # ----------------
-# One photograph per condition (the transparent PNG drawn on grey, to show its
-# transparency), what the simple normaliser makes of it, and what DigitNormalizer makes
-# of it.
+# One photograph per condition, what the simple normaliser makes of it, and what
+# DigitNormalizer makes of it.
 
 fig, axes = plt.subplots(3, len(kinds), figsize=(1.6 * len(kinds), 4.4))
 for col, kind in enumerate(kinds):
-    photo = photos[col]
-    shown = photo if photo.ndim == 2 else 128 - photo[..., 3] / 2
-    axes[0, col].imshow(shown, cmap="gray", vmin=0, vmax=255)
+    axes[0, col].imshow(shown(photos[col]), cmap="gray", vmin=0, vmax=255)
     axes[0, col].set_title(kind, fontsize=9)
     axes[1, col].imshow(simple[col].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
     axes[2, col].imshow(ours[col].reshape(28, 28), cmap="gray", vmin=0, vmax=1)

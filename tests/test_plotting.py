@@ -102,6 +102,23 @@ def test_loss_curve_display(fitted):
     assert plain.validation_loss_line_ is None and plain.ax_.get_legend() is None
 
 
+@pytest.mark.parametrize("scores", [None, [0.5, 0.7, 0.8]])
+def test_loss_curve_display_labels_lie_within_its_figure(scores):
+    # the figure the Display makes itself: its x label was cut off at the bottom edge
+    disp = LossCurveDisplay([3.0, 2.0, 1.5], scores).plot()
+    figure = disp.figure_
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    labels = [axes.xaxis.label for axes in figure.axes] + [axes.yaxis.label
+                                                            for axes in figure.axes]
+    labels = [label for label in labels if label.get_text()]
+    assert "epoch" in [label.get_text() for label in labels]
+    for label in labels:
+        extent = label.get_window_extent(renderer)
+        assert figure.bbox.x0 <= extent.x0 and extent.x1 <= figure.bbox.x1, label
+        assert figure.bbox.y0 <= extent.y0 and extent.y1 <= figure.bbox.y1, label
+
+
 def test_loss_curve_display_places_validation_at_its_epochs():
     X, y = load_digits(return_X_y=True)
     clf = DigitMLPClassifier(random_state=0, scoring="loss")

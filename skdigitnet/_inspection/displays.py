@@ -366,8 +366,8 @@ class LossCurveDisplay:
             ``figure_`` and ``ax_`` set.
         """
         plt = _pyplot()
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
+        if ax is None:  # a figure of its own: its layout keeps the labels inside it
+            _, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
         epochs = np.arange(1, len(self.loss_curve) + 1)
         (self.line_,) = ax.plot(epochs, self.loss_curve, color="tab:red",
                                 label="training loss")
