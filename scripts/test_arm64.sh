@@ -159,6 +159,14 @@ write_pip_conf() {
                 ;;
         esac
     done < <(pip config list 2>/dev/null | grep -E '^(global|install)\.' || true)
+    # The host's certificate authorities too: a proxy in between may sign with its own.
+    local ca
+    ca=$(pip config list 2>/dev/null | sed -n "s/^[a-z]*\.cert='\(.*\)'$/\1/p" | head -n 1)
+    [ -n "$ca" ] || ca=/etc/ssl/certs/ca-certificates.crt
+    if [ -r "$ca" ]; then
+        cp -L "$ca" "$ROOT/etc/pip-host-ca.crt"
+        conf="${conf}cert = /etc/pip-host-ca.crt"$'\n'
+    fi
     printf '[global]\n%s' "$conf" >"$ROOT/etc/pip.conf"
     if [ -n "$conf" ]; then
         echo "pip settings carried into the root:"
