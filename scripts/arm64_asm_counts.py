@@ -19,10 +19,10 @@ import sys
 
 import numpy as np
 
-from skdigitnet._activations import get_activation
 from skdigitnet._engine import compiled
 from skdigitnet._engine.compiled import kernels
-from skdigitnet._network import Architecture, init_parameters
+from skdigitnet._neural_network.activations import get_activation
+from skdigitnet._neural_network.network import Architecture, init_parameters
 
 PATTERNS = {
     "lane loads": r"\bld1r?\s+\{v\d+\.[bhsd]\}\[\d+\]",

@@ -11,9 +11,9 @@ import sys
 
 import numpy as np
 
-from skdigitnet._activations import get_activation
 from skdigitnet._engine import NumpyBackend, compiled
-from skdigitnet._network import Architecture, init_parameters
+from skdigitnet._neural_network.activations import get_activation
+from skdigitnet._neural_network.network import Architecture, init_parameters
 
 BOUND = 1e-14
 
