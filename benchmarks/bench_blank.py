@@ -1,4 +1,4 @@
-"""A dot is not a digit: how close real digits come to the blank rule (``_blank``).
+"""A dot is not a digit: how close real digits come to the blank rule (``_images/blank.py``).
 
 Every MNIST digit (train and test) and every bundled digit (``load_digits``) is
 normalised (``DigitNormalizer``, deskewed); the script prints how many read blank (must
@@ -43,7 +43,7 @@ def main(argv=None):
     from sklearn.datasets import load_digits
 
     from skdigitnet import DigitNormalizer, load_mnist, normalize_images
-    from skdigitnet._blank import FAT, HEAVY, ROUND, blob_measures
+    from skdigitnet._images.blank import FAT, HEAVY, ROUND, blob_measures
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder of MNIST IDX files")
