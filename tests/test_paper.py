@@ -52,6 +52,28 @@ def test_squared_paper_goes():
     assert out[stroke].max() < 0.4 * np.median(out)
 
 
+def test_a_rule_a_little_darker_than_its_lattice_goes():
+    """Grey rules printed at 0.5, one at 0.35 (its centre darker than ``LIGHTEST_LINE``
+    alone would take for printing): all of them are printing, divided by the lattice's
+    common profile (so the darker one keeps part of the difference); the pen stroke
+    (0.1) stays."""
+    shape = (200, 260)
+    ys, xs = np.indices(shape, dtype=float)
+    cover = np.clip(1.25 - np.abs((ys - 5.3 + 8) % 16 - 8), 0, 1)
+    level = np.where((ys > 60) & (ys < 72), 0.35, 0.5)  # the rule at y = 69 is darker
+    grey = 0.85 * (1 - cover * (1 - level))
+    stroke = (np.abs(xs - 130) < 2.5) & (ys > 40) & (ys < 160)
+    grey = np.where(stroke, 0.1, grey)
+    grey = np.clip(np.round(255 * grey + np.random.default_rng(0).normal(0, 3, shape)), 0, 255)
+    out = strip_printing(grey, grey, "auto")
+    paper = np.median(grey)
+    dark_rule = np.zeros(shape, dtype=bool)
+    dark_rule[66:72, 10:100] = True
+    assert grey[dark_rule].min() < 0.6 * paper  # the darker rule was there
+    assert out[dark_rule].min() > 0.75 * paper  # and is mostly gone
+    assert out[stroke].max() < 0.4 * paper
+
+
 def test_nothing_is_removed_without_printing():
     image, stroke = _ruled()
     plain = np.where(stroke[..., None], image, np.median(image, axis=(0, 1)))

@@ -16,10 +16,13 @@ paper, so without this step the normaliser would take them for ink. For each dir
    counts), while a digit's strokes cover a part only. The angle with the most such
    coverage wins; its covered rows, grouped, are the lines;
 4. the lines' own colour: across each line, in quarter-pixel steps, the ratio of each
-   pixel to the lighter of the two sides of the line (``SIDE`` pixels away), channel by
-   channel, its median along the lines. A line whose centre keeps less than
-   ``LIGHTEST_LINE`` of the paper's light is as dark as pen ink: it is a stroke (a "1"
-   down a tight crop), not printing, and stays;
+   pixel to the paper under it (the grey closing over ``CLOSING`` pixels across the
+   lines, which fills thin dark lines with the paper beside them), channel by channel,
+   its median along the lines. Whether a line is light enough to be printing is judged
+   against the lighter of its two sides (``SIDE`` pixels away): a line whose centre
+   keeps less than ``LIGHTEST_LINE`` of the paper's light is as dark as pen ink, a
+   stroke (a "1" down a tight crop), not printing, and stays; in a lattice of three or
+   more lines, one a little darker than the others (``LATTICE_SPREAD``) is printing;
 5. every pixel under a printed line is divided by that profile: the paper under the
    line becomes paper again, while ink (far darker than the line) stays ink, so
    strokes crossing a rule stay whole.
@@ -53,8 +56,14 @@ MIN_COVER = 0.5
 HALF = 3
 #: The sides of a line are this many pixels from its centre.
 SIDE = 5
-#: A line keeping less light than this at its centre is ink, not printing.
+#: A line keeping less light than this at its centre is ink, not printing ...
 LIGHTEST_LINE = 0.55
+#: ... unless it is one of a lattice of lines (three or more, their median level at least
+#: ``LIGHTEST_LINE``) and within ``LATTICE_SPREAD`` of that median, down to ``DARKEST_LINE``.
+LATTICE_SPREAD = 0.15
+DARKEST_LINE = 0.45
+#: The paper under a line: the grey closing of this many pixels across the lines.
+CLOSING = 5
 
 
 def remove_printing(image: FloatArray) -> FloatArray:
@@ -140,7 +149,8 @@ def erase_lines(view: FloatArray, darkest: FloatArray, slope: float,
     grey = luma / np.maximum(np.maximum(luma[np.clip(ys - SIDE, 0, h - 1), xs],
                                         luma[np.clip(ys + SIDE, 0, h - 1), xs]), 1e-9)
     for _ in range(3):  # each line's centre and the common slope: by their darkness
-        weight = np.where(np.abs(o) <= HALF - 0.5, np.clip(1 - grey, 0, 0.5), 0.0)
+        weight = np.where((np.abs(o) <= HALF - 0.5) & (grey >= DARKEST_LINE),
+                          np.clip(1 - grey, 0, 0.5), 0.0)  # ink does not move a line
         total = np.bincount(pick.ravel(), weight.ravel(), len(centres))
         moved = np.bincount(pick.ravel(), (weight * o).ravel(), len(centres))
         centres = centres + np.where(total > 0, moved / np.maximum(total, 1e-12), 0.0)
@@ -152,17 +162,20 @@ def erase_lines(view: FloatArray, darkest: FloatArray, slope: float,
         o = u - centres[pick]
     band = np.abs(o) <= HALF + 0.5
     centre = band & (np.abs(o) <= 0.75)
-    light = np.ones(len(centres), dtype=bool)
+    level = np.zeros(len(centres))
     for i in range(len(centres)):  # each line: printing only if light enough
         on = centre & (pick == i)
-        light[i] = bool(on.any()) and float(np.median(grey[on])) >= LIGHTEST_LINE
+        level[i] = float(np.median(grey[on])) if on.any() else 0.0
+    cut = LIGHTEST_LINE
+    if len(centres) >= 3 and np.median(level) >= LIGHTEST_LINE:
+        cut = max(DARKEST_LINE, min(cut, float(np.median(level)) - LATTICE_SPREAD))
+    light = level >= cut
     band &= light[pick]
     if not band.any():
         return None
     bins = np.rint(o[band] * 4).astype(np.intp) + 4 * HALF + 2
-    above = colour[np.clip(ys - SIDE, 0, h - 1), xs]
-    below = colour[np.clip(ys + SIDE, 0, h - 1), xs]
-    values = (colour / np.maximum(np.maximum(above, below), 1e-9))[band]
+    paper = ndimage.grey_closing(colour, size=(CLOSING, 1, 1))  # thin dark lines filled
+    values = (colour / np.maximum(paper, 1e-9))[band]
     profile = np.ones((8 * HALF + 5, colour.shape[2]))
     for b in np.unique(bins):
         profile[b] = np.median(values[bins == b], axis=0)
