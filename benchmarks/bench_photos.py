@@ -251,7 +251,7 @@ def main(argv=None):
     kinds = (list(KINDS) if args.kinds == "all" else PAPER_KINDS
              if args.kinds == "paper" else args.kinds.split(","))
     if args.no_printing:
-        import skdigitnet._images.printed as printed
+        from skdigitnet._images import printed
 
         printed.remove_printing = lambda image: image
     X_test, y_test = load_mnist(args.data, subset="test", return_X_y=True)

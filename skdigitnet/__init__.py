@@ -5,9 +5,10 @@ from ._datasets import load_digits, load_mnist
 from ._images.files import read_image
 from ._images.normalizer import DigitNormalizer, normalize_images
 from ._inspection.displays import ActivationsDisplay, LossCurveDisplay, WeightImagesDisplay
-from ._io.export import install_onnx_registration as _install_onnx_registration
-from ._io.export import register_onnx_converter, to_mlpclassifier, to_onnx
 from ._io.model_files import load_model, save_model
+from ._io.onnx import install_onnx_registration as _install_onnx_registration
+from ._io.onnx import register_onnx_converter, to_onnx
+from ._io.to_sklearn import to_mlpclassifier
 from ._neural_network.activations import (
     ACTIVATIONS,
     Activation,

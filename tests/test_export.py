@@ -24,7 +24,7 @@ from skdigitnet import (
     to_mlpclassifier,
     to_onnx,
 )
-from skdigitnet._io import export as _export
+from skdigitnet._io import onnx as _export
 from skdigitnet._neural_network.activations import ELU, LeakyReLU, ReLU
 
 from _custom import ScaledTanh

@@ -7,7 +7,7 @@ The estimator holds parameters, validation and fitted state; the math lives in
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from numbers import Integral, Real
+from numbers import Integral
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
 
 import numpy as np
@@ -51,14 +51,7 @@ from skdigitnet._typing import (
     TargetKind,
 )
 from skdigitnet._validation import (
-    BOOLEAN,
-    NONE,
-    RANDOM_STATE,
-    VERBOSE,
     Constraint,
-    Interval,
-    Options,
-    Predicate,
     check_input_features,
     validate_params,
     validate_with_hints,
@@ -66,7 +59,7 @@ from skdigitnet._validation import (
 from skdigitnet._warnings import warn
 
 from . import targets as _targets
-from .activations import ACTIVATIONS, Activation, get_activation
+from .activations import Activation, get_activation
 from .fit_input import (
     FitInput,
     check_stratifiable,
@@ -79,6 +72,7 @@ from .fit_input import (
 from .fitted import FittedNetwork, fitted_attributes
 from .network import Architecture, NonFiniteLayer, forward, init_parameters, pack
 from .optimizers import SGD, Adam
+from .params import PARAMETER_CONSTRAINTS
 from .training import (
     EpochHooks,
     LbfgsSettings,
@@ -89,31 +83,7 @@ from .training import (
     train_lbfgs,
     train_stochastic,
 )
-from .validation_score import SCORING, validation_evaluator, validation_set
-
-
-def _is_layer_sizes(value: object) -> bool:
-    if isinstance(value, (bool, np.bool_)):
-        return False
-    if isinstance(value, Integral):
-        return cast(int, value) >= 1
-    return isinstance(value, (tuple, list, np.ndarray)) and all(
-        isinstance(v, Integral) and not isinstance(v, (bool, np.bool_)) and cast(int, v) >= 1
-        for v in np.ravel(value)
-    )
-
-
-def _is_activation(value: object) -> bool:
-    if isinstance(value, (tuple, list)):
-        return len(value) > 0 and all(_is_activation(v) for v in value)
-    return isinstance(value, Activation) or (isinstance(value, str) and value in ACTIVATIONS)
-
-
-class _ActivationConstraint(Predicate):
-    def __str__(self) -> str:  # the registry may grow at run time
-        names = ", ".join(repr(n) for n in sorted(ACTIVATIONS))
-        return (f"a str among {{{names}}}, an instance of 'skdigitnet.Activation' or a "
-                "tuple of those with one per hidden layer")
+from .validation_score import validation_evaluator, validation_set
 
 
 class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin, BaseEstimator):
@@ -317,39 +287,7 @@ class DigitMLPClassifier(ClassifierMixin, CallbackSupportMixin, TransformerMixin
     _doc_link_module = DOC_LINK_MODULE
     _doc_link_template = DOC_LINK_TEMPLATE
 
-    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
-        "hidden_layer_sizes": [Predicate(
-            _is_layer_sizes, "an int in the range [1, inf) or an array-like of such ints")],
-        "activation": [_ActivationConstraint(_is_activation, "")],
-        "solver": [Options("lbfgs", "sgd", "adam")],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Options("auto"), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Options("constant", "invscaling", "adaptive")],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "power_t": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": [BOOLEAN],
-        "random_state": [RANDOM_STATE],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "verbose": [VERBOSE],
-        "warm_start": [BOOLEAN],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
-        "nesterovs_momentum": [BOOLEAN],
-        "early_stopping": [BOOLEAN],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "beta_1": [Interval(Real, 0, 1, closed="left")],
-        "beta_2": [Interval(Real, 0, 1, closed="left")],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
-                             Predicate(lambda v: v == np.inf, "inf")],
-        "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "out_activation": [Options("auto", "softmax", "logistic")],
-        "loss": [Options("log_loss", "squared_error")],
-        "class_weight": [Options("balanced"), Predicate(lambda v: isinstance(v, dict),
-                                                        "an instance of 'dict'"), NONE],
-        "transform_layer": [Interval(Integral, None, None, closed="neither")],
-        "scoring": [SCORING],
-    }
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = PARAMETER_CONSTRAINTS
 
     # Fitted attributes (set by fit, partial_fit and load_model; see the docstring)
     classes_: NDArray[Any]
