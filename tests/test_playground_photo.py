@@ -10,6 +10,17 @@ from skdigitnet._playground.photo import SHOWN_SIDE, photo_steps, shown_shape
 from _playground_client import JSON, api, assert_refused, body, drawn
 
 
+def on_ruled_paper(index=3):
+    """``photo(index)`` on notebook paper: blue rules every 14 px and a red margin, RGB."""
+    grey = photo(index, seed=4, shape=(160, 130)) / 255
+    rows, cols = np.mgrid[0:160, 0:130]
+    blue, red = 1 - np.array([0.55, 0.7, 0.95]), 1 - np.array([0.95, 0.45, 0.5])
+    rule = np.clip(1.2 - np.abs((rows + 3) % 14 - 7), 0, 1)[..., None] * blue
+    margin = np.clip(1.2 - np.abs(cols - 18), 0, 1)[..., None] * red
+    rgb = grey[..., None] * (1 - np.maximum(rule, margin))
+    return np.clip(np.rint(255 * rgb), 0, 255).astype(int)
+
+
 def photo(index=3, seed=0, shape=(150, 120)):
     """Bundled digit ``index`` photographed: dark ink on paper lit unevenly, sensor
     noise and a speck, as grey values 0-255 (ints)."""
@@ -29,7 +40,8 @@ def photo(index=3, seed=0, shape=(150, 120)):
 @pytest.mark.parametrize("make", [
     photo, lambda: photo(7, seed=1), lambda: 255 - drawn(2),
     lambda: drawn(5, rgba=True), lambda: np.stack([photo(1, seed=2)] * 3, axis=-1),
-], ids=["photo", "photo 7", "light on dark", "RGBA", "RGB"])
+    on_ruled_paper,
+], ids=["photo", "photo 7", "light on dark", "RGBA", "RGB", "ruled paper"])
 def test_the_steps_end_in_what_normalize_images_gives(make):
     image = make() / 255
     steps = normalize_steps(image)
@@ -55,6 +67,27 @@ def test_the_photos_steps_remove_the_paper_and_the_speck():
     # where there is no ink, the paper is gone: what is left is at most its noise
     assert np.median(steps["paper_removed"][: top - 2]) < 0.05
     assert 100 > bottom - top > 40 and 100 > right - left > 20
+
+
+def test_the_steps_take_the_rules_out_first():
+    image = on_ruled_paper() / 255
+    steps = normalize_steps(image)
+    top = steps["box"][0]
+    grey = image @ np.array([0.299, 0.587, 0.114])
+    rules = grey[:top - 3, 30:] < 0.8 * np.median(grey)
+    assert rules.mean() > 0.05  # the photo has rules above the digit ...
+    assert steps["paper_removed"][:top - 3, 30:].max() < 0.2  # ... the steps do not
+    assert steps["ink"][:top - 3].max() == 0
+
+
+def test_a_dot_is_blank_but_its_ink_is_shown():
+    image = np.full((120, 100), 0.9)
+    rows, cols = np.mgrid[0:120, 0:100]
+    image[np.hypot(rows - 60, cols - 50) < 6] = 0.1  # a pen dot
+    steps = normalize_steps(image)
+    assert steps["blank"] is True and steps["box"] is None and not steps["image"].any()
+    assert steps["ink"].max() == 1
+    assert not normalize_images([image]).any()
 
 
 def test_a_blank_photo_has_no_box():

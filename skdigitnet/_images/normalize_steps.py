@@ -1,10 +1,10 @@
-"""STAND-IN, to be deleted when branch ``paper`` is merged: ``normalize_steps``.
+"""``normalize_images``'s steps for one image, for the playground's "your photo" view.
 
-Branch ``paper`` adds ``skdigitnet._images.normalizer.normalize_steps(image, *,
-polarity="auto", threshold=0.1, deskew=True) -> dict`` (with printed-rule removal). Until
-it lands, the playground's ``/api/normalize`` calls this one, which has the same
-signature and keys and is built from the existing ``_ink`` and ``_geometry`` steps (no
-rule removal): the merge replaces the one import of it in ``_playground/photo.py``.
+Each step is the one ``normalize_images`` takes (``normalizer.py``, ``ink.py``,
+``geometry.py``), kept as an image: the grey image after printed rules and grids are
+taken out (``printed.py``), the ink over the fitted paper, the digit's ink alone and its
+box, and the 28x28 result, equal to ``normalize_images([image])[0]`` (tested), blank
+when the ink is a dot (``blank.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from scipy import ndimage
 
 from skdigitnet._typing import FloatArray, NDArray
 
+from .blank import is_dot, is_tiny
 from .geometry import fit_to_field
 from .ink import (
     _EIGHT,
@@ -31,36 +32,40 @@ from .ink import (
     dtype_scale,
     paper_residual,
 )
-from .normalizer import LUMA, composite_alpha
+from .normalizer import _colour_to_grey, _opaque, composite_alpha
+from .printed import strip_printing
 
 
-def _grey(image: NDArray[Any]) -> tuple[FloatArray, float | None]:
-    """A 2-D grey image as ``normalize_images`` makes it, and its full scale."""
+def _grey(image: NDArray[Any], polarity: Polarity) -> tuple[FloatArray, float | None]:
+    """A 2-D grey image as ``normalize_images`` makes it (printing taken out), and its
+    full scale."""
     full_scale = dtype_scale(image.dtype)
+    if image.ndim == 3 and (image.shape[2] == 3 or (image.shape[2] == 4 and _opaque(image))):
+        return _colour_to_grey(image[..., :3], polarity), full_scale  # printing: done
     if image.ndim == 3 and image.shape[2] in (2, 4):
         image = composite_alpha(image)
-    elif image.ndim == 3 and image.shape[2] == 3:
-        image = image @ LUMA
     if image.ndim != 2:
         raise ValueError(f"Each image must be 2-D or have 2, 3 or 4 channels; got shape "
                          f"{image.shape}.")
-    return np.asarray(image, np.float64), full_scale
+    grey = np.asarray(image, np.float64)
+    return strip_printing(grey, grey, polarity), full_scale
 
 
 def normalize_steps(image: NDArray[Any], *, polarity: Polarity = "auto",
                     threshold: float = 0.1, deskew: bool = True) -> dict[str, Any]:
-    """``normalize_images``'s steps for one image (stand-in; see the module docstring).
+    """``normalize_images``'s steps for one image (see the module docstring).
 
     Returns
     -------
     dict
         ``"grey"`` (the image in grey), ``"paper_removed"`` (ink above the fitted paper,
-        over the strongest ink), ``"ink"`` (the digit's ink alone), all 2-D of the
-        image's size in [0, 1] but ``"grey"``; ``"box"`` ([top, left, bottom, right],
+        over the strongest ink), ``"ink"`` (the digit's ink alone, shown even when it is
+        only a dot), all 2-D of the image's size in [0, 1] but ``"grey"`` (printed
+        rules and grids already taken out); ``"box"`` ([top, left, bottom, right],
         bottom and right excluded, or None); ``"image"`` (28x28, what
         ``normalize_images`` gives) and ``"blank"``.
     """
-    grey, full_scale = _grey(np.asarray(image))
+    grey, full_scale = _grey(np.asarray(image), polarity)
     zeros = np.zeros_like(grey)
     steps: dict[str, Any] = {"grey": grey, "paper_removed": zeros, "ink": zeros,
                              "box": None, "image": np.zeros((28, 28)), "blank": True}
@@ -86,8 +91,13 @@ def normalize_steps(image: NDArray[Any], *, polarity: Polarity = "auto",
     ink, crop = _digit_ink(v, s, labels, kept, box, sigma, threshold,
                            clean=sigma == 0 and len(kept) == len(boxes))
     top, left, bottom, right = crop
-    return {**steps, "ink": ink, "box": crop, "blank": False,
-            "image": fit_to_field(ink[top:bottom, left:right].copy(), 20, 28, deskew)}
+    steps["ink"] = ink  # shown even when it is only a dot
+    if is_tiny(bottom - top, right - left):
+        return steps
+    field = fit_to_field(ink[top:bottom, left:right].copy(), 20, 28, deskew)
+    if is_dot(field, 20):
+        return steps
+    return {**steps, "box": crop, "blank": False, "image": field}
 
 
 def _digit_ink(v: FloatArray, s: FloatArray, labels: NDArray[Any], kept: list[int],

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from skdigitnet._images.geometry import resample_matrix
-from skdigitnet._images.normalize_steps import normalize_steps  # branch "paper": _preprocessing's
+from skdigitnet._images.normalize_steps import normalize_steps
 from skdigitnet._typing import FloatArray
 
 #: The longest side of the step images in a reply.
