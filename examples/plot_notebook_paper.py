@@ -45,9 +45,9 @@ from bench_photos import PAPERS, make_photo
 # %%
 # Before and after
 # ----------------
-# One photograph per kind of paper, each of another digit (top), and the 28x28 image ``normalize_images`` makes
-# of it (bottom): the image the network reads. The rules, grids and dots are gone; the
-# strokes that crossed them are whole.
+# One photograph per kind of paper, each of another digit (top), and the 28x28 image
+# ``normalize_images`` makes of it (bottom): the image the network reads. The rules,
+# grids and dots are gone; the strokes that crossed them are whole.
 
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=60, stratify=y,
@@ -72,11 +72,7 @@ for ax in axes.ravel():
 axes[0, 0].set_ylabel("photograph", fontsize=9)
 axes[1, 0].set_ylabel("normalize_images", fontsize=9)
 fig.tight_layout()
-if os.environ.get("SKDIGITNET_SAVE_FIGURES"):  # a 256-colour palette keeps the PNG small
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    Image.open(buffer).convert("RGB").quantize(256).save(here.parent / "docs" / "paper.png",
-                                                        optimize=True)
+before_after = fig
 
 # %%
 # What the network reads
@@ -92,3 +88,13 @@ with warnings.catch_warnings():
 print(f"{'clean':>16s}: {net.score(X_test, y_test):.1%}")
 for kind in kinds:
     print(f"{kind:>16s}: {net.score(read[kind], y_test):.1%}")
+
+# %%
+# ``SKDIGITNET_SAVE_FIGURES=1`` writes the first figure to ``docs/paper.png`` (a
+# 256-colour palette keeps the PNG small).
+
+if os.environ.get("SKDIGITNET_SAVE_FIGURES"):
+    buffer = io.BytesIO()
+    before_after.savefig(buffer, format="png", dpi=80)
+    Image.open(buffer).convert("RGB").quantize(256).save(here.parent / "docs" / "paper.png",
+                                                        optimize=True)
