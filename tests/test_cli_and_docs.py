@@ -563,6 +563,7 @@ def test_changelog_and_citation_carry_the_package_version():
     ("plot_what_the_network_learned.py", "neighbour correlation median"),
     ("plot_distributed_grid_search.py", "same scores as the local run: True"),
     ("plot_photographed_digits.py", "with DigitNormalizer"),
+    ("plot_notebook_paper.py", "squared_grey: "),
     ("plot_validation_loss.py", "partial_fit stopped after"),
 ])
 def test_examples_run(script, expected):
