@@ -577,6 +577,35 @@ def test_one_blas_thread_is_scoped():
 
 
 @needs_numba
+@pytest.mark.parametrize("hidden", [(16, 16), (800,), (128, 64)], ids=str)
+def test_compiled_prediction_runs_blas_on_one_thread(hidden, monkeypatch):
+    """A compiled prediction's BLAS calls run on one thread (its rows are split between
+    threads of its own), every shape: left at its default, OpenBLAS splits a chunk's
+    wider products too, and its spinning threads slow the next BLAS user."""
+    from skdigitnet._engine.compute import blas_threads
+    arch = Architecture((784, *hidden, 10), tuple(get_activation("relu")
+                                                   for _ in hidden), "softmax", "log_loss")
+    coefs, intercepts = unpack(init_parameters(arch, np.random.RandomState(0), np.float32),
+                               arch.units)
+    X = np.random.default_rng(1).random((600, 784), dtype=np.float32)
+    X[X < 0.8] = 0
+    seen, sweep = [], kernels.sweep
+
+    def spy(*args):
+        seen.append(blas_threads())
+        return sweep(*args)
+    monkeypatch.setattr(kernels, "sweep", spy)
+    before = blas_threads()
+    backend = compiled.CompiledBackend(arch)
+    out = predict_layer(arch, coefs, intercepts, X, len(arch.units) - 1, backend=backend)
+    assert seen and set(seen) == {1} and blas_threads() == before
+    expected = predict_layer(arch, coefs, intercepts, X, len(arch.units) - 1,
+                             backend=NumpyBackend(arch))
+    assert_allclose_sums(out, expected, dtype=np.float32, n_terms=784,
+                         depth=len(arch.units) - 1)
+
+
+@needs_numba
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", COMPILED, ids=str)
 def test_compiled_activations_are_the_activation_objects(act, dtype):

@@ -112,24 +112,23 @@ class CompiledBackend(NumpyBackend):
         rows = None if order is None else order[:n_rows]  # None: every row in turn
         data = layout.data(X, batches.Y, batches.sample_weight, rows, self.plan, theta.dtype)
         work = self._work_for(batches.batch_size, X, theta.dtype, skip)
-        with self._blas_threads(True, skip), flush_denormals():
+        with self._blas_threads(True), flush_denormals():
             total, weight_sum, _ = kernels.sweep(
                 data, layout.net(self.plan, theta, skip), work, layout.opt(optimizer),
                 float(alpha), batches.batch_size, len(self.plan.units) - 1,
                 np.empty((0, self.plan.units[-1]), theta.dtype))
         return total / weight_sum if weight_sum > 0 else 0.0
 
-    def _blas_threads(self, fit: bool, skip: bool) -> contextlib.AbstractContextManager[object]:
+    def _blas_threads(self, fit: bool) -> contextlib.AbstractContextManager[object]:
         """The BLAS threads of a fit: one, or for products after the first layer of
         ``WIDE_PRODUCT`` multiplications a row, every thread BLAS may use. Of a
-        prediction: one; nothing to set where every product is narrow and the first skips
-        zeros, since OpenBLAS runs products of a 256-row chunk of narrow layers on one
-        thread anyway (setting the limit costs a prediction some 0.05 ms)."""
+        prediction: one, since its rows are split between threads of its own
+        (``_parts``); left to itself OpenBLAS would also split a chunk's wider products,
+        and its threads, spinning on after each call, would slow the next estimator's
+        BLAS work, which runs in numpy's OpenBLAS, not scipy's (the speed guide)."""
         units = [int(u) for u in self.plan.units[1:]]
         wide = max((a * b for a, b in pairwise(units)), default=0) >= WIDE_PRODUCT
-        if (fit and wide) or (not fit and skip and not wide):
-            return contextlib.nullcontext()
-        return one_blas_thread()
+        return contextlib.nullcontext() if fit and wide else one_blas_thread()
 
     def loss_and_gradient(self, theta: FloatArray, X: Matrix, Y: FloatArray,
                           sample_weight: FloatArray | None, alpha: float, grad: FloatArray,
@@ -176,7 +175,7 @@ class CompiledBackend(NumpyBackend):
                                train=False)
             finite[part] = kernels.sweep(data, net, work, layout.opt(None, out.dtype), 0.0,
                                          min(rows, hi - lo), layer, out[lo:hi])[2]
-        with self._blas_threads(False, skip):
+        with self._blas_threads(False):
             helpers = [threading.Thread(target=predict, args=(part,), daemon=True)
                        for part in range(1, len(parts))]
             for helper in helpers:
