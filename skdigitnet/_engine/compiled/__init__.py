@@ -8,7 +8,6 @@ reference it is tested against.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Sequence
 from itertools import pairwise
@@ -39,9 +38,6 @@ if TYPE_CHECKING:
 PARALLEL_MIN = 1 << 28
 #: Threads of a prediction at most.
 MAX_THREADS = 8
-#: A fit's later products run on every thread BLAS may use from this many
-#: multiplications a row (a 128 x 64 layer), on one below.
-WIDE_PRODUCT = 1 << 13
 
 
 def available() -> bool:
@@ -112,23 +108,12 @@ class CompiledBackend(NumpyBackend):
         rows = None if order is None else order[:n_rows]  # None: every row in turn
         data = layout.data(X, batches.Y, batches.sample_weight, rows, self.plan, theta.dtype)
         work = self._work_for(batches.batch_size, X, theta.dtype, skip)
-        with self._blas_threads(True), flush_denormals():
+        with one_blas_thread(), flush_denormals():
             total, weight_sum, _ = kernels.sweep(
                 data, layout.net(self.plan, theta, skip), work, layout.opt(optimizer),
                 float(alpha), batches.batch_size, len(self.plan.units) - 1,
                 np.empty((0, self.plan.units[-1]), theta.dtype))
         return total / weight_sum if weight_sum > 0 else 0.0
-
-    def _blas_threads(self, fit: bool) -> contextlib.AbstractContextManager[object]:
-        """The BLAS threads of a fit: one, or for products after the first layer of
-        ``WIDE_PRODUCT`` multiplications a row, every thread BLAS may use. Of a
-        prediction: one, since its rows are split between threads of its own
-        (``_parts``); left to itself OpenBLAS would also split a chunk's wider products,
-        and its threads, spinning on after each call, would slow the next estimator's
-        BLAS work, which runs in numpy's OpenBLAS, not scipy's (the speed guide)."""
-        units = [int(u) for u in self.plan.units[1:]]
-        wide = max((a * b for a, b in pairwise(units)), default=0) >= WIDE_PRODUCT
-        return contextlib.nullcontext() if fit and wide else one_blas_thread()
 
     def loss_and_gradient(self, theta: FloatArray, X: Matrix, Y: FloatArray,
                           sample_weight: FloatArray | None, alpha: float, grad: FloatArray,
@@ -175,7 +160,7 @@ class CompiledBackend(NumpyBackend):
                                train=False)
             finite[part] = kernels.sweep(data, net, work, layout.opt(None, out.dtype), 0.0,
                                          min(rows, hi - lo), layer, out[lo:hi])[2]
-        with self._blas_threads(False):
+        with one_blas_thread():  # the threads are ours (``_parts``)
             helpers = [threading.Thread(target=predict, args=(part,), daemon=True)
                        for part in range(1, len(parts))]
             for helper in helpers:

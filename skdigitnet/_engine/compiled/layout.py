@@ -8,7 +8,6 @@ code; ``kernels.py`` reads these by field name.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from itertools import accumulate
 from typing import Any, NamedTuple
 
@@ -94,8 +93,9 @@ class Plan(NamedTuple):
     n_parameters: int
 
 
-@lru_cache(maxsize=64)
-def _plan(arch: Architecture) -> Plan | None:
+def plan(arch: Architecture) -> Plan | None:
+    """The ``Plan`` of ``arch``, or None when the kernels do not cover it (an activation
+    with no code, no hidden layer)."""
     codes = [activation_code(a) for a in arch.hidden]
     if not arch.hidden or None in codes or (arch.output, arch.loss) not in kernels.OUTPUTS:
         return None
@@ -104,15 +104,6 @@ def _plan(arch: Architecture) -> Plan | None:
     return Plan(ints(arch.units), ints(coef_start), ints(bias_start),
                 ints([c for c, _ in codes]), np.array([p for _, p in codes], dtype=np.float64),
                 kernels.OUTPUTS[arch.output, arch.loss], arch.n_weights, arch.n_parameters)
-
-
-def plan(arch: Architecture) -> Plan | None:
-    """The ``Plan`` of ``arch``, or None when the kernels do not cover it (an activation
-    with no code, no hidden layer); shared between equal architectures."""
-    try:
-        return _plan(arch)
-    except TypeError:  # a user's activation with unhashable settings: no code anyway
-        return None
 
 
 def net(plan: Plan, theta: FloatArray, skip: bool) -> Net:
