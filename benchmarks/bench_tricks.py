@@ -11,7 +11,11 @@ one trick taken out:
 - ``alignment``: every buffer 16 bytes past a 64-byte boundary, as numpy may place it,
   instead of on one (``_compute.aligned_empty``);
 - ``vector exp``: the output's and logistic's exp by libm, a value at a time, instead of
-  the vectorised polynomial (``compiled/elementwise.py``).
+  the vectorised polynomial (``compiled/elementwise.py``);
+- ``prediction threads``: a prediction's rows on one thread, not split between threads
+  (``compiled._parts``); the seed network's 10,000 rows are too few to be split, so
+  two more columns time ``predict_proba`` of a (800,) network, back to back and right
+  after a multithreaded numpy product (another estimator's work).
 
 A trick that is taken out by editing the source runs from a copy of the package with a
 numba cache of its own. ``python benchmarks/bench_tricks.py [--data FOLDER]``.
@@ -55,6 +59,18 @@ for _ in range(21):
     clf.predict_proba(X_test)
     times.append(time.perf_counter() - tic)
 result["predict"] = 1e3 * sorted(times)[10]
+wide = skdigitnet.DigitMLPClassifier(hidden_layer_sizes=(800,), max_iter=1,
+                                     random_state=0).fit(X[:10000], y[:10000])
+W = np.ones((784, 800), np.float32)
+for after_blas in (False, True):
+    times = []
+    for _ in range(11):
+        if after_blas:  # another estimator's multithreaded BLAS work, just before
+            X_test[:2000] @ W
+        tic = time.perf_counter()
+        wide.predict_proba(X_test)
+        times.append(time.perf_counter() - tic)
+    result[f"wide {{after_blas}}"] = 1e3 * sorted(times)[5]
 print(json.dumps(result))
 """
 
@@ -74,6 +90,10 @@ def misaligned_zeros(shape, dtype):
 for module in (compute, layout, network):
     module.aligned_empty = misaligned
 optimizers.aligned_zeros = misaligned_zeros
+"""
+NO_THREADS = """
+from skdigitnet._engine import compiled
+compiled.PARALLEL_MIN = 1 << 62
 """
 NO_SKIP = """
 from skdigitnet._engine.compiled import CompiledBackend
@@ -123,16 +143,18 @@ def main(argv=None):
     rows = [("all tricks", run(ROOT, args.data))]
     rows.append(("without skip zeros", run(ROOT, args.data, NO_SKIP)))
     rows.append(("without alignment", run(ROOT, args.data, MISALIGNED)))
+    rows.append(("without prediction threads", run(ROOT, args.data, NO_THREADS)))
     for name in EDITS:
         with tempfile.TemporaryDirectory() as folder:
             rows.append((f"without {name}", run(edited_copy(name, folder), args.data,
                                                 cache=str(Path(folder) / "cache"))))
     base = rows[0][1]
-    print("| variant | epoch, batch 200, ms | epoch, batch 50, ms | predict_proba 10k, ms |")
-    print("|---|---:|---:|---:|")
+    print("| variant | epoch, batch 200, ms | epoch, batch 50, ms | predict_proba 10k, ms "
+          "| (800,): predict_proba 10k, ms | the same right after numpy BLAS work, ms |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, r in rows:
-        cells = [f"{r[k]:.1f} ({r[k] / base[k]:.2f})" for k in ("epoch 200", "epoch 50",
-                                                                "predict")]
+        cells = [f"{r[k]:.1f} ({r[k] / base[k]:.2f})"
+                 for k in ("epoch 200", "epoch 50", "predict", "wide False", "wide True")]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 

@@ -3,7 +3,6 @@ computes, in float32 and float64, with reused buffers, in-place steps, chunks an
 per-batch conversion; the compiled backend what the numpy one computes; memory stays
 bounded; the floating-point environment is ours only around our own arithmetic."""
 
-import os
 import platform
 import sys
 import tracemalloc
@@ -714,8 +713,8 @@ def test_prepare_compiles_what_any_fit_and_prediction_on_that_dtype_use(X_dtype,
 
 @needs_numba
 def test_prediction_threads_split_the_rows_and_change_nothing(rng, monkeypatch):
-    """A large prediction splits its rows between as many threads as BLAS may use and
-    CPUs are idle; each row comes out as on one thread, to the last bit."""
+    """A large prediction splits its rows between as many threads as BLAS may use;
+    each row comes out as on one thread, to the last bit."""
     arch = Architecture((30, 20, 4), (get_activation("relu"),), "softmax", "log_loss")
     coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
     X = (rng.uniform(size=(1001, 30)) * (rng.uniform(size=(1001, 30)) < 0.2)).astype(
@@ -726,12 +725,7 @@ def test_prediction_threads_split_the_rows_and_change_nothing(rng, monkeypatch):
     assert backend._parts(1001) == [(0, 1001)]  # a GridSearchCV worker: one thread
     one = predict_layer(arch, coefs, intercepts, X, 2, backend=backend)
     monkeypatch.setattr(compiled, "blas_threads", lambda: 3)
-    monkeypatch.setattr(compiled, "idle_cpus", lambda: 0)  # another estimator's threads spin
-    assert backend._parts(1001) == [(0, 1001)]
-    monkeypatch.setattr(compiled, "idle_cpus", lambda: None)  # not known: as BLAS may
     assert backend._parts(1001) == [(0, 333), (333, 667), (667, 1001)]
-    monkeypatch.setattr(compiled, "idle_cpus", lambda: 1)
-    assert backend._parts(1001) == [(0, 500), (500, 1001)]
     monkeypatch.setattr(compiled, "PARALLEL_MIN", 30 * 20 * 40)
     assert backend._parts(60) == [(0, 60)]  # too little work for a second thread
     assert backend._parts(80) == [(0, 40), (40, 80)]
@@ -740,9 +734,3 @@ def test_prediction_threads_split_the_rows_and_change_nothing(rng, monkeypatch):
     X[700, 3] = np.nan  # in the second thread's rows
     with pytest.raises(NonFiniteLayer):
         predict_layer(arch, coefs, intercepts, X, 1, check_finite=True, backend=backend)
-
-
-def test_idle_cpus_counts_this_thread_as_running():
-    from skdigitnet._engine.compute import idle_cpus
-    idle = idle_cpus()
-    assert idle is None or 0 <= idle < os.cpu_count()

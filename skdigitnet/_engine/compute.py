@@ -12,7 +12,6 @@ import ctypes
 import ctypes.util
 import functools
 import math
-import os
 import platform
 import sys
 from collections.abc import Iterator
@@ -66,21 +65,6 @@ def blas_threads() -> int:
     ``GridSearchCV(n_jobs=...)`` to its share of them."""
     return min((lib.num_threads for lib in _threadpools().lib_controllers
                 if lib.user_api == "blas"), default=1)
-
-
-def idle_cpus() -> int | None:
-    """The CPUs running nothing right now: the CPUs this process may use less the
-    threads running or ready to run on the machine (Linux's ``/proc/loadavg``, this
-    thread among them), or None where that count is not available. OpenBLAS's threads
-    spin for some 0.1 s after each multithreaded product (another estimator's
-    prediction, say), and count as running while they do."""
-    try:
-        with open("/proc/loadavg", encoding="ascii") as f:
-            running = int(f.read().split()[3].split("/")[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(0, (cpus or 1) - running)
 
 
 def one_blas_thread() -> contextlib.AbstractContextManager[object]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-from skdigitnet._engine.compute import blas_threads, flush_denormals, idle_cpus, one_blas_thread
+from skdigitnet._engine.compute import blas_threads, flush_denormals, one_blas_thread
 from skdigitnet._engine.reference import NumpyBackend
 from skdigitnet._neural_network.activations import ReLU
 from skdigitnet._neural_network.network import Architecture, parameter_vector
@@ -172,14 +172,9 @@ class CompiledBackend(NumpyBackend):
 
     def _parts(self, n_rows: int) -> list[tuple[int, int]]:
         """The row ranges of a prediction's threads: one for each thread BLAS may use
-        (``blas_threads``, so one in a worker of ``GridSearchCV(n_jobs=2)`` on two cores)
-        and each CPU idle now (``idle_cpus``: not while another estimator's BLAS threads
-        still spin, which would halve a second thread's speed), at most one for each
-        ``PARALLEL_MIN`` multiplications of the first layer."""
+        (``blas_threads``, so one in a worker of ``GridSearchCV(n_jobs=2)`` on two cores),
+        at most one for each ``PARALLEL_MIN`` multiplications of the first layer."""
         work = n_rows * int(self.plan.units[0]) * int(self.plan.units[1])
         threads = max(1, min(blas_threads(), MAX_THREADS, work // PARALLEL_MIN, n_rows))
-        if threads > 1:  # and as many CPUs idle (this thread's is not: it runs)
-            idle = idle_cpus()
-            threads = threads if idle is None else max(1, min(threads, idle + 1))
         bounds = [n_rows * i // threads for i in range(threads + 1)]
         return list(pairwise(bounds))
