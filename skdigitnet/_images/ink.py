@@ -267,18 +267,25 @@ def dtype_scale(dtype: DTypeLike) -> float | None:
 
 
 def extract_ink(image: FloatArray, polarity: Polarity = "auto", threshold: float = 0.1,
-                full_scale: float | None = None) -> FloatArray | None:
+                full_scale: float | None = None,
+                steps: dict[str, Any] | None = None) -> FloatArray | None:
     """The digit's ink, cropped to it: a 2-D float array in [0, 1], or None if blank.
 
     ``image`` is a 2-D float array; ``full_scale`` the grey level of full contrast if
     known (see ``dtype_scale``; floats within [0, 1] have 1). See the module docstring
-    for the steps.
+    for the steps. ``steps``, if given, receives them as images of ``image``'s size (the
+    playground's "your photo"): ``"paper_removed"`` (the ink above the fitted paper,
+    over the strongest ink), ``"ink"`` (the digit's ink, where the crop is) and
+    ``"box"`` (the crop, ``[top, left, bottom, right]``); left out when blank before
+    them.
     """
     lo, hi = float(image.min()), float(image.max())
     if not hi > lo:
         return None
     v, s, sigma, sigma_s, lighting = paper_residual(image, polarity, lo, hi)
     contrast = float(s.max())
+    if steps is not None and contrast > 0:
+        steps["paper_removed"] = _unit(v / contrast)
     if full_scale is None and lo >= 0 and hi <= 1:
         full_scale = 1.0
     span = max(hi - lo, full_scale or 0.0) if sigma > 0 else hi - lo
@@ -289,18 +296,27 @@ def extract_ink(image: FloatArray, polarity: Polarity = "auto", threshold: float
     labels, boxes, area, mass, peak = _components(mask, s, sigma > 0)
     kept, box = digit_components(labels, boxes, area, mass, peak,
                                  max(K_PEAK * sigma_s, weakest))
-    if kept is None:
+    if kept is None or box is None:
         return None
     if sigma == 0 and len(kept) == len(boxes):  # clean: the plain rescaling
-        return _unit(v[box] / contrast)
-    table = np.zeros(len(boxes) + 1, dtype=bool)
-    table[np.asarray(kept) + 1] = True
-    return digit_values(v[box], s[box], labels[box], table, sigma, threshold)
+        ink, crop = _unit(v[box] / contrast), box
+    else:
+        table = np.zeros(len(boxes) + 1, dtype=bool)
+        table[np.asarray(kept) + 1] = True
+        ink, (rows, cols) = digit_values(v[box], s[box], labels[box], table, sigma, threshold)
+        crop = (slice(box[0].start + rows.start, box[0].start + rows.stop),
+                slice(box[1].start + cols.start, box[1].start + cols.stop))
+    if steps is not None:
+        steps["ink"] = np.zeros(image.shape)
+        steps["ink"][crop] = ink
+        steps["box"] = [crop[0].start, crop[1].start, crop[0].stop, crop[1].stop]
+    return ink
 
 
 def digit_values(v: FloatArray, s: FloatArray, labels: IntArray, table: NDArray[np.bool_],
-                 sigma: float, threshold: float) -> FloatArray:
-    """The digit's ink in [0, 1] from the residual ``v`` (and ``s``) in its box.
+                 sigma: float, threshold: float) -> tuple[FloatArray, tuple[slice, slice]]:
+    """The digit's ink in [0, 1] from the residual ``v`` (and ``s``) in its box, and
+    where that ink lies in the box (rows, columns).
 
     ``table[labels]`` is True on the kept components. Without noise, the pixels of
     dropped components become paper. With noise, the pixels farther than one pixel from
@@ -309,16 +325,18 @@ def digit_values(v: FloatArray, s: FloatArray, labels: IntArray, table: NDArray[
     """
     keep = table[labels]
     peak = float(s[keep].max())
+    whole = (slice(0, v.shape[0]), slice(0, v.shape[1]))
     if sigma == 0:
-        return _unit(np.where(keep | (labels == 0), v, 0.0) / peak)
+        return _unit(np.where(keep | (labels == 0), v, 0.0) / peak), whole
     soft = min(K_SOFT * sigma, peak / 2)
     near = ndimage.binary_dilation(keep, _EIGHT)
     ink = _unit(np.where(near, v - soft, 0.0) / (peak - soft))
     above = ink > threshold
     rows, cols = np.flatnonzero(above.any(axis=1)), np.flatnonzero(above.any(axis=0))
     if rows.size == 0:
-        return ink
-    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        return ink, whole
+    crop = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
+    return ink[crop], crop
 
 
 def _unit(values: FloatArray) -> FloatArray:

@@ -88,11 +88,14 @@ def default_image_shape(n_pixels: int) -> tuple[int, int]:
 
 def normalize_image(image: ArrayLike, polarity: Polarity = "auto", threshold: float = 0.1,
                     box_size: int = 20, size: int = 28, deskew_: bool = False,
-                    full_scale: float | None = None, printing: bool = True) -> FloatArray | None:
+                    full_scale: float | None = None, printing: bool = True,
+                    steps: dict[str, Any] | None = None) -> FloatArray | None:
     """One 2-D image -> a ``size x size`` float64 array in [0, 1], or None if blank.
 
     ``full_scale``: the grey level of full contrast, by default from ``image``'s dtype.
-    ``printing``: take printed rules and grids out first (``printed.py``).
+    ``printing``: take printed rules and grids out first (``printed.py``). ``steps``:
+    see ``extract_ink``; its ``"box"`` is taken out again when the ink is too small or
+    only a dot.
     """
     image = np.asarray(image)
     if full_scale is None:
@@ -100,11 +103,14 @@ def normalize_image(image: ArrayLike, polarity: Polarity = "auto", threshold: fl
     grey = image.astype(np.float64, copy=False)
     if printing:
         grey = strip_printing(grey, grey, polarity)
-    crop = extract_ink(grey, polarity, threshold, full_scale)
-    if crop is None or bool(is_tiny(*crop.shape)):
-        return None
-    field = fit_to_field(crop, box_size, size, deskew_)
-    return None if is_dot(field, box_size) else field
+    crop = extract_ink(grey, polarity, threshold, full_scale, steps)
+    field = None
+    if crop is not None and not is_tiny(*crop.shape):
+        field = fit_to_field(crop, box_size, size, deskew_)
+        field = None if is_dot(field, box_size) else field
+    if field is None and steps is not None:
+        steps.pop("box", None)
+    return field
 
 
 #: Pixels per chunk of images normalised together by ``DigitNormalizer.transform``.
