@@ -47,19 +47,8 @@ def density(X, rows=SAMPLE_ROWS):
     if X.shape[0] == 0 or X.shape[1] == 0:
         return 1.0
     step = max(1, X.shape[0] // rows)
-    taken = min(rows, -(-X.shape[0] // step))
-    return _count_nonzero(X, step, taken) / (taken * X.shape[1])
-
-
-@jit
-def _count_nonzero(X, step, rows):
-    """The non-zero values of rows 0, step, .. (rows - 1) step of X."""
-    count = 0
-    for i in range(rows):
-        row = X[i * step]
-        for k in range(row.shape[0]):
-            count += row[k] != 0
-    return count
+    sample = X[::step][:rows]
+    return np.count_nonzero(sample) / sample.size
 
 
 def covers(W0):
