@@ -18,7 +18,10 @@ one trick taken out:
   after a multithreaded numpy product (another estimator's work).
 
 A trick that is taken out by editing the source runs from a copy of the package with a
-numba cache of its own. ``python benchmarks/bench_tricks.py [--data FOLDER]``.
+numba cache of its own. Each variant runs in ``--repeats`` processes (the variants'
+order reversed each round) and the table gives the medians: one process's times vary by
+some 10 % on a shared machine. ``python benchmarks/bench_tricks.py [--data FOLDER]
+[--repeats 3]``.
 """
 
 import argparse
@@ -30,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
@@ -138,23 +142,33 @@ def edited_copy(name, folder):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder of MNIST IDX files")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="processes per variant, the variants' order reversed each round")
     args = parser.parse_args(argv)
     print(f"machine: {machine()}")
-    rows = [("all tricks", run(ROOT, args.data))]
-    rows.append(("without skip zeros", run(ROOT, args.data, NO_SKIP)))
-    rows.append(("without alignment", run(ROOT, args.data, MISALIGNED)))
-    rows.append(("without prediction threads", run(ROOT, args.data, NO_THREADS)))
-    for name in EDITS:
-        with tempfile.TemporaryDirectory() as folder:
-            rows.append((f"without {name}", run(edited_copy(name, folder), args.data,
-                                                cache=str(Path(folder) / "cache"))))
-    base = rows[0][1]
+    with tempfile.TemporaryDirectory() as folder:
+        variants = {"all tricks": lambda: run(ROOT, args.data),
+                    "without skip zeros": lambda: run(ROOT, args.data, NO_SKIP),
+                    "without alignment": lambda: run(ROOT, args.data, MISALIGNED),
+                    "without prediction threads": lambda: run(ROOT, args.data, NO_THREADS)}
+        for name in EDITS:
+            copy = Path(folder) / name.replace(" ", "_")
+            source, cache = edited_copy(name, copy), str(copy / "cache")
+            variants[f"without {name}"] = (lambda src=source, c=cache:
+                                           run(src, args.data, cache=c))
+        runs = {name: [] for name in variants}
+        for r in range(args.repeats):
+            for name in list(variants)[:: 1 if r % 2 == 0 else -1]:
+                runs[name].append(variants[name]())
+    keys = ("epoch 200", "epoch 50", "predict", "wide False", "wide True")
+    medians = {name: {k: median(x[k] for x in rs) for k in keys} for name, rs in runs.items()}
+    base = medians["all tricks"]
+    print(f"medians of {args.repeats} processes per variant")
     print("| variant | epoch, batch 200, ms | epoch, batch 50, ms | predict_proba 10k, ms "
           "| (800,): predict_proba 10k, ms | the same right after numpy BLAS work, ms |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, r in rows:
-        cells = [f"{r[k]:.1f} ({r[k] / base[k]:.2f})"
-                 for k in ("epoch 200", "epoch 50", "predict", "wide False", "wide True")]
+    for name, m in medians.items():
+        cells = [f"{m[k]:.1f} ({m[k] / base[k]:.2f})" for k in keys]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
