@@ -1,5 +1,6 @@
 """save_model / load_model: arrays and JSON, exact round trips, hostile files refused."""
 
+import gc
 import json
 import pickle
 import warnings
@@ -143,6 +144,22 @@ def test_tampered_files_are_refused(tmp_path, data, change, message):
     rewrite(path, change)
     with pytest.raises(ValueError, match=message):
         load_model(path)
+
+
+def test_a_broken_archive_is_closed_and_an_npy_file_is_named(tmp_path):
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"PK\x03\x04" + b"0" * 100)  # a zip signature, then nothing
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match=r"broken\.npz is not a readable skdigitnet model"):
+            load_model(broken)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+    array = tmp_path / "weights.npy"
+    np.save(array, np.zeros(3))
+    with pytest.raises(ValueError, match=r"weights.npy is not a readable skdigitnet model "
+                                         r"file: it holds a single NumPy array \(.npy\)"):
+        load_model(array)
 
 
 def test_truncated_or_foreign_files_are_refused(tmp_path, data):

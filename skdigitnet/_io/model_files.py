@@ -149,8 +149,14 @@ def load_model(path: PathLike) -> DigitMLPClassifier:
     """
     from skdigitnet._neural_network.classifier import DigitMLPClassifier
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        # the file is ours to close: numpy leaves it open when the archive is broken
+        with open(path, "rb") as file:
+            archive = np.load(file, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single NumPy array (.npy); a model file is the "
+                                 ".npz archive save_model writes")
+            with archive:
+                arrays = {key: archive[key] for key in archive.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         reason = ("not a NumPy .npz archive" if "pickle" in str(exc) else str(exc))
         raise ValueError(f"{path} is not a readable skdigitnet model file: {reason}") from exc
