@@ -3,6 +3,7 @@
 Nothing here needs MNIST or the network: MNIST is faked with small IDX files.
 """
 
+import importlib.util
 import json
 import pathlib
 import re
@@ -353,6 +354,14 @@ def test_inspect_without_matplotlib_says_what_to_install(model_file, tmp_path, c
                    'checkout)\n')
 
 
+def test_inspect_of_a_wrong_file_names_the_file_first(images, tmp_path, capsys,
+                                                      no_matplotlib):
+    status, _, err = _run(capsys, "inspect", images["other.npz"], "--out", tmp_path)
+    assert status == 2
+    assert err.startswith(f"skdigitnet: error: {images['other.npz']} has no readable "
+                          "'config' entry"), err
+
+
 # --- user errors: one line on stderr, exit status 2, no traceback ------------------------
 
 USER_ERRORS = {
@@ -477,6 +486,16 @@ def test_read_image_turns_phone_photos_upright(tmp_path):
 
 #: A README paragraph that introduces a block needing an extra says how to install it.
 EXTRA_NOTE = re.compile(r'pip install "\.\[(\w+)\]"')
+#: what each extra a README paragraph may name brings, by import name
+EXTRA_IMPORTS = {"plot": ("matplotlib",), "distributed": ("dask", "distributed", "dask_ml"),
+                 "onnx": ("skl2onnx", "onnx", "onnxruntime")}
+
+
+def _skip_without(*modules):
+    """Skip (not fail) where an optional extra is not installed; ".[test]" installs all."""
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)}: pip install \".[test]\"")
 README_RUNNER = """\
 import json, sys
 blocked, blocks = json.load(sys.stdin)
@@ -510,6 +529,8 @@ def _run_readme_blocks(blocks, blocked, cwd):
 def test_readme_python_blocks_run(tmp_path):
     blocks = _readme_python_blocks()
     assert len(blocks) >= 3
+    _skip_without(*(name for _, _, extras in blocks for extra in extras
+                    for name in EXTRA_IMPORTS[extra]))
     done = _run_readme_blocks([(line, code) for line, code, _ in blocks], (), tmp_path)
     assert done.returncode == 0, done.stderr
     assert "hidden features: 16" in done.stdout
@@ -567,6 +588,8 @@ def test_changelog_and_citation_carry_the_package_version():
     ("plot_validation_loss.py", "partial_fit stopped after"),
 ])
 def test_examples_run(script, expected):
+    _skip_without("matplotlib", *(EXTRA_IMPORTS["distributed"] if "distributed" in script
+                                  else ()))
     done = subprocess.run([sys.executable, str(ROOT / "examples" / script)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300, check=False,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})

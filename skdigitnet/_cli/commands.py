@@ -351,13 +351,14 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def inspect(args: argparse.Namespace) -> int:
-    """The ``inspect`` command: the summary, and pictures saved in ``--out``."""
+    """The ``inspect`` command: the summary, and pictures saved in ``--out``. A wrong
+    model file is reported before a missing matplotlib."""
+    clf = _model(args.model)
     try:
         pyplot()
     except ImportError:
         raise CommandError(f"inspect draws with matplotlib, which is not installed: "
                            f"{PLOT_INSTALL}") from None
-    clf = _model(args.model)
     sample, status = None, 0
     if args.image is not None:
         sample = _normalise_one(read_image(args.image), DigitNormalizer(deskew=args.deskew))
