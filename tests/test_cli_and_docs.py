@@ -3,7 +3,6 @@
 Nothing here needs MNIST or the network: MNIST is faked with small IDX files.
 """
 
-import importlib.util
 import json
 import pathlib
 import re
@@ -493,9 +492,8 @@ EXTRA_IMPORTS = {"plot": ("matplotlib",), "distributed": ("dask", "distributed",
 
 def _skip_without(*modules):
     """Skip (not fail) where an optional extra is not installed; ".[test]" installs all."""
-    missing = [name for name in modules if importlib.util.find_spec(name) is None]
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)}: pip install \".[test]\"")
+    for name in modules:
+        pytest.importorskip(name, reason=f'needs {name}: pip install ".[test]"')
 README_RUNNER = """\
 import json, sys
 blocked, blocks = json.load(sys.stdin)
