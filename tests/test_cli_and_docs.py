@@ -494,6 +494,8 @@ def _skip_without(*modules):
     """Skip (not fail) where an optional extra is not installed; ".[test]" installs all."""
     for name in modules:
         pytest.importorskip(name, reason=f'needs {name}: pip install ".[test]"')
+
+
 README_RUNNER = """\
 import json, sys
 blocked, blocks = json.load(sys.stdin)
