@@ -9,6 +9,7 @@ import http.client
 import json
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -366,6 +367,26 @@ def test_a_slow_client_times_out(model):
     finally:
         server.shutdown()
         server.server_close()
+
+
+
+def test_a_client_that_resets_its_connection_is_no_error(model, capfd):
+    server = PlaygroundServer(Playground(model), port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        s.sendall(b"GET /api/model HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # no blank line yet
+        time.sleep(0.2)  # the server is reading the headers
+        linger = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)  # on, 0 s
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        s.close()  # a reset, not a close
+        time.sleep(0.3)
+        status, _, _ = call(server.port, "GET", "/api/model")  # and it serves on
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 200
+    assert "Traceback" not in capfd.readouterr().err
 
 
 # --- many clients at once ---------------------------------------------------------------

@@ -272,6 +272,13 @@ class PlaygroundServer(ThreadingHTTPServer):
                 self._open.discard(request)
             self._slots.release()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser that drops its connection (a closed tab, a reload, a reset) is not an
+        error of the server: nothing is printed. Anything else prints its traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def server_close(self) -> None:
         """Stop listening, stop any training, and end the connections still open (a
         browser keeps some)."""
