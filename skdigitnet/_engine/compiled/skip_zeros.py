@@ -26,6 +26,7 @@ import numpy as np
 from .elementwise import jit, numba
 
 if numba is not None:
+    import llvmlite.binding as llvm
     from llvmlite import ir
     from numba.core import cgutils
     from numba.extending import intrinsic
@@ -352,22 +353,45 @@ if numba is not None:
             return numba.types.void(x, offsets, A, B, at), codegen
         return intrinsic(typer)
 
-    # a block of four rows, one vector of outputs or a wide tile of four; the last rows
-    # of a range one at a time, in a wide tile's kernel for narrow layers too (its vectors
-    # past the outputs masked off): one kernel less to compile
-    _forward_block, _forward_wide = _intrinsic("forward", ROWS, 1), _intrinsic("forward", ROWS, 4)
-    _forward_row = _intrinsic("forward", 1, 4)
-    _gradient_block, _gradient_wide = (_intrinsic("gradient", ROWS, 1),
-                                       _intrinsic("gradient", ROWS, 4))
-    _gradient_row = _intrinsic("gradient", 1, 4)
+def registers_512() -> bool:
+    """Whether numba compiles for a CPU with 32 vector registers of 512 bits (AVX-512:
+    ``+avx512f`` in the features numba gives LLVM), rather than 16 of 256 (AVX2), or
+    NEON's 32 of 128."""
+    if numba is None:
+        return False
+    features = numba.config.CPU_FEATURES  # NUMBA_CPU_FEATURES, else the host's
+    if features is None:
+        if not numba.config.ENABLE_AVX:
+            return False
+        try:
+            features = llvm.get_host_cpu_features().flatten()
+        except RuntimeError:  # pragma: no cover - LLVM could not read the host's features
+            return False
+    return "+avx512f" in features.split(",")
+
+
+#: A wide layer's block of rows and tile of vectors. Their sums stay in registers: on
+#: AVX-512, blocks of four rows and tiles of four vectors (64 outputs) were the fastest
+#: of 1 to 4 rows and 1 to 8 vectors, for 100 to 800 outputs; with half as many
+#: registers, a quarter as wide, those sums no longer fit and spill to memory (slower
+#: than BLAS from 256 outputs on AVX2), and two rows by two vectors are the fastest.
+WIDE_ROWS, WIDE_VECTORS = (4, 4) if registers_512() else (2, 2)
+#: Outputs per tile of a wide forward product.
+_WIDE = WIDE_VECTORS * LANES
+
+if numba is not None:
+    # a block of four rows and one vector of outputs (a narrow layer), or a wide tile; the
+    # last rows of a range one at a time, in a wide tile's kernel for narrow layers too
+    # (its vectors past the outputs masked off): one kernel less to compile
+    _forward_block = _intrinsic("forward", ROWS, 1)
+    _forward_wide = _intrinsic("forward", WIDE_ROWS, WIDE_VECTORS)
+    _forward_row = _intrinsic("forward", 1, WIDE_VECTORS)
+    _gradient_block = _intrinsic("gradient", ROWS, 1)
+    _gradient_wide = _intrinsic("gradient", WIDE_ROWS, WIDE_VECTORS)
+    _gradient_row = _intrinsic("gradient", 1, WIDE_VECTORS)
 else:  # pragma: no cover - exercised when numba is absent
     _forward_block = _forward_row = _forward_wide = None
     _gradient_block = _gradient_row = _gradient_wide = None
-
-#: Outputs per tile of a wide forward product: four vectors (blocks of four rows and
-#: tiles of four vectors were the fastest of 1 to 4 rows and 1 to 8 vectors, for 100 to
-#: 800 outputs: 1.3 to 1.6 times a row at a time).
-_WIDE = 4 * LANES
 
 
 @jit
@@ -387,9 +411,9 @@ def forward(X, order, lo, hi, offsets, W, Z):
         for t in range(0, u, _WIDE):
             width = min(np.int64(_WIDE), u - t)
             r = 0
-            while r + ROWS <= n:
+            while r + WIDE_ROWS <= n:
                 _forward_wide(X, offsets, W, Z, (r, n_cols, t, u, width, r * u + t, u))
-                r += ROWS
+                r += WIDE_ROWS
             while r < n:
                 _forward_row(X, offsets, W, Z, (r, n_cols, t, u, width, r * u + t, u))
                 r += 1
@@ -415,9 +439,9 @@ def gradient(X, offsets, n, D, G):
         for t in range(0, u, _WIDE):
             width = min(np.int64(_WIDE), u - t)
             r = 0
-            while r + ROWS <= n:
+            while r + WIDE_ROWS <= n:
                 _gradient_wide(X, offsets, D, G, (r, n_cols, r * u + t, u, width, t, u))
-                r += ROWS
+                r += WIDE_ROWS
             while r < n:
                 _gradient_row(X, offsets, D, G, (r, n_cols, r * u + t, u, width, t, u))
                 r += 1
