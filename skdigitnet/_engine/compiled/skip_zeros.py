@@ -6,8 +6,9 @@ not zero in any of them (a bit mask per 64 columns: the rows' bits or-ed, one ve
 compare per 16 columns), and for each such column ``k`` add ``X[r, k] * W0[k, tile]`` to
 each row's sums, kept in vector registers; ``X.T @ D`` likewise adds
 ``sum_r X[r, k] * D[r, tile]`` to row ``k`` of the gradient. A tile is one vector of 16
-outputs, or four for a wide layer's forward product, which goes tile by tile, each tile
-of ``W0`` staying in cache while the rows pass. The kernels read
+outputs; a wide layer's products go tile by tile (``WIDE_ROWS`` rows by ``WIDE_VECTORS``
+vectors, as many as the CPU's vector registers hold), each tile of ``W0`` staying in
+cache while the rows pass. The kernels read
 ``X`` where it is, through row offsets (a shuffled batch is never gathered), in any
 integer or float dtype, and read the next block's rows ahead into the second-level
 cache (into the first, they would push out the tile of ``W0``).
