@@ -436,16 +436,26 @@ def gradient(X, offsets, n, D, G):
     flat = G.reshape(G.size)  # loops from 0 over a 1-D array vectorise
     for i in range(flat.shape[0]):
         flat[i] = 0
-    if u > LANES:  # a wide layer: tiles of four vectors, as forward
+    if u > LANES:  # a wide layer: tiles as forward's
+        wide = np.int64(_WIDE)
         for t in range(0, u, _WIDE):
-            width = min(np.int64(_WIDE), u - t)
+            Dt, Gt, t0, ld = D, G, t, u
+            if u - t < wide:  # the last tile, in part: on copies padded with zeros to a
+                # whole tile, which the kernel updates with plain vector loads and stores
+                # (masked stores are slow on AVX2, and NEON splits them lane by lane)
+                Dt = np.zeros((n, wide), D.dtype)
+                Dt[:, : u - t] = D[:n, t:]
+                Gt = np.zeros((G.shape[0], wide), G.dtype)
+                t0, ld = np.int64(0), wide
             r = 0
             while r + WIDE_ROWS <= n:
-                _gradient_wide(X, offsets, D, G, (r, n_cols, r * u + t, u, width, t, u))
+                _gradient_wide(X, offsets, Dt, Gt, (r, n_cols, r * ld + t0, ld, wide, t0, ld))
                 r += WIDE_ROWS
             while r < n:
-                _gradient_row(X, offsets, D, G, (r, n_cols, r * u + t, u, width, t, u))
+                _gradient_row(X, offsets, Dt, Gt, (r, n_cols, r * ld + t0, ld, wide, t0, ld))
                 r += 1
+            if u - t < wide:
+                G[:, t:] = Gt[:, : u - t]
         return
     r = 0
     while r + ROWS <= n:
