@@ -407,60 +407,60 @@ def forward(X, order, lo, hi, offsets, W, Z):
     for i in range(n + ROWS):
         r = lo + i
         offsets[i] = (order[min(r, hi - 1)] if order.shape[0] > 0 else min(r, last)) * ld
-    n_cols, u, zero = np.int64(X.shape[1]), np.int64(W.shape[1]), np.int64(0)
-    if u > LANES:  # a wide layer: a tile of W at a time, all the rows through it
-        for t in range(0, u, _WIDE):
-            width = min(np.int64(_WIDE), u - t)
-            r = 0
+    n_cols, u = np.int64(X.shape[1]), np.int64(W.shape[1])
+    tile = np.int64(_WIDE if u > LANES else LANES)  # a wide layer: a tile of W at a time,
+    for t in range(0, u, tile):  # all the rows through it
+        Wt, Zt, t0, lw = W, Z, t, u
+        if u - t < tile:  # the last tile, in part: as gradient's
+            Wt = np.zeros((W.shape[0], tile), W.dtype)
+            Wt[:, : u - t] = W[:, t:]
+            Zt = np.empty((n, tile), Z.dtype)
+            t0, lw = np.int64(0), tile
+        r = 0
+        if tile == LANES:
+            while r + ROWS <= n:
+                _forward_block(X, offsets, Wt, Zt, (r, n_cols, t0, lw, tile, r * lw + t0, lw))
+                r += ROWS
+        else:
             while r + WIDE_ROWS <= n:
-                _forward_wide(X, offsets, W, Z, (r, n_cols, t, u, width, r * u + t, u))
+                _forward_wide(X, offsets, Wt, Zt, (r, n_cols, t0, lw, tile, r * lw + t0, lw))
                 r += WIDE_ROWS
-            while r < n:
-                _forward_row(X, offsets, W, Z, (r, n_cols, t, u, width, r * u + t, u))
-                r += 1
-        return
-    r = 0
-    while r + ROWS <= n:
-        _forward_block(X, offsets, W, Z, (r, n_cols, zero, u, u, r * u, u))
-        r += ROWS
-    while r < n:  # the last rows one by one
-        _forward_row(X, offsets, W, Z, (r, n_cols, zero, u, u, r * u, u))
-        r += 1
+        while r < n:  # the last rows one by one
+            _forward_row(X, offsets, Wt, Zt, (r, n_cols, t0, lw, tile, r * lw + t0, lw))
+            r += 1
+        if u - t < tile:
+            Z[:n, t:] = Zt[:, : u - t]
 
 
 @jit
 def gradient(X, offsets, n, D, G):
     """``G = sum_r x_r.T D[r]`` over the ``n`` rows whose ``offsets`` ``forward`` left,
     skipping zeros; D (>= n, u) and G (k, u) C-ordered, in one float dtype."""
-    n_cols, u, zero = np.int64(X.shape[1]), np.int64(G.shape[1]), np.int64(0)
+    n_cols, u = np.int64(X.shape[1]), np.int64(G.shape[1])
     flat = G.reshape(G.size)  # loops from 0 over a 1-D array vectorise
     for i in range(flat.shape[0]):
         flat[i] = 0
-    if u > LANES:  # a wide layer: tiles as forward's
-        wide = np.int64(_WIDE)
-        for t in range(0, u, _WIDE):
-            Dt, Gt, t0, ld = D, G, t, u
-            if u - t < wide:  # the last tile, in part: on copies padded with zeros to a
-                # whole tile, which the kernel updates with plain vector loads and stores
-                # (masked stores are slow on AVX2, and NEON splits them lane by lane)
-                Dt = np.zeros((n, wide), D.dtype)
-                Dt[:, : u - t] = D[:n, t:]
-                Gt = np.zeros((G.shape[0], wide), G.dtype)
-                t0, ld = np.int64(0), wide
-            r = 0
+    tile = np.int64(_WIDE if u > LANES else LANES)  # outputs: a wide layer's tiles, or one
+    for t in range(0, u, tile):
+        Dt, Gt, t0, ld = D, G, t, u
+        if u - t < tile:  # the last tile, in part: on copies padded with zeros to a whole
+            # tile, which the kernels update with plain vector loads and stores (masked
+            # stores are slow on AVX2, and NEON splits them lane by lane)
+            Dt = np.zeros((n, tile), D.dtype)
+            Dt[:, : u - t] = D[:n, t:]
+            Gt = np.zeros((G.shape[0], tile), G.dtype)
+            t0, ld = np.int64(0), tile
+        r = 0
+        if tile == LANES:
+            while r + ROWS <= n:
+                _gradient_block(X, offsets, Dt, Gt, (r, n_cols, r * ld + t0, ld, tile, t0, ld))
+                r += ROWS
+        else:
             while r + WIDE_ROWS <= n:
-                _gradient_wide(X, offsets, Dt, Gt, (r, n_cols, r * ld + t0, ld, wide, t0, ld))
+                _gradient_wide(X, offsets, Dt, Gt, (r, n_cols, r * ld + t0, ld, tile, t0, ld))
                 r += WIDE_ROWS
-            while r < n:
-                _gradient_row(X, offsets, Dt, Gt, (r, n_cols, r * ld + t0, ld, wide, t0, ld))
-                r += 1
-            if u - t < wide:
-                G[:, t:] = Gt[:, : u - t]
-        return
-    r = 0
-    while r + ROWS <= n:
-        _gradient_block(X, offsets, D, G, (r, n_cols, r * u, u, u, zero, u))
-        r += ROWS
-    while r < n:
-        _gradient_row(X, offsets, D, G, (r, n_cols, r * u, u, u, zero, u))
-        r += 1
+        while r < n:  # the last rows one by one
+            _gradient_row(X, offsets, Dt, Gt, (r, n_cols, r * ld + t0, ld, tile, t0, ld))
+            r += 1
+        if u - t < tile:
+            G[:, t:] = Gt[:, : u - t]
