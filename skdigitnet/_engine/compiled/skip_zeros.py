@@ -14,9 +14,12 @@ integer or float dtype, and read the next block's rows ahead into the second-lev
 cache (into the first, they would push out the tile of ``W0``).
 
 Vector code is written as LLVM IR (``llvmlite.ir``) inside numba intrinsics: numba has
-no vector types, and its loops keep sums in memory, not in registers. Whole tiles use
-plain vector loads and stores; only a last, partial tile and the columns past the end of
-a row use masked ones (which NEON, without masked loads, splits lane by lane). The sums
+no vector types, and its loops keep sums in memory, not in registers. Tiles are read
+and written with plain vector loads and stores: a layer's last tile, when in part, is
+computed on copies padded with zeros to a whole one, since masked stores are slow on
+AVX2 and NEON (which has no masked loads) splits them lane by lane. Masked loads remain
+for X's columns past the end of a row, and in the kernel of the last rows of a range,
+taken one at a time. The sums
 run over the visited columns in order, so a row's sum differs from BLAS's by rounding
 only (and by the sign of a zero). NaN and infinity in ``X`` are not zero and propagate;
 ``covers`` keeps BLAS for weights that are not finite (``0 * inf`` is NaN there).
@@ -118,17 +121,10 @@ if numba is not None:
                                 [ir.PointerType(vt), _I32, mask.type, vt])
             return self.b.call(fn, [vp, _I32(_bytes(vt.element)), mask, ir.Constant(vt, None)])
 
-        def store(self, value, pointer, mask=None):
-            """``value`` to ``pointer``: plain, or only the lanes of ``mask``."""
-            vt = value.type
-            vp = self.b.bitcast(pointer, ir.PointerType(vt))
-            if mask is None:
-                self.b.store(value, vp, align=_bytes(vt.element))
-                return
-            pointer_type = "p0" if _OPAQUE else f"p0{_suffix(vt)}"
-            fn = self.intrinsic(f"llvm.masked.store.{_suffix(vt)}.{pointer_type}",
-                                ir.VoidType(), [vt, ir.PointerType(vt), _I32, mask.type])
-            self.b.call(fn, [value, vp, _I32(_bytes(vt.element)), mask])
+        def store(self, value, pointer):
+            """``value`` to ``pointer``."""
+            vp = self.b.bitcast(pointer, ir.PointerType(value.type))
+            self.b.store(value, vp, align=_bytes(value.type.element))
 
         def fma(self, a, x, y):
             vt = a.type
@@ -194,28 +190,25 @@ if numba is not None:
             self.fn, self.kind, self.n_rows, self.n_vec = fn, kind, n_rows, n_vec
             self.ft, self.xt, self.signed = ft, xt, signed
 
-        def emit(self, entry, whole):
-            """The body from ``entry`` to ``ret``; ``whole``: the tile is ``n_vec * LANES``
-            outputs wide (plain loads and stores), else ``u`` outputs (masked)."""
-            fn, kind, suffix = self.fn, self.kind, "" if whole else "_part"
+        def emit(self, entry):
+            """The body from ``entry`` to ``ret``: a tile of ``n_vec * LANES`` outputs."""
+            fn, kind = self.fn, self.kind
             b = ir.IRBuilder(entry)
             e = _Emitter(fn.module, b, self.ft)
-            x, offsets, n_cols, A, lda, u, B, ldb = fn.args
-            lanes = [None if whole else e.first_lanes(b.sub(u, _I64(LANES * v)))
-                     for v in range(self.n_vec)]
+            x, offsets, n_cols, A, lda, B, ldb = fn.args
             rows, ahead = ([b.gep(x, [b.load(b.gep(offsets, [_I64(i + r)]))])
                             for r in range(self.n_rows)] for i in (0, self.n_rows))
             deltas = []
             if kind == "gradient":  # the block's deltas, held for the whole call
                 deltas = [[e.load(b.gep(A, [b.add(b.mul(lda, _I64(r)), _I64(LANES * v))]),
-                                  e.vf, lanes[v]) for v in range(self.n_vec)]
+                                  e.vf) for v in range(self.n_vec)]
                           for r in range(self.n_rows)]
             groups = b.lshr(b.add(n_cols, _I64(63)), _I64(6))
             full_groups = b.lshr(n_cols, _I64(6))
             line = 64 // _bytes(self.xt)  # values per cache line
 
             head, body, bits_head, bits_body, next_group, done, inside, edge = (
-                fn.append_basic_block(name + suffix) for name in
+                fn.append_basic_block(name) for name in
                 ("group", "group_body", "column", "column_body", "group_end", "done",
                  "inside", "edge"))
             b.branch(head)
@@ -257,8 +250,7 @@ if numba is not None:
                       for row in rows]
             for v in range(self.n_vec):
                 if kind == "forward":
-                    w = e.load(b.gep(A, [b.add(b.mul(k, lda), _I64(LANES * v))]), e.vf,
-                               lanes[v])
+                    w = e.load(b.gep(A, [b.add(b.mul(k, lda), _I64(LANES * v))]), e.vf)
                     for r, value in enumerate(values):
                         node = inner[r * self.n_vec + v]
                         node.add_incoming(e.fma(value, w, node), bits_body)
@@ -270,10 +262,10 @@ if numba is not None:
                         terms[-1] = e.fma(value, deltas[r][v], terms[-1])
                     else:
                         terms.append(b.fmul(value, deltas[r][v]))
-                total = e.load(target, e.vf, lanes[v])
+                total = e.load(target, e.vf)
                 for term in terms:
                     total = b.fadd(total, term)
-                e.store(total, target, lanes[v])
+                e.store(total, target)
             m.add_incoming(b.and_(m, b.sub(m, _I64(1))), bits_body)
             b.branch(bits_head)
 
@@ -287,31 +279,25 @@ if numba is not None:
             for r in range(self.n_rows if kind == "forward" else 0):
                 for v in range(self.n_vec):
                     e.store(sums[r * self.n_vec + v],
-                            b.gep(B, [b.add(b.mul(ldb, _I64(r)), _I64(LANES * v))]), lanes[v])
+                            b.gep(B, [b.add(b.mul(ldb, _I64(r)), _I64(LANES * v))]))
             b.ret_void()
 
     def _define(module, kind, n_rows, n_vec, ft, xt, signed):
-        """``void(x, offsets, n_cols, A, lda, u, B, ldb)``: row r of the block starts at
+        """``void(x, offsets, n_cols, A, lda, B, ldb)``: row r of the block starts at
         ``x + offsets[r]``, and ``offsets[n_rows + r]`` is the row to read ahead for it; k
-        runs over the columns ``0 .. n_cols - 1``; strides in elements; ``u <= n_vec *
-        LANES`` outputs. 'forward' (A = W, B = Z): ``Z[r, :u] = sum_k x_r[k] W[k, :u]``;
-        'gradient' (A = D, B = G): ``G[k, :u] += sum_r x_r[k] D[r, :u]``."""
+        runs over the columns ``0 .. n_cols - 1``; strides in elements; a tile of ``u =
+        n_vec * LANES`` outputs. 'forward' (A = W, B = Z): ``Z[r, :u] = sum_k x_r[k] W[k,
+        :u]``; 'gradient' (A = D, B = G): ``G[k, :u] += sum_r x_r[k] D[r, :u]``."""
         name = (f"skdigitnet_{kind}{n_rows}x{n_vec}_{'s' if signed else ''}{_suffix(xt)}_"
                 f"{_suffix(ft)}")
         if name in module.globals:
             return module.globals[name]
         px, pf = ir.PointerType(xt), ir.PointerType(ft)
-        args = [px, ir.PointerType(_I64), _I64, pf, _I64, _I64, pf, _I64]
+        args = [px, ir.PointerType(_I64), _I64, pf, _I64, pf, _I64]
         fn = ir.Function(module, ir.FunctionType(ir.VoidType(), args), name)
         fn.linkage = "internal"
         fn.attributes.add("alwaysinline")
-        kernel = _Kernel(fn, kind, n_rows, n_vec, ft, xt, signed)
-        entry = fn.append_basic_block("entry")
-        whole, part = fn.append_basic_block("whole"), fn.append_basic_block("part")
-        b = ir.IRBuilder(entry)
-        b.cbranch(b.icmp_signed("==", fn.args[5], _I64(n_vec * LANES)), whole, part)
-        kernel.emit(whole, True)
-        kernel.emit(part, False)
+        _Kernel(fn, kind, n_rows, n_vec, ft, xt, signed).emit(fn.append_basic_block("entry"))
         return fn
 
     _FLOATS = {numba.types.float32: ir.FloatType(), numba.types.float64: ir.DoubleType()}
@@ -324,7 +310,7 @@ if numba is not None:
 
     def _intrinsic(kind, n_rows, n_vec):
         """A numba intrinsic ``(x, offsets, A, B, at)`` calling ``_define``'s kernel, ``at``
-        a tuple of seven integers ``(first, n_cols, a_start, lda, u, b_start, ldb)``: the
+        a tuple of six integers ``(first, n_cols, a_start, lda, b_start, ldb)``: the
         kernel reads the rows at ``offsets[first:]``, A and B from element offsets
         ``a_start`` and ``b_start``."""
         def typer(typingctx, x, offsets, A, B, at):
@@ -333,7 +319,7 @@ if numba is not None:
                     and B.dtype == A.dtype and isinstance(offsets, numba.types.Array)
                     and offsets.dtype == numba.types.int64
                     and (x.dtype in _FLOATS or isinstance(x.dtype, numba.types.Integer))
-                    and isinstance(at, numba.types.BaseTuple) and len(at) == 7
+                    and isinstance(at, numba.types.BaseTuple) and len(at) == 6
                     and all(isinstance(t, numba.types.Integer) for t in at)):
                 return None
 
@@ -345,14 +331,15 @@ if numba is not None:
                     data = context.make_array(array_type)(context, builder, array).data
                     return builder.gep(data, [start])
                 xa, oa, Aa, Ba, where = args
-                first, cols, a0, lda, u, b0, ldb = (
+                first, cols, a0, lda, b0, ldb = (
                     context.cast(builder, builder.extract_value(where, i), t,
                                  numba.types.int64) for i, t in enumerate(at))
                 builder.call(fn, [pointer(x, xa, _I64(0)), pointer(offsets, oa, first), cols,
-                                  pointer(A, Aa, a0), lda, u, pointer(B, Ba, b0), ldb])
+                                  pointer(A, Aa, a0), lda, pointer(B, Ba, b0), ldb])
                 return context.get_dummy_value()
             return numba.types.void(x, offsets, A, B, at), codegen
         return intrinsic(typer)
+
 
 def registers_512() -> bool:
     """Whether numba compiles for a CPU with 32 vector registers of 512 bits (AVX-512:
@@ -381,15 +368,15 @@ WIDE_ROWS, WIDE_VECTORS = (4, 4) if registers_512() else (2, 2)
 _WIDE = WIDE_VECTORS * LANES
 
 if numba is not None:
-    # a block of four rows and one vector of outputs (a narrow layer), or a wide tile; the
-    # last rows of a range one at a time, in a wide tile's kernel for narrow layers too
-    # (its vectors past the outputs masked off): one kernel less to compile
+    # a narrow layer's block of four rows by one vector, a wide layer's block, and a row
+    # by one vector: the last rows of a range, one at a time (vector by vector in a wide
+    # tile)
     _forward_block = _intrinsic("forward", ROWS, 1)
     _forward_wide = _intrinsic("forward", WIDE_ROWS, WIDE_VECTORS)
-    _forward_row = _intrinsic("forward", 1, WIDE_VECTORS)
+    _forward_row = _intrinsic("forward", 1, 1)
     _gradient_block = _intrinsic("gradient", ROWS, 1)
     _gradient_wide = _intrinsic("gradient", WIDE_ROWS, WIDE_VECTORS)
-    _gradient_row = _intrinsic("gradient", 1, WIDE_VECTORS)
+    _gradient_row = _intrinsic("gradient", 1, 1)
 else:  # pragma: no cover - exercised when numba is absent
     _forward_block = _forward_row = _forward_wide = None
     _gradient_block = _gradient_row = _gradient_wide = None
@@ -419,15 +406,15 @@ def forward(X, order, lo, hi, offsets, W, Z):
         r = 0
         if tile == LANES:
             while r + ROWS <= n:
-                _forward_block(X, offsets, Wt, Zt, (r, n_cols, t0, lw, tile, r * lw + t0, lw))
+                _forward_block(X, offsets, Wt, Zt, (r, n_cols, t0, lw, r * lw + t0, lw))
                 r += ROWS
         else:
             while r + WIDE_ROWS <= n:
-                _forward_wide(X, offsets, Wt, Zt, (r, n_cols, t0, lw, tile, r * lw + t0, lw))
+                _forward_wide(X, offsets, Wt, Zt, (r, n_cols, t0, lw, r * lw + t0, lw))
                 r += WIDE_ROWS
-        while r < n:  # the last rows one by one
-            _forward_row(X, offsets, Wt, Zt, (r, n_cols, t0, lw, tile, r * lw + t0, lw))
-            r += 1
+        for row in range(r, n):  # the last rows one by one
+            for v in range(t0, t0 + tile, LANES):
+                _forward_row(X, offsets, Wt, Zt, (row, n_cols, v, lw, row * lw + v, lw))
         if u - t < tile:
             Z[:n, t:] = Zt[:, : u - t]
 
@@ -453,14 +440,14 @@ def gradient(X, offsets, n, D, G):
         r = 0
         if tile == LANES:
             while r + ROWS <= n:
-                _gradient_block(X, offsets, Dt, Gt, (r, n_cols, r * ld + t0, ld, tile, t0, ld))
+                _gradient_block(X, offsets, Dt, Gt, (r, n_cols, r * ld + t0, ld, t0, ld))
                 r += ROWS
         else:
             while r + WIDE_ROWS <= n:
-                _gradient_wide(X, offsets, Dt, Gt, (r, n_cols, r * ld + t0, ld, tile, t0, ld))
+                _gradient_wide(X, offsets, Dt, Gt, (r, n_cols, r * ld + t0, ld, t0, ld))
                 r += WIDE_ROWS
-        while r < n:  # the last rows one by one
-            _gradient_row(X, offsets, Dt, Gt, (r, n_cols, r * ld + t0, ld, tile, t0, ld))
-            r += 1
+        for row in range(r, n):  # the last rows one by one
+            for v in range(t0, t0 + tile, LANES):
+                _gradient_row(X, offsets, Dt, Gt, (row, n_cols, row * ld + v, ld, v, ld))
         if u - t < tile:
             G[:, t:] = Gt[:, : u - t]
