@@ -4,25 +4,23 @@ Four in five pixels of an MNIST digit are 0, and ``X @ W0`` spends four fifths o
 multiplications on them. These kernels take a block of rows, find the columns that are
 not zero in any of them (a bit mask per 64 columns: the rows' bits or-ed, one vector
 compare per 16 columns), and for each such column ``k`` add ``X[r, k] * W0[k, tile]`` to
-each row's sums, kept in vector registers; ``X.T @ D`` likewise adds
-``sum_r X[r, k] * D[r, tile]`` to row ``k`` of the gradient. A tile is one vector of 16
-outputs; a wide layer's products go tile by tile (``WIDE_ROWS`` rows by ``WIDE_VECTORS``
-vectors, as many as the CPU's vector registers hold), each tile of ``W0`` staying in
-cache while the rows pass. The kernels read
-``X`` where it is, through row offsets (a shuffled batch is never gathered), in any
-integer or float dtype, and read the next block's rows ahead into the second-level
-cache (into the first, they would push out the tile of ``W0``).
+each row's sums, kept in vector registers; ``X.T @ D`` likewise adds ``sum_r X[r, k] *
+D[r, tile]`` to row ``k`` of the gradient. A tile is one vector of 16 outputs; a wide
+layer's products go tile by tile (``WIDE_ROWS`` rows by ``WIDE_VECTORS`` vectors, as
+many as the CPU's vector registers hold), each tile of ``W0`` staying in cache while the
+rows pass. The kernels read ``X`` where it is, through row offsets (a shuffled batch is
+never gathered), in any integer or float dtype, and read the next block's rows ahead
+into the second-level cache (into the first, they would push out the tile of ``W0``).
 
 Vector code is written as LLVM IR (``llvmlite.ir``) inside numba intrinsics: numba has
-no vector types, and its loops keep sums in memory, not in registers. Tiles are read
-and written with plain vector loads and stores: a layer's last tile, when in part, is
+no vector types, and its loops keep sums in memory, not in registers. Tiles are read and
+written with plain vector loads and stores: a layer's last tile, when in part, is
 computed on copies padded with zeros to a whole one, since masked stores are slow on
-AVX2 and NEON (which has no masked loads) splits them lane by lane. Masked loads remain
-for X's columns past the end of a row, and in the kernel of the last rows of a range,
-taken one at a time. The sums
-run over the visited columns in order, so a row's sum differs from BLAS's by rounding
-only (and by the sign of a zero). NaN and infinity in ``X`` are not zero and propagate;
-``covers`` keeps BLAS for weights that are not finite (``0 * inf`` is NaN there).
+AVX2 and NEON (which has no masked loads) splits them lane by lane. Only X's columns
+past the end of a row are read with masked loads. The sums run over the visited columns
+in order, so a row's sum differs from BLAS's by rounding only (and by the sign of a
+zero). NaN and infinity in ``X`` are not zero and propagate; ``covers`` keeps BLAS for
+weights that are not finite (``0 * inf`` is NaN there).
 """
 
 import numpy as np
