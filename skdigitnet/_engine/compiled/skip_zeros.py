@@ -380,6 +380,15 @@ else:  # pragma: no cover - exercised when numba is absent
     _gradient_block = _gradient_row = _gradient_wide = None
 
 
+@jit(inline=True)
+def _copy(A, a, B, b, width):
+    """``B[:, b:b + width] = A[:, a:a + width]`` (a slice assignment would cost numba
+    seconds of compiling)."""
+    for i in range(A.shape[0]):
+        for j in range(width):
+            B[i, b + j] = A[i, a + j]
+
+
 @jit
 def forward(X, order, lo, hi, offsets, W, Z):
     """``Z[r] = x_r @ W`` for the rows ``lo .. hi - 1`` of a batch (row r is
@@ -398,7 +407,7 @@ def forward(X, order, lo, hi, offsets, W, Z):
         Wt, Zt, t0, lw = W, Z, t, u
         if u - t < tile:  # the last tile, in part: as gradient's
             Wt = np.zeros((W.shape[0], tile), W.dtype)
-            Wt[:, : u - t] = W[:, t:]
+            _copy(W, t, Wt, 0, u - t)
             Zt = np.empty((n, tile), Z.dtype)
             t0, lw = np.int64(0), tile
         r = 0
@@ -414,7 +423,7 @@ def forward(X, order, lo, hi, offsets, W, Z):
             for v in range(t0, t0 + tile, LANES):
                 _forward_row(X, offsets, Wt, Zt, (row, n_cols, v, lw, row * lw + v, lw))
         if u - t < tile:
-            Z[:n, t:] = Zt[:, : u - t]
+            _copy(Zt, 0, Z[:n], t, u - t)
 
 
 @jit
@@ -432,7 +441,7 @@ def gradient(X, offsets, n, D, G):
             # tile, which the kernels update with plain vector loads and stores (masked
             # stores are slow on AVX2, and NEON splits them lane by lane)
             Dt = np.zeros((n, tile), D.dtype)
-            Dt[:, : u - t] = D[:n, t:]
+            _copy(D[:n], t, Dt, 0, u - t)
             Gt = np.zeros((G.shape[0], tile), G.dtype)
             t0, ld = np.int64(0), tile
         r = 0
@@ -448,4 +457,4 @@ def gradient(X, offsets, n, D, G):
             for v in range(t0, t0 + tile, LANES):
                 _gradient_row(X, offsets, Dt, Gt, (row, n_cols, row * ld + v, ld, v, ld))
         if u - t < tile:
-            G[:, t:] = Gt[:, : u - t]
+            _copy(Gt, 0, G, t, u - t)
