@@ -33,8 +33,14 @@ def check(actual, want, bound, dtype, n_terms):
 def forward(X, order, lo, hi, W, Z):
     """``skip_zeros.forward``, with offsets of its own; returns them for ``gradient``."""
     offsets = np.full(hi - lo + skip_zeros.ROWS, -1, np.int64)
-    skip_zeros.forward(X, order, lo, hi, offsets, W, Z)
+    skip_zeros.forward(X, order, lo, hi, offsets, W, Z, pad(X, hi - lo, W.dtype))
     return offsets
+
+
+def pad(X, rows, dtype):
+    """A ``pad`` buffer for products of ``rows`` rows of X, full of NaN: the kernels
+    must set what they read."""
+    return np.full(skip_zeros.pad_size(X.shape[1], rows), np.nan, dtype)
 
 
 @pytest.mark.parametrize("W_dtype", [np.float32, np.float64])
@@ -60,7 +66,7 @@ def test_products_equal_numpy(W_dtype, X_dtype, units, n_features, rng):
         D = np.vstack([rng.normal(size=(hi - lo, units)).astype(W_dtype),
                        np.full((1, units), np.nan, W_dtype)])  # a row past the batch
         G = np.full((n_features, units), np.nan, W_dtype)  # every entry written
-        skip_zeros.gradient(X, offsets, hi - lo, D, G)
+        skip_zeros.gradient(X, offsets, hi - lo, D, G, pad(X, hi - lo, W_dtype))
         D64 = D[: hi - lo].astype(np.float64)
         check(G, taken.T @ D64, np.abs(taken.T) @ np.abs(D64), W_dtype, hi - lo)
 
@@ -90,7 +96,7 @@ def test_sums_skip_only_exact_zeros_and_carry_nan_and_infinity(rng):
           np.float32, 70)
     G = np.empty((70, 16), np.float32)
     D = np.ones((9, 16), np.float32)
-    skip_zeros.gradient(X, offsets, 9, D, G)
+    skip_zeros.gradient(X, offsets, 9, D, G, pad(X, 9, np.float32))
     assert np.isnan(G[3]).all() and np.isposinf(G[66]).all()
     assert np.isfinite(np.delete(G, [3, 66], axis=0)).all()
 

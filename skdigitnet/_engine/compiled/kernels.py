@@ -116,7 +116,7 @@ def forward(data, lo, hi, net, work, stop):
         W, Z = (matrix(theta, net.coef_start[i - 1], units[i - 1], u),
                 matrix(work.acts, start, n, u))
         if i == 1 and net.skip:
-            skip_zeros.forward(data.X, data.order, lo, hi, work.offsets, W, Z)
+            skip_zeros.forward(data.X, data.order, lo, hi, work.offsets, W, Z, work.pad)
         else:  # one call for every layer: each call site of np.dot costs compile time
             below = (_rows(data.X, data.order, lo, hi, work.xb, True) if i == 1
                      else matrix(work.acts, work.act_start[i - 1], n, units[i - 1]))
@@ -213,7 +213,7 @@ def backward(data, lo, hi, net, work):
         D = matrix(delta, 0, n, u)
         G = matrix(grad, net.coef_start[i - 1], fan_in, u)
         if i == 1 and net.skip:  # the row offsets of forward
-            skip_zeros.gradient(data.X, work.offsets, n, D, G)
+            skip_zeros.gradient(data.X, work.offsets, n, D, G, work.pad)
             break
         A = (_rows(data.X, data.order, lo, hi, work.xb, False) if i == 1
              else matrix(work.acts, work.act_start[i - 1], n, fan_in))

@@ -380,6 +380,22 @@ else:  # pragma: no cover - exercised when numba is absent
     _gradient_block = _gradient_row = _gradient_wide = None
 
 
+def pad_size(n_features, rows):
+    """Length of the ``pad`` buffer ``forward`` and ``gradient`` take for a first layer
+    of ``n_features`` inputs and batches of up to ``rows`` rows: room for a tile of the
+    weights (or of the gradient) and one of the rows' sums (or deltas)."""
+    return (n_features + rows) * max(_WIDE, LANES)
+
+
+@jit(inline=True)
+def _zeros(pad, start, rows, cols):
+    """A (rows, cols) C-ordered view of ``pad`` from ``start``, set to zero."""
+    flat = pad[start: start + rows * cols]
+    for i in range(flat.shape[0]):
+        flat[i] = 0
+    return flat.reshape((rows, cols))
+
+
 @jit(inline=True)
 def _copy(A, a, B, b, width):
     """``B[:, b:b + width] = A[:, a:a + width]`` (a slice assignment would cost numba
@@ -390,13 +406,14 @@ def _copy(A, a, B, b, width):
 
 
 @jit
-def forward(X, order, lo, hi, offsets, W, Z):
+def forward(X, order, lo, hi, offsets, W, Z, pad):
     """``Z[r] = x_r @ W`` for the rows ``lo .. hi - 1`` of a batch (row r is
     ``X[order[r]]``, or ``X[r]`` when ``order`` is empty), skipping zeros. X of any integer
     or float dtype, its rows contiguous; W (k, u) and Z (>= hi - lo, u) C-ordered, in one
     float dtype. Leaves in ``offsets`` (at least ``hi - lo + ROWS`` long) where the rows
     start in X's data, for ``gradient``; then ``ROWS`` more, the rows to read ahead: past
-    ``hi``, X's next rows in order, or the last row again."""
+    ``hi``, X's next rows in order, or the last row again. ``pad``: a buffer of W's dtype
+    and ``pad_size(X.shape[1], hi - lo)`` values at least."""
     ld, last, n = X.strides[0] // X.itemsize, X.shape[0] - 1, hi - lo
     for i in range(n + ROWS):
         r = lo + i
@@ -406,9 +423,9 @@ def forward(X, order, lo, hi, offsets, W, Z):
     for t in range(0, u, tile):  # all the rows through it
         Wt, Zt, t0, lw = W, Z, t, u
         if u - t < tile:  # the last tile, in part: as gradient's
-            Wt = np.zeros((W.shape[0], tile), W.dtype)
+            Wt = _zeros(pad, 0, W.shape[0], tile)
             _copy(W, t, Wt, 0, u - t)
-            Zt = np.empty((n, tile), Z.dtype)
+            Zt = _zeros(pad, W.shape[0] * tile, n, tile)
             t0, lw = np.int64(0), tile
         r = 0
         if tile == LANES:
@@ -427,9 +444,10 @@ def forward(X, order, lo, hi, offsets, W, Z):
 
 
 @jit
-def gradient(X, offsets, n, D, G):
+def gradient(X, offsets, n, D, G, pad):
     """``G = sum_r x_r.T D[r]`` over the ``n`` rows whose ``offsets`` ``forward`` left,
-    skipping zeros; D (>= n, u) and G (k, u) C-ordered, in one float dtype."""
+    skipping zeros; D (>= n, u) and G (k, u) C-ordered, in one float dtype; ``pad`` as
+    ``forward``'s."""
     n_cols, u = np.int64(X.shape[1]), np.int64(G.shape[1])
     flat = G.reshape(G.size)  # loops from 0 over a 1-D array vectorise
     for i in range(flat.shape[0]):
@@ -440,9 +458,9 @@ def gradient(X, offsets, n, D, G):
         if u - t < tile:  # the last tile, in part: on copies padded with zeros to a whole
             # tile, which the kernels update with plain vector loads and stores (masked
             # stores are slow on AVX2, and NEON splits them lane by lane)
-            Dt = np.zeros((n, tile), D.dtype)
+            Dt = _zeros(pad, 0, n, tile)
             _copy(D[:n], t, Dt, 0, u - t)
-            Gt = np.zeros((G.shape[0], tile), G.dtype)
+            Gt = _zeros(pad, n * tile, G.shape[0], tile)
             t0, ld = np.int64(0), tile
         r = 0
         if tile == LANES:
