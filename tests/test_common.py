@@ -14,6 +14,14 @@ from skdigitnet import DigitMLPClassifier
 
 from _custom import Squareplus, balanced_accuracy_scorer
 
+# The checks train on small problems with each configuration's max_iter, and some
+# fit on a DataFrame and predict on an array (or the other way round) to see the
+# warnings scikit-learn gives; neither warning is what these tests are about.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.filterwarnings("ignore:X (does not have valid|has) feature names:UserWarning"),
+]
+
 CONFIGURATIONS = [
     DigitMLPClassifier(),
     DigitMLPClassifier(solver="lbfgs", activation="tanh"),

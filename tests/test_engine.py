@@ -493,8 +493,10 @@ def test_integer_images_train_and_predict_like_their_float_copy(digits, dtype):
     Xf = X8.astype(dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        a = DigitMLPClassifier(max_iter=3, random_state=0).fit(X8, y[:400])
-        b = DigitMLPClassifier(max_iter=3, random_state=0).fit(Xf, y[:400])
+        with pytest.warns(UserWarning, match="integer pixel values up to 255"):
+            a = DigitMLPClassifier(max_iter=3, random_state=0).fit(X8, y[:400])
+        with pytest.warns(UserWarning, match="pixel values up to 255"):
+            b = DigitMLPClassifier(max_iter=3, random_state=0).fit(Xf, y[:400])
     assert a.coefs_[0].dtype == np.float32  # 8-bit images train float32 weights
     if dtype == np.float32:
         for pa, pb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
@@ -549,6 +551,7 @@ def test_fit_on_uint8_images_makes_no_float_copy(digits):
     clf = DigitMLPClassifier(max_iter=1, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", "X holds integer pixel values", UserWarning)
         clf.fit(X8, y8)  # once before: loading the compiled code is not the fit's memory
         extra = extra_peak_bytes(lambda: clf.fit(X8, y8))
     float_copy = X8.size * 4

@@ -477,7 +477,7 @@ def test_serve_refuses_what_it_cannot_show(model):
     X, y = load_8x8(return_X_y=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        small = DigitMLPClassifier(max_iter=2).fit(X[:50], y[:50])
+        small = DigitMLPClassifier(max_iter=2).fit(X[:50] / 16, y[:50])
     with pytest.raises(ValueError, match=(r"^The classifier takes 64 inputs, not the 28x28 = "
                                           r"784 pixels of a normalised image\.$")):
         serve(small, port=0, block=False)

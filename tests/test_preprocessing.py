@@ -168,6 +168,8 @@ def test_sklearn_compatible_transformer(estimator, check):
 def test_checks_outside_check_estimator(check):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*are blank")
+        # the check fits on a DataFrame and transforms an array, and the other way round
+        warnings.filterwarnings("ignore", message="X (does not have valid|has) feature names")
         check("DigitNormalizer", DigitNormalizer())
 
 
