@@ -367,6 +367,7 @@ def test_aligned_arrays_start_on_a_cache_line(shape, dtype):
     if compiled.available():
         work = layout.work(layout.plan(arch), 200, 784, dtype, False)
         hot += [work.acts, work.delta, work.below, work.xb, work.grad]
+        hot.append(layout.work(layout.plan(arch), 200, 784, dtype, True).pad)
     assert all(h.ctypes.data % ALIGN == 0 for h in hot)
 
 

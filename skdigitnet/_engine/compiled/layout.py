@@ -129,7 +129,7 @@ def work(plan: Plan, rows: int, n_features: int, dtype: DTypeLike, skip: bool,
                 aligned_empty(width, dtype),
                 aligned_empty((0 if skip else rows, n_features), dtype),
                 np.empty(rows + skip_zeros.ROWS, np.int64),
-                np.empty(skip_zeros.pad_size(n_features, rows) if skip else 0, dtype),
+                aligned_empty(skip_zeros.pad_size(n_features, rows) if skip else 0, dtype),
                 aligned_empty(plan.n_parameters if train else 0, dtype))
 
 
