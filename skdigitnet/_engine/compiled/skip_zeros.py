@@ -383,8 +383,9 @@ else:  # pragma: no cover - exercised when numba is absent
 def pad_size(n_features, rows):
     """Length of the ``pad`` buffer ``forward`` and ``gradient`` take for a first layer
     of ``n_features`` inputs and batches of up to ``rows`` rows: room for a tile of the
-    weights (or of the gradient) and one of the rows' sums (or deltas)."""
-    return (n_features + rows) * max(_WIDE, LANES)
+    weights (or of the gradient) and one of the rows' sums (or deltas); a wide tile is
+    the widest (``_WIDE >= LANES``)."""
+    return (n_features + rows) * _WIDE
 
 
 @jit(inline=True)
