@@ -173,32 +173,40 @@ def backward(data, lo, hi, net, work):
     eps = np.finfo(P.dtype).eps
     one = P.dtype.type(1)
     loss, weight_sum = 0.0, 0.0
-    for r in range(n):
+    for r in range(n):  # one loop per output kind, so that each vectorises
         row = data.order[lo + r] if data.order.shape[0] > 0 else lo + r
-        w = data.sw[row] if data.sw.shape[0] > 0 else one
-        y, row_loss, dot = data.Y[row], 0.0, one * 0
+        y, first, row_loss = data.Y[row], r * u, 0.0
         for j in range(u):
-            p = P[r * u + j]
-            e = E[r * u + j] = p - y[j]
-            if net.output == SOFTMAX_LOG_LOSS:
+            E[first + j] = P[first + j] - y[j]
+        if net.output == SOFTMAX_LOG_LOSS:
+            for j in range(u):
                 if y[j] != 0:
-                    row_loss -= y[j] * math.log(max(p, eps))
-            elif net.output == LOGISTIC_LOG_LOSS:
-                q = min(max(p, eps), one - eps)
+                    row_loss -= y[j] * math.log(max(P[first + j], eps))
+        elif net.output == LOGISTIC_LOG_LOSS:
+            for j in range(u):
+                q = min(max(P[first + j], eps), one - eps)
                 if y[j] != 0:
                     row_loss -= y[j] * math.log(q)
                 if y[j] != 1:
                     row_loss -= (one - y[j]) * math.log(one - q)
-            else:
+        elif net.output == SOFTMAX_SQUARED_ERROR:  # through the softmax Jacobian
+            dot = one * 0
+            for j in range(u):
+                e = E[first + j]
                 row_loss += 0.5 * e * e
-                dot += e * p
-        for j in range(u):
-            p = P[r * u + j]
-            if net.output == SOFTMAX_SQUARED_ERROR:  # through the softmax Jacobian
-                E[r * u + j] = (E[r * u + j] - dot) * p
-            elif net.output == LOGISTIC_SQUARED_ERROR:  # ... the logistic derivative
-                E[r * u + j] = E[r * u + j] * p * (one - p)
-            E[r * u + j] *= w
+                dot += e * P[first + j]
+            for j in range(u):
+                E[first + j] = (E[first + j] - dot) * P[first + j]
+        else:  # logistic and squared error: through the logistic's derivative
+            for j in range(u):
+                p, e = P[first + j], E[first + j]
+                row_loss += 0.5 * e * e
+                E[first + j] = e * p * (one - p)
+        w = one
+        if data.sw.shape[0] > 0:
+            w = data.sw[row]
+            for j in range(u):
+                E[first + j] *= w
         loss += w * row_loss
         weight_sum += w
     delta, below = work.delta, work.below
