@@ -633,6 +633,33 @@ def test_non_finite_input_at_prediction_is_refused(small_digits, bad, message):
                 method(X_bad)
 
 
+@pytest.mark.parametrize("bad, message", [
+    (np.nan, "^Input X contains NaN.\nDigitMLPClassifier does not accept missing values"),
+    (np.inf, "^Input X contains infinity or a value too large for dtype"),
+    (-np.inf, "^Input X contains infinity or a value too large for dtype"),
+])
+@pytest.mark.parametrize("layout", ["C", "F", "csr", "float32"])
+def test_non_finite_input_at_fit_is_refused(small_digits, bad, message, layout):
+    X, y = small_digits
+    X_bad = X.copy()
+    X_bad[57, 30] = bad
+    X_bad = {"C": X_bad, "F": np.asfortranarray(X_bad), "csr": sparse.csr_matrix(X_bad),
+             "float32": X_bad.astype(np.float32)}[layout]
+    with pytest.raises(ValueError, match=message):
+        DigitMLPClassifier(max_iter=2).fit(X_bad, y)
+
+
+def test_finite_input_whose_sum_overflows_is_not_refused(small_digits):
+    """The finite check's first pass sums X; a sum that overflows is looked at again."""
+    X, y = small_digits
+    X_huge = np.full((len(X), 64), 3e38, dtype=np.float32)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        assert not np.isfinite(np.add.reduce(X_huge, axis=0).sum())
+        clf = DigitMLPClassifier(max_iter=2, random_state=0).fit(X_huge, y)
+    assert all(np.isfinite(c).all() for c in clf.coefs_)
+
+
 def test_overflowing_input_gets_its_own_message(small_digits):
     X, y = small_digits
     clf = quiet_fit(DigitMLPClassifier(max_iter=5, random_state=0), X.astype(np.float32), y)

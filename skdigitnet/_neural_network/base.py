@@ -41,6 +41,7 @@ from . import targets as _targets
 from .activations import Activation, get_activation
 from .fit_input import (
     FitInput,
+    check_finite,
     check_stratifiable,
     dtypes_for,
     input_scale,
@@ -164,7 +165,9 @@ class BaseDigitMLP:
         """Every input of one fit or partial_fit call, checked: a ``_FitInput``."""
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = validate_with_hints(self, X, y, accept_sparse="csr", dtype=dtypes_for(X),
-                                   multi_output=True, reset=first_pass)
+                                   multi_output=True, reset=first_pass,
+                                   ensure_all_finite=False)
+        check_finite(X, type(self).__name__)
         if y.ndim == 2 and y.shape[1] == 1:
             y = cast("NDArray[Any]", column_or_1d(y, warn=True))  # scikit-learn is untyped
         if first_pass:
