@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
-from scipy.sparse import issparse
 from sklearn.utils import assert_all_finite
 
 from skdigitnet._typing import Matrix, NDArray, TargetKind
@@ -132,7 +131,7 @@ def check_finite(X: Matrix, estimator_name: str) -> None:
     one adds whole rows, as vectors, at the speed of reading ``X``. Only when that sum is
     not finite (a NaN or infinity, or finite values whose sum overflows) does
     ``sklearn.utils.assert_all_finite`` examine ``X`` value by value and raise."""
-    values = X.data if issparse(X) else X
+    values = X if isinstance(X, np.ndarray) else X.data
     if values.dtype.kind not in "fc":  # integer images cannot hold NaN
         return
     axis = 0 if values.ndim == 2 and values.flags.c_contiguous else -1
