@@ -45,7 +45,9 @@ def pad(X, rows, dtype):
 
 @pytest.mark.parametrize("W_dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("X_dtype", [np.uint8, np.int16, np.float32, np.float64])
-@pytest.mark.parametrize("units", [1, 7, 16, 33, 100])
+# wide layers end in a wide tile padded (33, 100 with 512-bit registers), one vector
+# padded (70; 33, 100 with 256-bit ones) or one whole vector (80)
+@pytest.mark.parametrize("units", [1, 7, 16, 33, 70, 80, 100])
 @pytest.mark.parametrize("n_features", [3, 64, 150])
 def test_products_equal_numpy(W_dtype, X_dtype, units, n_features, rng):
     X = sparse_X(rng, (57, n_features), X_dtype)

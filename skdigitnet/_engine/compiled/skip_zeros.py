@@ -389,6 +389,14 @@ def pad_size(n_features, rows):
 
 
 @jit(inline=True)
+def _tile(left):
+    """The outputs of the next tile when ``left`` are left: a wide tile, or one vector
+    for the last vector's worth or less (a layer of 100 on AVX2: 3 wide tiles of 32 and
+    one vector, not a fourth tile of 32 padded from 4)."""
+    return np.int64(_WIDE if left > LANES else LANES)
+
+
+@jit(inline=True)
 def _zeros(pad, start, rows, cols):
     """A (rows, cols) C-ordered view of ``pad`` from ``start``, set to zero."""
     flat = pad[start: start + rows * cols]
@@ -420,8 +428,9 @@ def forward(X, order, lo, hi, offsets, W, Z, pad):
         r = lo + i
         offsets[i] = (order[min(r, hi - 1)] if order.shape[0] > 0 else min(r, last)) * ld
     n_cols, u = np.int64(X.shape[1]), np.int64(W.shape[1])
-    tile = np.int64(_WIDE if u > LANES else LANES)  # a wide layer: a tile of W at a time,
-    for t in range(0, u, tile):  # all the rows through it
+    t = np.int64(0)
+    while t < u:  # a wide layer: a tile of W at a time, all the rows through it
+        tile = _tile(u - t)
         Wt, Zt, t0, lw = W, Z, t, u
         if u - t < tile:  # the last tile, in part: as gradient's
             Wt = _zeros(pad, 0, W.shape[0], tile)
@@ -442,6 +451,7 @@ def forward(X, order, lo, hi, offsets, W, Z, pad):
                 _forward_row(X, offsets, Wt, Zt, (row, n_cols, v, lw, row * lw + v, lw))
         if u - t < tile:
             _copy(Zt, 0, Z[:n], t, u - t)
+        t += tile
 
 
 @jit
@@ -453,8 +463,9 @@ def gradient(X, offsets, n, D, G, pad):
     flat = G.reshape(G.size)  # loops from 0 over a 1-D array vectorise
     for i in range(flat.shape[0]):
         flat[i] = 0
-    tile = np.int64(_WIDE if u > LANES else LANES)  # outputs: a wide layer's tiles, or one
-    for t in range(0, u, tile):
+    t = np.int64(0)
+    while t < u:
+        tile = _tile(u - t)
         Dt, Gt, t0, ld = D, G, t, u
         if u - t < tile:  # the last tile, in part: on copies padded with zeros to a whole
             # tile, which the kernels update with plain vector loads and stores (masked
@@ -477,3 +488,4 @@ def gradient(X, offsets, n, D, G, pad):
                 _gradient_row(X, offsets, Dt, Gt, (row, n_cols, row * ld + v, ld, v, ld))
         if u - t < tile:
             _copy(Gt, 0, G, t, u - t)
+        t += tile
