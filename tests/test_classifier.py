@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 from scipy import sparse
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
@@ -646,6 +647,10 @@ def test_non_finite_input_at_fit_is_refused(small_digits, bad, message, layout):
     X_bad = {"C": X_bad, "F": np.asfortranarray(X_bad), "csr": sparse.csr_matrix(X_bad),
              "float32": X_bad.astype(np.float32)}[layout]
     with pytest.raises(ValueError, match=message):
+        DigitMLPClassifier(max_iter=2).fit(X_bad, y)
+    with sklearn.config_context(assume_finite=True), warnings.catch_warnings(), \
+            np.errstate(all="ignore"):  # the user's promise: no check, as in scikit-learn
+        warnings.simplefilter("ignore")
         DigitMLPClassifier(max_iter=2).fit(X_bad, y)
 
 

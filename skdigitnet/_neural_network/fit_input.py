@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
+from sklearn import get_config
 from sklearn.utils import assert_all_finite
 
 from skdigitnet._typing import Matrix, NDArray, TargetKind
@@ -126,14 +127,15 @@ def warn_if_rescaled(X: Matrix, fit_scale: float | None) -> None:
 
 
 def check_finite(X: Matrix, estimator_name: str) -> None:
-    """scikit-learn's check that ``X`` holds no NaN or infinity, with its messages, in
-    half its time: its first pass sums every value pairwise (bound by arithmetic), this
-    one adds whole rows, as vectors, at the speed of reading ``X``. Only when that sum is
-    not finite (a NaN or infinity, or finite values whose sum overflows) does
+    """scikit-learn's check that ``X`` holds no NaN or infinity, with its messages (and
+    skipped as it is under ``sklearn.set_config(assume_finite=True)``), in one pass bound
+    by reading ``X``: whole rows are added as vectors, where scikit-learn's first pass
+    sums every value pairwise, bound by arithmetic. Only when that sum is not finite (a
+    NaN or infinity, or finite values whose sum overflows) does
     ``sklearn.utils.assert_all_finite`` examine ``X`` value by value and raise."""
     values = X if isinstance(X, np.ndarray) else X.data
-    if values.dtype.kind not in "fc":  # integer images cannot hold NaN
-        return
+    if values.dtype.kind not in "fc" or get_config()["assume_finite"]:
+        return  # (integer images cannot hold NaN)
     axis = 0 if values.ndim == 2 and values.flags.c_contiguous else -1
     with np.errstate(over="ignore", invalid="ignore"):
         if np.isfinite(np.add.reduce(values, axis=axis).sum()):
