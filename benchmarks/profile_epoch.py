@@ -37,7 +37,7 @@ def best(run, repeats):
 
 def main(argv=None):
     from skdigitnet._datasets import read_mnist_directory
-    from skdigitnet._engine.compiled import kernels, layout
+    from skdigitnet._engine.compiled import NO_HELPER, kernels, layout
     from skdigitnet._engine.compute import flush_denormals, one_blas_thread
     from skdigitnet._neural_network.activations import get_activation
     from skdigitnet._neural_network.network import Architecture, init_parameters
@@ -68,9 +68,10 @@ def main(argv=None):
     with one_blas_thread(), flush_denormals():
         times = {
             "epoch": best(lambda: kernels.sweep(data, net, work, layout.opt(optimizer), 1e-4,
-                                                size, stop, no_rows), args.repeats),
+                                                size, stop, no_rows, NO_HELPER), args.repeats),
             "forward passes": best(lambda: kernels.sweep(data, net, work, layout.opt(None),
-                                                         0.0, size, stop, out), args.repeats),
+                                                         0.0, size, stop, out, NO_HELPER),
+                                                         args.repeats),
         }
         state = layout.opt(optimizer)
         n_batches = -(-60000 // size)

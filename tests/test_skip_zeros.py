@@ -3,11 +3,16 @@
 and W, first layers of 1 to 100 units (one vector, part of one, several, a wide layer's
 tiles of four), rows read in place or through a shuffled order, any range of rows."""
 
+import threading
+import time
+
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 
 from skdigitnet._engine import compiled
-from skdigitnet._engine.compiled import skip_zeros
+from skdigitnet._engine.compiled import NO_HELPER as ONE_THREAD
+from skdigitnet._engine.compiled import handover, skip_zeros
 
 from _tolerance import assert_allclose_sums
 
@@ -33,8 +38,31 @@ def check(actual, want, bound, dtype, n_terms):
 def forward(X, order, lo, hi, W, Z):
     """``skip_zeros.forward``, with offsets of its own; returns them for ``gradient``."""
     offsets = np.full(hi - lo + skip_zeros.ROWS, -1, np.int64)
-    skip_zeros.forward(X, order, lo, hi, offsets, W, Z, pad(X, hi - lo, W.dtype))
+    skip_zeros.forward(X, order, lo, hi, offsets, W, Z, pad(X, hi - lo, W.dtype), ONE_THREAD,
+                       np.int64(0))
     return offsets
+
+
+def on_two_threads(product, args, rows, n_tiles):
+    """``product(*args, pad, flags, part)`` (``forward`` or ``gradient``, whose last
+    argument is what it computes) as a fit's two threads compute it: the fit's (part 0)
+    posts it, claims tiles and waits; the second (part 1) takes it once posted, claims
+    tiles and says when it is done; each with a pad of its own."""
+    flags = np.zeros(handover.N_FLAGS, np.int64)
+
+    def run(flags, part):
+        product(*args, pad(args[0], rows, args[-1].dtype), flags, part)
+
+    def second():
+        while flags[handover.POSTED] == 0:
+            time.sleep(1e-4)
+        run(flags, np.int64(1))
+        flags[handover.DONE] = 1
+    helper = threading.Thread(target=second)
+    helper.start()
+    run(flags, np.int64(0))
+    helper.join()
+    assert flags[handover.NEXT] == n_tiles + 2  # every tile claimed once, then one each
 
 
 def pad(X, rows, dtype):
@@ -47,7 +75,7 @@ def pad(X, rows, dtype):
 @pytest.mark.parametrize("X_dtype", [np.uint8, np.int16, np.float32, np.float64])
 # wide layers end in a wide tile padded (33, 100 with 512-bit registers), one vector
 # padded (70; 33, 100 with 256-bit ones) or one whole vector (80)
-@pytest.mark.parametrize("units", [1, 7, 16, 33, 70, 80, 100])
+@pytest.mark.parametrize("units", [1, 7, 16, 33, 70, 80, 100, 128])
 @pytest.mark.parametrize("n_features", [3, 64, 150])
 def test_products_equal_numpy(W_dtype, X_dtype, units, n_features, rng):
     X = sparse_X(rng, (57, n_features), X_dtype)
@@ -68,9 +96,21 @@ def test_products_equal_numpy(W_dtype, X_dtype, units, n_features, rng):
         D = np.vstack([rng.normal(size=(hi - lo, units)).astype(W_dtype),
                        np.full((1, units), np.nan, W_dtype)])  # a row past the batch
         G = np.full((n_features, units), np.nan, W_dtype)  # every entry written
-        skip_zeros.gradient(X, offsets, hi - lo, D, G, pad(X, hi - lo, W_dtype))
+        skip_zeros.gradient(X, offsets, hi - lo, D, G, pad(X, hi - lo, W_dtype), ONE_THREAD,
+                            np.int64(0))
         D64 = D[: hi - lo].astype(np.float64)
         check(G, taken.T @ D64, np.abs(taken.T) @ np.abs(D64), W_dtype, hi - lo)
+
+        # shared between two threads, tile by tile: the same numbers to the last bit
+        Z2, G2 = np.full_like(Z, np.nan), np.full_like(G, np.nan)
+        n, tiles = hi - lo, skip_zeros.n_tiles(units)
+        on_two_threads(skip_zeros.forward, (X, rows, lo, hi, offsets, W, Z2), n, tiles)
+        on_two_threads(skip_zeros.gradient, (X, offsets, n, D, G2), n, tiles)
+        assert_array_equal(Z2, Z)
+        assert_array_equal(G2, G)
+        G2[...] = np.nan  # every tile as the second thread computes it
+        skip_zeros.gradient(X, offsets, n, D, G2, pad(X, n, W_dtype), ONE_THREAD, np.int64(1))
+        assert_array_equal(G2, G)
 
 
 def test_offsets_read_ahead_within_x(rng):
@@ -98,7 +138,7 @@ def test_sums_skip_only_exact_zeros_and_carry_nan_and_infinity(rng):
           np.float32, 70)
     G = np.empty((70, 16), np.float32)
     D = np.ones((9, 16), np.float32)
-    skip_zeros.gradient(X, offsets, 9, D, G, pad(X, 9, np.float32))
+    skip_zeros.gradient(X, offsets, 9, D, G, pad(X, 9, np.float32), ONE_THREAD, np.int64(0))
     assert np.isnan(G[3]).all() and np.isposinf(G[66]).all()
     assert np.isfinite(np.delete(G, [3, 66], axis=0)).all()
 

@@ -8,21 +8,29 @@ reference it is tested against.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import DTypeLike
 
-from skdigitnet._engine.compute import blas_threads, flush_denormals, one_blas_thread
+from skdigitnet._engine.compute import (
+    aligned_empty,
+    blas_threads,
+    flush_denormals,
+    one_blas_thread,
+)
 from skdigitnet._engine.reference import NumpyBackend
 from skdigitnet._neural_network.activations import ReLU
 from skdigitnet._neural_network.network import Architecture, parameter_vector
 from skdigitnet._neural_network.optimizers import SGD, Adam
 
-from . import kernels, layout, skip_zeros
+from . import handover, kernels, layout, skip_zeros
 from .elementwise import numba
 
 if TYPE_CHECKING:
@@ -38,6 +46,11 @@ if TYPE_CHECKING:
 PARALLEL_MIN = 1 << 28
 #: Threads of a prediction at most.
 MAX_THREADS = 8
+#: A fit shares its first layer's products with a second thread (``handover``) when a
+#: batch's product has at least this many multiplications and at least two tiles.
+HANDOVER_MIN = 1 << 22
+#: The ``flags`` of a sweep with no second thread.
+NO_HELPER = np.empty(0, np.int64)
 
 
 def available() -> bool:
@@ -67,7 +80,14 @@ def prepare(X_dtype: DTypeLike, dtype: DTypeLike) -> None:
     work = layout.work(plan, 4, 4, dtype, False)
     data = layout.data(X, Y, None, np.arange(4), plan, dtype)
     kernels.sweep(data, net, work, layout.opt(Adam(arch.n_parameters, dtype)), 0.0, 2, 2,
-                  np.empty((0, 2), dtype))
+                  np.empty((0, 2), dtype), NO_HELPER)
+
+
+def cpus() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class CompiledBackend(NumpyBackend):
@@ -108,11 +128,14 @@ class CompiledBackend(NumpyBackend):
         rows = None if order is None else order[:n_rows]  # None: every row in turn
         data = layout.data(X, batches.Y, batches.sample_weight, rows, self.plan, theta.dtype)
         work = self._work_for(batches.batch_size, X, theta.dtype, skip)
-        with one_blas_thread(), flush_denormals():
+        net = layout.net(self.plan, theta, skip)
+        threads = self.fit_threads(net, batches.batch_size)  # (before BLAS's are limited)
+        with (one_blas_thread(), flush_denormals(),
+              self._second_thread(data, net, work, threads) as flags):
             total, weight_sum, _ = kernels.sweep(
-                data, layout.net(self.plan, theta, skip), work, layout.opt(optimizer),
-                float(alpha), batches.batch_size, len(self.plan.units) - 1,
-                np.empty((0, self.plan.units[-1]), theta.dtype))
+                data, net, work, layout.opt(optimizer), float(alpha), batches.batch_size,
+                len(self.plan.units) - 1, np.empty((0, self.plan.units[-1]), theta.dtype),
+                flags)
         return total / weight_sum if weight_sum > 0 else 0.0
 
     def loss_and_gradient(self, theta: FloatArray, X: Matrix, Y: FloatArray,
@@ -126,12 +149,16 @@ class CompiledBackend(NumpyBackend):
         X = np.ascontiguousarray(X)
         skip = self._skip(X, workspace.coefs[0])
         data = layout.data(X, Y, sample_weight, None, self.plan, theta.dtype)
-        work = self._work_for(max(X.shape[0], 1), X, theta.dtype, skip)
-        with one_blas_thread(), flush_denormals():
+        rows = max(X.shape[0], 1)
+        work = self._work_for(rows, X, theta.dtype, skip)
+        net = layout.net(self.plan, theta, skip)
+        threads = self.fit_threads(net, rows)
+        with (one_blas_thread(), flush_denormals(),
+              self._second_thread(data, net, work, threads) as flags):
             total, weight_sum, _ = kernels.sweep(
-                data, layout.net(self.plan, theta, skip), work,
-                layout.opt(None, theta.dtype), float(alpha), max(X.shape[0], 1),
-                len(self.plan.units) - 1, np.empty((0, self.plan.units[-1]), theta.dtype))
+                data, net, work, layout.opt(None, theta.dtype), float(alpha), rows,
+                len(self.plan.units) - 1, np.empty((0, self.plan.units[-1]), theta.dtype),
+                flags)
         grad[...] = work.grad
         return float(total / weight_sum)
 
@@ -159,7 +186,7 @@ class CompiledBackend(NumpyBackend):
             work = layout.work(self.plan, min(rows, hi - lo), X.shape[1], out.dtype, skip,
                                train=False)
             finite[part] = kernels.sweep(data, net, work, layout.opt(None, out.dtype), 0.0,
-                                         min(rows, hi - lo), layer, out[lo:hi])[2]
+                                         min(rows, hi - lo), layer, out[lo:hi], NO_HELPER)[2]
         with one_blas_thread():  # the threads are ours (``_parts``)
             helpers = [threading.Thread(target=predict, args=(part,), daemon=True)
                        for part in range(1, len(parts))]
@@ -169,6 +196,53 @@ class CompiledBackend(NumpyBackend):
             for helper in helpers:
                 helper.join()
         return all(finite)
+
+    def fit_threads(self, net: layout.Net, batch_size: int) -> int:
+        """Threads of an epoch or a gradient: two when the first layer's products skip
+        zeros in at least two tiles and have ``HANDOVER_MIN`` multiplications a batch,
+        and both BLAS (one thread in a worker of ``GridSearchCV(n_jobs=2)`` on two cores)
+        and the CPUs this process may run on allow two; on POSIX, where a waiting thread
+        can yield its core (``handover``)."""
+        units = self.plan.units
+        if not net.skip or os.name != "posix" or skip_zeros.n_tiles(int(units[1])) < 2:
+            return 1
+        if batch_size * int(units[0]) * int(units[1]) < HANDOVER_MIN:
+            return 1
+        return min(2, blas_threads(), cpus())
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _second_thread(data: layout.Data, net: layout.Net, work: layout.Work,
+                       threads: int) -> Iterator[NDArray[np.int64]]:
+        """The ``flags`` of a sweep: for two ``threads`` (``fit_threads``), with a
+        second thread running ``kernels.assist`` on the same arrays, stopped when the
+        sweep returns; else ``NO_HELPER``."""
+        if threads < 2:
+            yield NO_HELPER
+            return
+        flags = np.zeros(handover.N_FLAGS, np.int64)
+        pad = aligned_empty(work.pad.shape[0], work.pad.dtype)
+        failed: list[BaseException] = []
+
+        def assist() -> None:
+            try:
+                with flush_denormals():
+                    kernels.assist(data, net, work, pad, flags)
+            except BaseException as error:  # noqa: BLE001 - raised again in the fit's thread
+                failed.append(error)
+        helper = threading.Thread(target=assist, daemon=True)
+        helper.start()
+        try:
+            # until the second thread runs its loop (a first fit compiles it here): a
+            # sweep would wait forever for one that could not start
+            while not flags[handover.READY] and helper.is_alive():
+                time.sleep(1e-4)
+            if failed:
+                raise failed[0]
+            yield flags
+        finally:
+            handover.stop(flags)
+            helper.join()
 
     def _parts(self, n_rows: int) -> list[tuple[int, int]]:
         """The row ranges of a prediction's threads: one for each thread BLAS may use
