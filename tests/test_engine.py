@@ -9,6 +9,7 @@ import threading
 import tracemalloc
 import warnings
 
+import _calls as calls
 import numpy as np
 import pytest
 from scipy import sparse
@@ -236,8 +237,7 @@ def test_kernels_propagate_nan_and_infinity(rng):
 def test_compiled_exp_is_accurate_and_keeps_special_values(dtype, lo, hi, ulps):
     x = np.linspace(lo, hi, 100_001).astype(dtype)
     v = x.copy()
-    exp = elementwise.exp32 if dtype == np.float32 else elementwise.exp64
-    exp(v)
+    calls.exp(v)
     # Against exp in extended precision where long double has it: np.exp's own error
     # depends on numpy's version (up to 0.88 eps in 1.24, 0.58 in 2.x), so measured
     # against np.exp the kernel's 0.6 eps read as 1.5 eps on numpy 1.24.
@@ -248,7 +248,7 @@ def test_compiled_exp_is_accurate_and_keeps_special_values(dtype, lo, hi, ulps):
         error = np.abs(v / ref - 1).max()
     assert error <= ulps * np.finfo(dtype).eps
     special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1000.0, -1000.0], dtype)
-    exp(special)
+    calls.exp(special)
     np.testing.assert_array_equal(special, [np.nan, np.inf, 0.0, 1.0, 1.0, np.inf, 0.0])
 
 
@@ -620,13 +620,13 @@ def test_compiled_activations_are_the_activation_objects(act, dtype):
     z = np.concatenate([np.linspace(-8, 8, 2001), [0.0, -0.0, 1e-30, -1e-30, 30, -30]])
     z = z.astype(dtype)
     a = z.copy()
-    elementwise.activate(code, param, a)
+    calls.activate(code, param, a)
     expected_a = activation(z.copy())
     tol = 8 * np.finfo(dtype).eps  # the kernels' exp is within 2 ulp; tanh, expm1 libm's
     np.testing.assert_allclose(a, expected_a, rtol=tol, atol=tol)
     d = np.linspace(-2, 2, z.size).astype(dtype)
     expected_d = d * activation.derivative(z, expected_a)
-    elementwise.times_derivative(code, param, a, d)
+    calls.times_derivative(code, param, a, d)
     np.testing.assert_allclose(d, expected_d, rtol=tol, atol=tol)
 
 
@@ -752,10 +752,10 @@ def test_fit_on_two_threads_equals_one_thread(solver, hidden, rng, monkeypatch):
     X = (rng.uniform(size=(500, 784)) * (rng.uniform(size=(500, 784)) < 0.2)).astype(
         np.float32)
     y = rng.randint(0, 10, 500)
-    calls, assist = [], kernels.assist
+    helpers, assist = [], kernels.assist
 
     def counted(*args):
-        calls.append(args[-1])
+        helpers.append(args[-1])
         return assist(*args)
     monkeypatch.setenv("SKDIGITNET_NUMBA", "1")
     monkeypatch.setattr(kernels, "assist", counted)
@@ -769,10 +769,10 @@ def test_fit_on_two_threads_equals_one_thread(solver, hidden, rng, monkeypatch):
             warnings.simplefilter("ignore", ConvergenceWarning)
             fits.append(clf.fit(X, y))
         # products handed over (all but those after a long wait), then STOP
-        assert all(flags[handover.POSTED] == flags[handover.DONE] + 1 >= 2 for flags in calls)
+        assert all(flags[handover.POSTED] == flags[handover.DONE] + 1 >= 2 for flags in helpers)
         # a call for each epoch (L-BFGS: each gradient, 3 or more)
-        assert len(calls) == 0 if threads == 1 else len(calls) >= 3
-        del calls[:]
+        assert len(helpers) == 0 if threads == 1 else len(helpers) >= 3
+        del helpers[:]
     for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_):
         np.testing.assert_array_equal(b, a)
     assert fits[1].loss_curve_ == fits[0].loss_curve_
@@ -820,18 +820,18 @@ def test_a_long_wait_for_the_second_thread_makes_the_fit_thread_work_alone():
     library's BLAS thread) makes the fit's thread compute the next jobs alone; a job
     posted is one the second thread can take."""
     flags = np.zeros(handover.N_FLAGS, np.int64)
-    shared = handover.post(flags, handover.FORWARD, 9)
+    shared = calls.post(flags, handover.FORWARD, 9)
     assert shared.size and list(flags[[handover.POSTED, handover.JOB, handover.ROWS]]) == [
         1, handover.FORWARD, 9]
     flags[handover.DONE] = 1  # done at once: no long wait
-    handover.wait(shared)
+    calls.wait(shared)
     assert flags[handover.ALONE] == 0
-    handover.post(flags, handover.GRADIENT, 9)
+    calls.post(flags, handover.GRADIENT, 9)
     late = threading.Timer(0.05, lambda: flags.__setitem__(handover.DONE, 2))
     late.start()
-    handover.wait(flags)
+    calls.wait(flags)
     assert flags[handover.DONE] == 2 and flags[handover.ALONE] == handover.ALONE_JOBS
     for left in range(handover.ALONE_JOBS - 1, -1, -1):
-        assert handover.post(flags, handover.FORWARD, 5).size == 0
+        assert calls.post(flags, handover.FORWARD, 5).size == 0
         assert flags[handover.ALONE] == left and flags[handover.POSTED] == 2
-    assert handover.post(flags, handover.FORWARD, 5).size and flags[handover.POSTED] == 3
+    assert calls.post(flags, handover.FORWARD, 5).size and flags[handover.POSTED] == 3

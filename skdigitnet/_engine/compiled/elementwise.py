@@ -41,17 +41,20 @@ def activation_code(activation):
     return code, (float(getattr(activation, param)) if param else 0.0)
 
 
-def jit(function=None, fastmath=_FASTMATH, inline=False):
+def jit(function=None, fastmath=_FASTMATH, inline=False, entry=False):
     """numba's ``njit``, cached on disk, releasing the GIL; the function itself without
     numba. ``inline``: a part of its one caller, which numba compiles into that caller
     instead of on its own (a compiled function is optimized again inside each caller:
-    compiling it on its own too costs time for nothing)."""
+    compiling it on its own too costs time for nothing). ``entry``: called from Python;
+    the others are called from compiled code only, and compile without the wrappers
+    Python calls would need (tests call them through compiled wrappers of their own)."""
     if function is None:
-        return lambda f: jit(f, fastmath, inline)
+        return lambda f: jit(f, fastmath, inline, entry)
     if numba is None:
         return function
     return numba.njit(cache=True, nogil=True, fastmath=fastmath, error_model="numpy",
-                      inline="always" if inline else "never")(function)
+                      inline="always" if inline else "never", no_cfunc_wrapper=True,
+                      no_cpython_wrapper=not (entry or inline))(function)
 
 
 # exp for whole arrays, vectorised: x = n ln2 + f with |f| <= ln2 / 2, exp(f) by its

@@ -178,7 +178,7 @@ def done(flags, seen):
     _store_release(flags, DONE, seen)
 
 
-@jit
+@jit(entry=True)
 def stop(flags):
     """Post ``STOP``: the second thread's loop returns."""
     flags[ALONE] = 0

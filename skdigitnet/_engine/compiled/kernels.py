@@ -291,7 +291,7 @@ def update(net, grad, opt, alpha, scale):
 
 
 # --------------------------------------------------------------------------- the loop
-@jit
+@jit(entry=True)
 def sweep(data, net, work, opt, alpha, batch_size, stop, out, flags):
     """One pass over the rows of ``data`` (in ``data.order``, or as they are) in batches
     of ``batch_size``: ``forward`` to layer ``stop`` for each, then
@@ -327,7 +327,7 @@ def sweep(data, net, work, opt, alpha, batch_size, stop, out, flags):
     return total, weight_sum, finite
 
 
-@jit
+@jit(entry=True)
 def assist(data, net, work, pad, flags):
     """The second thread of a fit (``handover``): until ``STOP``, the other tiles of each
     first-layer product the sweep on ``data``, ``net`` and ``work`` posts, with a ``pad``

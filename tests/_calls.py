@@ -1,0 +1,47 @@
+"""Compiled wrappers through which the tests call the kernels' functions that only
+compiled code calls: ``jit`` compiles those without the wrappers a call from Python
+needs. Without numba, the functions themselves."""
+
+from skdigitnet._engine.compiled import elementwise, handover, skip_zeros
+
+numba = elementwise.numba
+
+
+def _compiled(function):
+    # nogil: the tests' threads run two of them at once
+    return function if numba is None else numba.njit(nogil=True)(function)
+
+
+@_compiled
+def forward(X, order, lo, hi, offsets, W, Z, pad, flags, part):
+    skip_zeros.forward(X, order, lo, hi, offsets, W, Z, pad, flags, part)
+
+
+@_compiled
+def gradient(X, offsets, n, D, G, pad, flags, part):
+    skip_zeros.gradient(X, offsets, n, D, G, pad, flags, part)
+
+
+@_compiled
+def exp(v):
+    elementwise.exp(v)
+
+
+@_compiled
+def activate(code, param, v):
+    elementwise.activate(code, param, v)
+
+
+@_compiled
+def times_derivative(code, param, a, d):
+    elementwise.times_derivative(code, param, a, d)
+
+
+@_compiled
+def post(flags, job, n):
+    return handover.post(flags, job, n)
+
+
+@_compiled
+def wait(flags):
+    handover.wait(flags)
