@@ -791,11 +791,11 @@ def test_second_thread_stays_out_of_small_work_and_grid_search_workers(monkeypat
         backend = compiled.CompiledBackend(arch)
         net = layout.net(backend.plan, np.zeros(arch.n_parameters, np.float32), True)
         return backend.fit_threads(net, batch_size)
-    one_tile = compiled.skip_zeros._WIDE
+    one_tile, two = compiled.skip_zeros._WIDE, 2 if sys.platform != "win32" else 1
     assert threads(16, 200) == threads(one_tile, 200) == 1
-    assert threads(one_tile + 1, 200) == (2 if sys.platform != "win32" else 1)
+    assert threads(one_tile + 1, 200) == two
     assert threads(256, 200, blas=1) == threads(256, 200, cpus=1) == 1
-    assert threads(256, 10) == 1  # 10 x 784 x 256 < HANDOVER_MIN
+    assert threads(256, 2) == 1 and threads(256, 3) == two  # 2 x 784 x 256 < HANDOVER_MIN
 
 
 @needs_numba

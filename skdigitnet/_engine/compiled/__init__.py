@@ -47,8 +47,9 @@ PARALLEL_MIN = 1 << 28
 #: Threads of a prediction at most.
 MAX_THREADS = 8
 #: A fit shares its first layer's products with a second thread (``handover``) when a
-#: batch's product has at least this many multiplications and at least two tiles.
-HANDOVER_MIN = 1 << 22
+#: batch's product has at least this many multiplications and at least two tiles: on
+#: smaller batches the hand-over costs what the second thread saves (the speed guide).
+HANDOVER_MIN = 1 << 19
 #: The ``flags`` of a sweep with no second thread.
 NO_HELPER = np.empty(0, np.int64)
 
