@@ -129,14 +129,8 @@ class CompiledBackend(NumpyBackend):
         rows = None if order is None else order[:n_rows]  # None: every row in turn
         data = layout.data(X, batches.Y, batches.sample_weight, rows, self.plan, theta.dtype)
         work = self._work_for(batches.batch_size, X, theta.dtype, skip)
-        net = layout.net(self.plan, theta, skip)
-        threads = self.fit_threads(net, batches.batch_size)  # (before BLAS's are limited)
-        with (one_blas_thread(), flush_denormals(),
-              self._second_thread(data, net, work, threads) as flags):
-            total, weight_sum, _ = kernels.sweep(
-                data, net, work, layout.opt(optimizer), float(alpha), batches.batch_size,
-                len(self.plan.units) - 1, np.empty((0, self.plan.units[-1]), theta.dtype),
-                flags)
+        total, weight_sum = self._train(data, layout.net(self.plan, theta, skip), work,
+                                        layout.opt(optimizer), alpha, batches.batch_size)
         return total / weight_sum if weight_sum > 0 else 0.0
 
     def loss_and_gradient(self, theta: FloatArray, X: Matrix, Y: FloatArray,
@@ -152,16 +146,23 @@ class CompiledBackend(NumpyBackend):
         data = layout.data(X, Y, sample_weight, None, self.plan, theta.dtype)
         rows = max(X.shape[0], 1)
         work = self._work_for(rows, X, theta.dtype, skip)
-        net = layout.net(self.plan, theta, skip)
-        threads = self.fit_threads(net, rows)
+        total, weight_sum = self._train(data, layout.net(self.plan, theta, skip), work,
+                                        layout.opt(None, theta.dtype), alpha, rows)
+        grad[...] = work.grad
+        return float(total / weight_sum)
+
+    def _train(self, data: layout.Data, net: layout.Net, work: layout.Work, opt: layout.Opt,
+               alpha: float, batch_size: int) -> tuple[float, float]:
+        """``kernels.sweep`` training (an epoch, or with no optimizer the gradient) with
+        BLAS on one thread, subnormals flushed, and the second thread when it pays
+        (``fit_threads``); returns the loss sum and the weight sum."""
+        threads = self.fit_threads(net, batch_size)  # (before BLAS's threads are limited)
         with (one_blas_thread(), flush_denormals(),
               self._second_thread(data, net, work, threads) as flags):
             total, weight_sum, _ = kernels.sweep(
-                data, net, work, layout.opt(None, theta.dtype), float(alpha), rows,
-                len(self.plan.units) - 1, np.empty((0, self.plan.units[-1]), theta.dtype),
-                flags)
-        grad[...] = work.grad
-        return float(total / weight_sum)
+                data, net, work, opt, float(alpha), batch_size, len(self.plan.units) - 1,
+                np.empty((0, self.plan.units[-1]), net.theta.dtype), flags)
+        return total, weight_sum
 
     def predict_into(self, coefs: Sequence[FloatArray], intercepts: Sequence[FloatArray],
                      X: Matrix, layer: int, chunk_rows: int, out: FloatArray,
@@ -240,6 +241,9 @@ class CompiledBackend(NumpyBackend):
                 time.sleep(1e-4)
             if failed:
                 raise failed[0]
+            if not flags[handover.READY]:  # pragma: no cover - assist returns after STOP only
+                raise RuntimeError("skdigitnet internal error: the fit's second thread "
+                                   "ended before it took a job")
             yield flags
         finally:
             handover.stop(flags)
