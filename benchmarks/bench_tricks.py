@@ -13,8 +13,8 @@ one trick taken out:
 - ``vector exp``: the output's and logistic's exp by libm, a value at a time, instead of
   the vectorised polynomial (``compiled/elementwise.py``);
 - ``prediction threads``: a prediction's rows on one thread, not split between threads
-  (``compiled._parts``); the seed network's 10,000 rows are too few to be split, so
-  two more columns time ``predict_proba`` of a (800,) network, back to back and right
+  (``compiled.CompiledBackend._split``); the seed network's 10,000 rows are too few to
+  be split, so two more columns time ``predict_proba`` of a (800,) network, back to back and right
   after a multithreaded numpy product (another estimator's work);
 - ``fit's second thread``: a wide first layer's products on the fit's thread alone, not
   shared with a second thread (``compiled/handover.py``); the seed network's first

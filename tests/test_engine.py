@@ -3,9 +3,11 @@ computes, in float32 and float64, with reused buffers, in-place steps, chunks an
 per-batch conversion; the compiled backend what the numpy one computes; memory stays
 bounded; the floating-point environment is ours only around our own arithmetic."""
 
+import os
 import platform
 import sys
 import threading
+import time
 import tracemalloc
 import warnings
 
@@ -718,27 +720,88 @@ def test_prepare_compiles_what_any_fit_and_prediction_on_that_dtype_use(X_dtype,
 
 @needs_numba
 def test_prediction_threads_split_the_rows_and_change_nothing(rng, monkeypatch):
-    """A large prediction splits its rows between as many threads as BLAS may use;
-    each row comes out as on one thread, to the last bit."""
+    """A large prediction splits its rows between as many threads as BLAS may use, in
+    pieces of whole chunks they take in turn; each row comes out as on one thread, to
+    the last bit."""
     arch = Architecture((30, 20, 4), (get_activation("relu"),), "softmax", "log_loss")
     coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
-    X = (rng.uniform(size=(1001, 30)) * (rng.uniform(size=(1001, 30)) < 0.2)).astype(
+    X = (rng.uniform(size=(3001, 30)) * (rng.uniform(size=(3001, 30)) < 0.2)).astype(
         np.float32)
     backend = compiled.CompiledBackend(arch)
     monkeypatch.setattr(compiled, "PARALLEL_MIN", 1000)
     monkeypatch.setattr(compiled, "blas_threads", lambda: 1)
-    assert backend._parts(1001) == [(0, 1001)]  # a GridSearchCV worker: one thread
+    assert backend._split(3001) == (1, 3001)  # a GridSearchCV worker: one thread
     one = predict_layer(arch, coefs, intercepts, X, 2, backend=backend)
     monkeypatch.setattr(compiled, "blas_threads", lambda: 3)
-    assert backend._parts(1001) == [(0, 333), (333, 667), (667, 1001)]
+    # 3 threads x 4 pieces of 3001 rows: 251 rows, rounded up to a whole chunk
+    assert backend._split(3001) == (3, kernels.CHUNK)
     monkeypatch.setattr(compiled, "PARALLEL_MIN", 30 * 20 * 40)
-    assert backend._parts(60) == [(0, 60)]  # too little work for a second thread
-    assert backend._parts(80) == [(0, 40), (40, 80)]
+    assert backend._split(60) == (1, 60)  # too little work for a second thread
+    assert backend._split(80) == (2, kernels.CHUNK)
     two = predict_layer(arch, coefs, intercepts, X, 2, backend=backend)
     np.testing.assert_array_equal(two, one)
-    X[700, 3] = np.nan  # in the second thread's rows
+    X[2700, 3] = np.nan  # in the eleventh piece
     with pytest.raises(NonFiniteLayer):
         predict_layer(arch, coefs, intercepts, X, 1, check_finite=True, backend=backend)
+
+
+@needs_numba
+def test_a_slow_prediction_thread_takes_fewer_pieces(rng, monkeypatch):
+    """The pieces go to whichever thread is free: a thread that is held up (by another
+    process's thread on its core) leaves the rest to the others, and every row is
+    computed once."""
+    arch = Architecture((30, 20, 4), (get_activation("relu"),), "softmax", "log_loss")
+    coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
+    X = rng.uniform(size=(8 * kernels.CHUNK, 30)).astype(np.float32)
+    backend = compiled.CompiledBackend(arch)
+    monkeypatch.setattr(compiled, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(compiled, "blas_threads", lambda: 2)
+    assert backend._split(X.shape[0]) == (2, kernels.CHUNK)  # 8 pieces
+    sweep, main, pieces = kernels.sweep, threading.get_ident(), []
+    first_of_helper = threading.Event()
+
+    def slow_helper(data, *args):
+        if threading.get_ident() != main and not first_of_helper.is_set():
+            first_of_helper.set()
+            time.sleep(0.5)
+        pieces.append(threading.get_ident() == main)
+        return sweep(data, *args)
+    monkeypatch.setattr(kernels, "sweep", slow_helper)
+    out = predict_layer(arch, coefs, intercepts, X, 2, backend=backend)
+    monkeypatch.setattr(kernels, "sweep", sweep)
+    np.testing.assert_array_equal(out, predict_layer(arch, coefs, intercepts, X, 2,
+                                                     backend=backend))
+    assert len(pieces) == 8 and pieces.count(False) == 1
+
+
+@needs_numba
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
+def test_prediction_threads_keep_off_the_starting_cpu(rng, monkeypatch):
+    """A prediction's own threads run off the CPU of the thread that starts them (where
+    Linux would put them when every CPU is busy), and that thread's CPUs stay as they
+    were."""
+    allowed = os.sched_getaffinity(0)
+    assert compiled.current_cpu() in allowed
+    if len(allowed) < 2:
+        pytest.skip("one CPU")
+    arch = Architecture((30, 20, 4), (get_activation("relu"),), "softmax", "log_loss")
+    coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
+    X = rng.uniform(size=(4 * kernels.CHUNK, 30)).astype(np.float32)
+    backend = compiled.CompiledBackend(arch)
+    monkeypatch.setattr(compiled, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(compiled, "blas_threads", lambda: 2)
+    start = min(allowed)
+    monkeypatch.setattr(compiled, "current_cpu", lambda: start)
+    sweep, main, seen = kernels.sweep, threading.get_ident(), {}
+
+    def record(*args):
+        seen[threading.get_ident() == main] = os.sched_getaffinity(0)
+        time.sleep(0.05)  # (so that both threads take pieces)
+        return sweep(*args)
+    monkeypatch.setattr(kernels, "sweep", record)
+    predict_layer(arch, coefs, intercepts, X, 2, backend=backend)
+    assert seen == {True: allowed, False: allowed - {start}}
+    assert os.sched_getaffinity(0) == allowed
 
 
 @needs_numba

@@ -9,11 +9,13 @@ reference it is tested against.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
+import itertools
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from itertools import pairwise
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
 PARALLEL_MIN = 1 << 28
 #: Threads of a prediction at most.
 MAX_THREADS = 8
+#: Pieces of a prediction's rows for each of its threads (``_split``).
+PIECES = 4
 #: A fit shares its first layer's products with a second thread (``handover``) when a
 #: batch's product has at least this many multiplications and at least two tiles: on
 #: smaller batches the hand-over costs what the second thread saves (the speed guide).
@@ -89,6 +93,39 @@ def cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+@functools.cache
+def _sched_getcpu() -> Callable[[], int] | None:
+    """The C library's ``sched_getcpu`` where threads can be kept off CPUs (Linux)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    try:
+        return ctypes.CDLL(None).sched_getcpu
+    except (OSError, AttributeError):  # pragma: no cover - glibc and musl have it
+        return None
+
+
+def current_cpu() -> int | None:
+    """The CPU the calling thread runs on, or None where that is not known."""
+    getcpu = _sched_getcpu()
+    return None if getcpu is None else int(getcpu())
+
+
+def keep_off(cpu: int | None) -> None:
+    """Keep the calling thread (a prediction's own, which ends with it) off ``cpu``,
+    the CPU of the thread that started it, when it may run elsewhere.
+
+    When every CPU is busy, Linux starts a new thread on the CPU of its creator: right
+    after another library's BLAS call, whose threads spin on the other cores for a
+    while, a prediction's two threads would share one core (and take as long as one).
+    Elsewhere, the thread can take its pieces of the rows (``PIECES``) alongside the
+    spinning thread, and the prediction's own thread takes the others."""
+    if cpu is None:
+        return
+    elsewhere = os.sched_getaffinity(0) - {cpu}
+    if elsewhere:
+        os.sched_setaffinity(0, elsewhere)
 
 
 class CompiledBackend(NumpyBackend):
@@ -168,30 +205,34 @@ class CompiledBackend(NumpyBackend):
                      X: Matrix, layer: int, chunk_rows: int, out: FloatArray,
                      check_finite: bool) -> bool:
         """``kernels.sweep``'s forward pass, ``kernels.CHUNK`` rows at a time
-        (``chunk_rows`` is the numpy backend's), layer ``layer`` into ``out``; the rows
-        split between threads when there are many (``_parts``)."""
+        (``chunk_rows`` is the numpy backend's), layer ``layer`` into ``out``; with many
+        rows, threads of its own take pieces of them in turn (``_split``)."""
         if not isinstance(X, np.ndarray):
             return super().predict_into(coefs, intercepts, X, layer, chunk_rows, out,
                                         check_finite)
         X = np.ascontiguousarray(X)
         theta = parameter_vector(coefs, intercepts, out.dtype)  # read only
         skip = self._skip(X, theta[: coefs[0].size].reshape(coefs[0].shape))
-        rows = kernels.CHUNK
-        if X.shape[0] == 0:
+        n = X.shape[0]
+        if n == 0:
             return True
-        net, parts = layout.net(self.plan, theta, skip), self._parts(X.shape[0])
-        finite = [True] * len(parts)
+        net, (threads, piece) = layout.net(self.plan, theta, skip), self._split(n)
+        rows, here = min(kernels.CHUNK, piece), current_cpu()
+        claims = itertools.count()  # the pieces' numbers (next() is atomic: one C call)
+        finite = [True] * threads
 
-        def predict(part: int) -> None:
-            lo, hi = parts[part]
-            data = layout.data(X[lo:hi], None, None, None, self.plan, out.dtype)
-            work = layout.work(self.plan, min(rows, hi - lo), X.shape[1], out.dtype, skip,
-                               train=False)
-            finite[part] = kernels.sweep(data, net, work, layout.opt(None, out.dtype), 0.0,
-                                         min(rows, hi - lo), layer, out[lo:hi], NO_HELPER)[2]
-        with one_blas_thread():  # the threads are ours (``_parts``)
-            helpers = [threading.Thread(target=predict, args=(part,), daemon=True)
-                       for part in range(1, len(parts))]
+        def predict(thread: int) -> None:
+            if thread:
+                keep_off(here)
+            work = layout.work(self.plan, rows, X.shape[1], out.dtype, skip, train=False)
+            while (lo := next(claims) * piece) < n:
+                hi = min(lo + piece, n)
+                data = layout.data(X[lo:hi], None, None, None, self.plan, out.dtype)
+                finite[thread] &= kernels.sweep(data, net, work, layout.opt(None, out.dtype),
+                                                0.0, rows, layer, out[lo:hi], NO_HELPER)[2]
+        with one_blas_thread():  # the threads are ours (``_split``)
+            helpers = [threading.Thread(target=predict, args=(thread,), daemon=True)
+                       for thread in range(1, threads)]
             for helper in helpers:
                 helper.start()
             predict(0)
@@ -249,11 +290,15 @@ class CompiledBackend(NumpyBackend):
             handover.stop(flags)
             helper.join()
 
-    def _parts(self, n_rows: int) -> list[tuple[int, int]]:
-        """The row ranges of a prediction's threads: one for each thread BLAS may use
-        (``blas_threads``, so one in a worker of ``GridSearchCV(n_jobs=2)`` on two cores),
-        at most one for each ``PARALLEL_MIN`` multiplications of the first layer."""
+    def _split(self, n_rows: int) -> tuple[int, int]:
+        """A prediction's threads and the rows each takes at a time: one thread for each
+        BLAS may use (``blas_threads``, so one in a worker of ``GridSearchCV(n_jobs=2)``
+        on two cores), at most one for each ``PARALLEL_MIN`` multiplications of the first
+        layer. The threads take ``PIECES`` pieces each in turn, whole chunks, rather than
+        a fixed share each: a thread that shares its core takes fewer."""
         work = n_rows * int(self.plan.units[0]) * int(self.plan.units[1])
         threads = max(1, min(blas_threads(), MAX_THREADS, work // PARALLEL_MIN, n_rows))
-        bounds = [n_rows * i // threads for i in range(threads + 1)]
-        return list(pairwise(bounds))
+        if threads == 1:
+            return 1, n_rows
+        piece = -(-n_rows // (threads * PIECES))
+        return threads, -(-piece // kernels.CHUNK) * kernels.CHUNK
