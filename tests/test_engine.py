@@ -775,6 +775,36 @@ def test_a_slow_prediction_thread_takes_fewer_pieces(rng, monkeypatch):
 
 
 @needs_numba
+@pytest.mark.parametrize("where", ["helper", "caller"])
+def test_a_failure_in_a_prediction_thread_is_raised(where, rng, monkeypatch):
+    """An error in any of a prediction's threads reaches the caller once every thread
+    is done: rows that were not computed are never returned."""
+    arch = Architecture((30, 20, 4), (get_activation("relu"),), "softmax", "log_loss")
+    coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
+    X = rng.uniform(size=(8 * kernels.CHUNK, 30)).astype(np.float32)
+    backend = compiled.CompiledBackend(arch)
+    monkeypatch.setattr(compiled, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(compiled, "blas_threads", lambda: 2)
+    sweep, main, calls = kernels.sweep, threading.get_ident(), []
+    helper_ran = threading.Event()
+
+    def failing(*args):
+        mine = threading.get_ident() == main
+        calls.append(mine)
+        if not mine:
+            helper_ran.set()
+        if mine == (where == "caller"):
+            raise MemoryError("out of memory in a piece")
+        if mine:  # (so that the helper takes a piece before the caller takes them all)
+            helper_ran.wait(10)
+        return sweep(*args)
+    monkeypatch.setattr(kernels, "sweep", failing)
+    with pytest.raises(MemoryError, match="out of memory in a piece"):
+        predict_layer(arch, coefs, intercepts, X, 2, backend=backend)
+    assert False in calls and True in calls  # both threads ran
+
+
+@needs_numba
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
 def test_prediction_threads_keep_off_the_starting_cpu(rng, monkeypatch):
     """A prediction's own threads run off the CPU of the thread that starts them (where

@@ -123,9 +123,10 @@ def keep_off(cpu: int | None) -> None:
     spinning thread, and the prediction's own thread takes the others."""
     if cpu is None:
         return
-    elsewhere = os.sched_getaffinity(0) - {cpu}
-    if elsewhere:
-        os.sched_setaffinity(0, elsewhere)
+    with contextlib.suppress(OSError):  # (the CPUs allowed changed meanwhile: stay put)
+        elsewhere = os.sched_getaffinity(0) - {cpu}
+        if elsewhere:
+            os.sched_setaffinity(0, elsewhere)
 
 
 class CompiledBackend(NumpyBackend):
@@ -219,17 +220,21 @@ class CompiledBackend(NumpyBackend):
         net, (threads, piece) = layout.net(self.plan, theta, skip), self._split(n)
         rows, here = min(kernels.CHUNK, piece), current_cpu()
         claims = itertools.count()  # the pieces' numbers (next() is atomic: one C call)
-        finite = [True] * threads
+        finite, failed = [True] * threads, []
 
         def predict(thread: int) -> None:
-            if thread:
-                keep_off(here)
-            work = layout.work(self.plan, rows, X.shape[1], out.dtype, skip, train=False)
-            while (lo := next(claims) * piece) < n:
-                hi = min(lo + piece, n)
-                data = layout.data(X[lo:hi], None, None, None, self.plan, out.dtype)
-                finite[thread] &= kernels.sweep(data, net, work, layout.opt(None, out.dtype),
-                                                0.0, rows, layer, out[lo:hi], NO_HELPER)[2]
+            try:
+                if thread:
+                    keep_off(here)
+                work = layout.work(self.plan, rows, X.shape[1], out.dtype, skip, train=False)
+                while (lo := next(claims) * piece) < n:
+                    hi = min(lo + piece, n)
+                    data = layout.data(X[lo:hi], None, None, None, self.plan, out.dtype)
+                    finite[thread] &= kernels.sweep(data, net, work,
+                                                    layout.opt(None, out.dtype), 0.0, rows,
+                                                    layer, out[lo:hi], NO_HELPER)[2]
+            except BaseException as error:  # noqa: BLE001 - raised below, once all are done
+                failed.append(error)
         with one_blas_thread():  # the threads are ours (``_split``)
             helpers = [threading.Thread(target=predict, args=(thread,), daemon=True)
                        for thread in range(1, threads)]
@@ -238,6 +243,8 @@ class CompiledBackend(NumpyBackend):
             predict(0)
             for helper in helpers:
                 helper.join()
+        if failed:  # rows of ``out`` were not computed
+            raise failed[0]
         return all(finite)
 
     def fit_threads(self, net: layout.Net, batch_size: int) -> int:
