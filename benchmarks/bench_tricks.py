@@ -19,7 +19,7 @@ one trick taken out:
 - ``fit's second thread``: a wide first layer's products on the fit's thread alone, not
   shared with a second thread (``compiled/handover.py``); the seed network's first
   layer is one tile, computed on one thread anyway, so a last column times an epoch of
-  a (256, 128) network (batch 200, the faster of 2).
+  a (256, 128) network (the default batch, 50; the faster of 2).
 
 A trick that is taken out by editing the source runs from a copy of the package with a
 numba cache of its own. Each variant runs in ``--repeats`` processes (the variants'
@@ -179,7 +179,7 @@ def main(argv=None):
     print(f"medians of {args.repeats} processes per variant")
     print("| variant | epoch, batch 200, ms | epoch, batch 50, ms | predict_proba 10k, ms "
           "| (800,): predict_proba 10k, ms | the same right after numpy BLAS work, ms "
-          "| (256, 128): epoch, batch 200, ms |")
+          "| (256, 128): epoch, batch 50, ms |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, m in medians.items():
         cells = [f"{m[k]:.1f} ({m[k] / base[k]:.2f})" for k in keys]
