@@ -745,17 +745,23 @@ def test_prediction_threads_split_the_rows_and_change_nothing(rng, monkeypatch):
         predict_layer(arch, coefs, intercepts, X, 1, check_finite=True, backend=backend)
 
 
+def _two_thread_prediction(chunks, rng, monkeypatch):
+    """A small network, ``chunks`` chunks of rows, and a compiled backend whose
+    predictions run on two threads however little the work."""
+    arch = Architecture((30, 20, 4), (get_activation("relu"),), "softmax", "log_loss")
+    coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
+    X = rng.uniform(size=(chunks * kernels.CHUNK, 30)).astype(np.float32)
+    monkeypatch.setattr(compiled, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(compiled, "blas_threads", lambda: 2)
+    return arch, coefs, intercepts, X, compiled.CompiledBackend(arch)
+
+
 @needs_numba
 def test_a_slow_prediction_thread_takes_fewer_pieces(rng, monkeypatch):
     """The pieces go to whichever thread is free: a thread that is held up (by another
     process's thread on its core) leaves the rest to the others, and every row is
     computed once."""
-    arch = Architecture((30, 20, 4), (get_activation("relu"),), "softmax", "log_loss")
-    coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
-    X = rng.uniform(size=(8 * kernels.CHUNK, 30)).astype(np.float32)
-    backend = compiled.CompiledBackend(arch)
-    monkeypatch.setattr(compiled, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(compiled, "blas_threads", lambda: 2)
+    arch, coefs, intercepts, X, backend = _two_thread_prediction(8, rng, monkeypatch)
     assert backend._split(X.shape[0]) == (2, kernels.CHUNK)  # 8 pieces
     sweep, main, pieces = kernels.sweep, threading.get_ident(), []
     first_of_helper = threading.Event()
@@ -779,12 +785,7 @@ def test_a_slow_prediction_thread_takes_fewer_pieces(rng, monkeypatch):
 def test_a_failure_in_a_prediction_thread_is_raised(where, rng, monkeypatch):
     """An error in any of a prediction's threads reaches the caller once every thread
     is done: rows that were not computed are never returned."""
-    arch = Architecture((30, 20, 4), (get_activation("relu"),), "softmax", "log_loss")
-    coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
-    X = rng.uniform(size=(8 * kernels.CHUNK, 30)).astype(np.float32)
-    backend = compiled.CompiledBackend(arch)
-    monkeypatch.setattr(compiled, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(compiled, "blas_threads", lambda: 2)
+    arch, coefs, intercepts, X, backend = _two_thread_prediction(8, rng, monkeypatch)
     sweep, main, calls = kernels.sweep, threading.get_ident(), []
     helper_ran = threading.Event()
 
@@ -814,12 +815,7 @@ def test_prediction_threads_keep_off_the_starting_cpu(rng, monkeypatch):
     assert compiled.current_cpu() in allowed
     if len(allowed) < 2:
         pytest.skip("one CPU")
-    arch = Architecture((30, 20, 4), (get_activation("relu"),), "softmax", "log_loss")
-    coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
-    X = rng.uniform(size=(4 * kernels.CHUNK, 30)).astype(np.float32)
-    backend = compiled.CompiledBackend(arch)
-    monkeypatch.setattr(compiled, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(compiled, "blas_threads", lambda: 2)
+    arch, coefs, intercepts, X, backend = _two_thread_prediction(4, rng, monkeypatch)
     start = min(allowed)
     monkeypatch.setattr(compiled, "current_cpu", lambda: start)
     sweep, main, seen = kernels.sweep, threading.get_ident(), {}
