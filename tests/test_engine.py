@@ -770,6 +770,8 @@ def test_a_slow_prediction_thread_takes_fewer_pieces(rng, monkeypatch):
         if threading.get_ident() != main and not first_of_helper.is_set():
             first_of_helper.set()
             time.sleep(0.5)
+        elif threading.get_ident() == main:  # (until the helper holds a piece)
+            first_of_helper.wait(10)
         pieces.append(threading.get_ident() == main)
         return sweep(data, *args)
     monkeypatch.setattr(kernels, "sweep", slow_helper)
@@ -787,17 +789,15 @@ def test_a_failure_in_a_prediction_thread_is_raised(where, rng, monkeypatch):
     is done: rows that were not computed are never returned."""
     arch, coefs, intercepts, X, backend = _two_thread_prediction(8, rng, monkeypatch)
     sweep, main, calls = kernels.sweep, threading.get_ident(), []
-    helper_ran = threading.Event()
+    ran = {True: threading.Event(), False: threading.Event()}  # the caller's, the helper's
 
     def failing(*args):
         mine = threading.get_ident() == main
         calls.append(mine)
-        if not mine:
-            helper_ran.set()
+        ran[mine].set()
         if mine == (where == "caller"):
             raise MemoryError("out of memory in a piece")
-        if mine:  # (so that the helper takes a piece before the caller takes them all)
-            helper_ran.wait(10)
+        ran[not mine].wait(10)  # (so that the other thread takes a piece too)
         return sweep(*args)
     monkeypatch.setattr(kernels, "sweep", failing)
     with pytest.raises(MemoryError, match="out of memory in a piece"):
@@ -819,10 +819,13 @@ def test_prediction_threads_keep_off_the_starting_cpu(rng, monkeypatch):
     start = min(allowed)
     monkeypatch.setattr(compiled, "current_cpu", lambda: start)
     sweep, main, seen = kernels.sweep, threading.get_ident(), {}
+    ran = {True: threading.Event(), False: threading.Event()}  # the caller's, the helper's
 
     def record(*args):
-        seen[threading.get_ident() == main] = os.sched_getaffinity(0)
-        time.sleep(0.05)  # (so that both threads take pieces)
+        mine = threading.get_ident() == main
+        seen[mine] = os.sched_getaffinity(0)
+        ran[mine].set()
+        ran[not mine].wait(10)  # (so that both threads take pieces)
         return sweep(*args)
     monkeypatch.setattr(kernels, "sweep", record)
     predict_layer(arch, coefs, intercepts, X, 2, backend=backend)
