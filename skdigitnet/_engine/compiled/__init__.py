@@ -218,7 +218,8 @@ class CompiledBackend(NumpyBackend):
         if n == 0:
             return True
         net, (threads, piece) = layout.net(self.plan, theta, skip), self._split(n)
-        rows, here = min(kernels.CHUNK, piece), current_cpu()
+        rows, opt = min(kernels.CHUNK, piece), layout.opt(None, out.dtype)
+        here = current_cpu() if threads > 1 else None
         claims = itertools.count()  # the pieces' numbers (next() is atomic: one C call)
         finite, failed = [True] * threads, []
 
@@ -230,9 +231,8 @@ class CompiledBackend(NumpyBackend):
                 while (lo := next(claims) * piece) < n:
                     hi = min(lo + piece, n)
                     data = layout.data(X[lo:hi], None, None, None, self.plan, out.dtype)
-                    finite[thread] &= kernels.sweep(data, net, work,
-                                                    layout.opt(None, out.dtype), 0.0, rows,
-                                                    layer, out[lo:hi], NO_HELPER)[2]
+                    finite[thread] &= kernels.sweep(data, net, work, opt, 0.0, rows, layer,
+                                                    out[lo:hi], NO_HELPER)[2]
             except BaseException as error:  # noqa: BLE001 - raised below, once all are done
                 failed.append(error)
         with one_blas_thread():  # the threads are ours (``_split``)
