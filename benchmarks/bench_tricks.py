@@ -15,11 +15,7 @@ one trick taken out:
 - ``prediction threads``: a prediction's rows on one thread, not split between threads
   (``compiled.CompiledBackend._split``); the seed network's 10,000 rows are too few to
   be split, so two more columns time ``predict_proba`` of a (800,) network, back to back and right
-  after a multithreaded numpy product (another estimator's work);
-- ``fit's second thread``: a wide first layer's products on the fit's thread alone, not
-  shared with a second thread (``compiled/handover.py``); the seed network's first
-  layer is one tile, computed on one thread anyway, so a last column times an epoch of
-  a (256, 128) network (the default batch, 50; the faster of 2).
+  after a multithreaded numpy product (another estimator's work).
 
 A trick that is taken out by editing the source runs from a copy of the package with a
 numba cache of its own. Each variant runs in ``--repeats`` processes (the variants'
@@ -79,9 +75,6 @@ for after_blas in (False, True):
         wide.predict_proba(X_test)
         times.append(time.perf_counter() - tic)
     result[f"wide {{after_blas}}"] = 1e3 * sorted(times)[5]
-wide = skdigitnet.DigitMLPClassifier(hidden_layer_sizes=(256, 128), max_iter=2,
-                                     random_state=0).fit(X, y)
-result["wide epoch"] = 1e3 * min(h["seconds"] for h in wide.history_)
 print(json.dumps(result))
 """
 
@@ -105,10 +98,6 @@ optimizers.aligned_zeros = misaligned_zeros
 NO_THREADS = """
 from skdigitnet._engine import compiled
 compiled.PARALLEL_MIN = 1 << 62
-"""
-ONE_FIT_THREAD = """
-from skdigitnet._engine.compiled import CompiledBackend
-CompiledBackend.fit_threads = lambda self, net, batch_size: 1
 """
 NO_SKIP = """
 from skdigitnet._engine.compiled import CompiledBackend
@@ -161,9 +150,7 @@ def main(argv=None):
         variants = {"all tricks": lambda: run(ROOT, args.data),
                     "without skip zeros": lambda: run(ROOT, args.data, NO_SKIP),
                     "without alignment": lambda: run(ROOT, args.data, MISALIGNED),
-                    "without prediction threads": lambda: run(ROOT, args.data, NO_THREADS),
-                    "without the fit's second thread": lambda: run(ROOT, args.data,
-                                                                   ONE_FIT_THREAD)}
+                    "without prediction threads": lambda: run(ROOT, args.data, NO_THREADS)}
         for name in EDITS:
             copy = Path(folder) / name.replace(" ", "_")
             source, cache = edited_copy(name, copy), str(copy / "cache")
@@ -173,14 +160,13 @@ def main(argv=None):
         for r in range(args.repeats):
             for name in list(variants)[:: 1 if r % 2 == 0 else -1]:
                 runs[name].append(variants[name]())
-    keys = ("epoch 200", "epoch 50", "predict", "wide False", "wide True", "wide epoch")
+    keys = ("epoch 200", "epoch 50", "predict", "wide False", "wide True")
     medians = {name: {k: median(x[k] for x in rs) for k in keys} for name, rs in runs.items()}
     base = medians["all tricks"]
     print(f"medians of {args.repeats} processes per variant")
     print("| variant | epoch, batch 200, ms | epoch, batch 50, ms | predict_proba 10k, ms "
-          "| (800,): predict_proba 10k, ms | the same right after numpy BLAS work, ms "
-          "| (256, 128): epoch, batch 50, ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "| (800,): predict_proba 10k, ms | the same right after numpy BLAS work, ms |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, m in medians.items():
         cells = [f"{m[k]:.1f} ({m[k] / base[k]:.2f})" for k in keys]
         print(f"| {name} | " + " | ".join(cells) + " |")

@@ -2,24 +2,23 @@
 compiled code calls: ``jit`` compiles those without the wrappers a call from Python
 needs. Without numba, the functions themselves."""
 
-from skdigitnet._engine.compiled import elementwise, handover, skip_zeros
+from skdigitnet._engine.compiled import elementwise, skip_zeros
 
 numba = elementwise.numba
 
 
 def _compiled(function):
-    # nogil: the tests' threads run two of them at once
-    return function if numba is None else numba.njit(nogil=True)(function)
+    return function if numba is None else numba.njit(function)
 
 
 @_compiled
-def forward(X, order, lo, hi, offsets, W, Z, pad, flags, part):
-    skip_zeros.forward(X, order, lo, hi, offsets, W, Z, pad, flags, part)
+def forward(X, order, lo, hi, offsets, W, Z, pad):
+    skip_zeros.forward(X, order, lo, hi, offsets, W, Z, pad)
 
 
 @_compiled
-def gradient(X, offsets, n, D, G, pad, flags, part):
-    skip_zeros.gradient(X, offsets, n, D, G, pad, flags, part)
+def gradient(X, offsets, n, D, G, pad):
+    skip_zeros.gradient(X, offsets, n, D, G, pad)
 
 
 @_compiled
@@ -36,12 +35,3 @@ def activate(code, param, v):
 def times_derivative(code, param, a, d):
     elementwise.times_derivative(code, param, a, d)
 
-
-@_compiled
-def post(flags, job, n):
-    return handover.post(flags, job, n)
-
-
-@_compiled
-def wait(flags):
-    handover.wait(flags)

@@ -20,7 +20,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skdigitnet import DigitMLPClassifier, _engine
 from skdigitnet._engine import NumpyBackend, choose_backend, compiled, predict_layer
-from skdigitnet._engine.compiled import elementwise, handover, kernels, layout
+from skdigitnet._engine.compiled import elementwise, kernels, layout
 from skdigitnet._engine.compute import (
     ALIGN,
     aligned_empty,
@@ -831,99 +831,3 @@ def test_prediction_threads_keep_off_the_starting_cpu(rng, monkeypatch):
     predict_layer(arch, coefs, intercepts, X, 2, backend=backend)
     assert seen == {True: allowed, False: allowed - {start}}
     assert os.sched_getaffinity(0) == allowed
-
-
-@needs_numba
-@pytest.mark.skipif(sys.platform == "win32", reason="fits use one thread on Windows")
-@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
-@pytest.mark.parametrize("hidden", [(100,), (150, 20)], ids=str)  # deltas in either buffer
-def test_fit_on_two_threads_equals_one_thread(solver, hidden, rng, monkeypatch):
-    """A wide first layer's products shared with a second thread (``handover``): the
-    same weights and losses to the last bit as on one thread. 100 and 150 outputs end in
-    a partial tile, and their rows do not end on a cache line."""
-    X = (rng.uniform(size=(500, 784)) * (rng.uniform(size=(500, 784)) < 0.2)).astype(
-        np.float32)
-    y = rng.randint(0, 10, 500)
-    helpers, assist = [], kernels.assist
-
-    def counted(*args):
-        helpers.append(args[-1])
-        return assist(*args)
-    monkeypatch.setenv("SKDIGITNET_NUMBA", "1")
-    monkeypatch.setattr(kernels, "assist", counted)
-    monkeypatch.setattr(compiled, "cpus", lambda: 2)
-    fits = []
-    for threads in (1, 2):
-        monkeypatch.setattr(compiled, "blas_threads", lambda threads=threads: threads)
-        clf = DigitMLPClassifier(hidden_layer_sizes=hidden, solver=solver, max_iter=3,
-                                 batch_size=250, random_state=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            fits.append(clf.fit(X, y))
-        # products handed over (all but those after a long wait), then STOP
-        assert all(flags[handover.POSTED] == flags[handover.DONE] + 1 >= 2 for flags in helpers)
-        # a call for each epoch (L-BFGS: each gradient, 3 or more)
-        assert len(helpers) == 0 if threads == 1 else len(helpers) >= 3
-        del helpers[:]
-    for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_):
-        np.testing.assert_array_equal(b, a)
-    assert fits[1].loss_curve_ == fits[0].loss_curve_
-
-
-@needs_numba
-def test_second_thread_stays_out_of_small_work_and_grid_search_workers(monkeypatch):
-    """Two threads only for a first layer of two tiles or more, with enough work a
-    batch, where BLAS may use two threads (not in a worker of GridSearchCV(n_jobs=2)
-    on two cores)."""
-    def threads(units, batch_size, blas=2, cpus=2):
-        monkeypatch.setattr(compiled, "blas_threads", lambda: blas)
-        monkeypatch.setattr(compiled, "cpus", lambda: cpus)
-        arch = Architecture((784, units, 10), (get_activation("relu"),), "softmax",
-                            "log_loss")
-        backend = compiled.CompiledBackend(arch)
-        net = layout.net(backend.plan, np.zeros(arch.n_parameters, np.float32), True)
-        return backend.fit_threads(net, batch_size)
-    one_tile, two = compiled.skip_zeros._WIDE, 2 if sys.platform != "win32" else 1
-    assert threads(16, 200) == threads(one_tile, 200) == 1
-    assert threads(one_tile + 1, 200) == two
-    assert threads(256, 200, blas=1) == threads(256, 200, cpus=1) == 1
-    assert threads(256, 2) == 1 and threads(256, 3) == two  # 2 x 784 x 256 < HANDOVER_MIN
-
-
-@needs_numba
-@pytest.mark.skipif(sys.platform == "win32", reason="fits use one thread on Windows")
-def test_a_second_thread_that_fails_is_an_error_not_a_hang(rng, monkeypatch):
-    X = (rng.uniform(size=(300, 784)) < 0.2).astype(np.float32)
-    y = rng.randint(0, 10, 300)
-
-    def broken(*args):
-        raise RuntimeError("the second thread could not start")
-    monkeypatch.setenv("SKDIGITNET_NUMBA", "1")
-    monkeypatch.setattr(kernels, "assist", broken)
-    monkeypatch.setattr(compiled, "blas_threads", lambda: 2)
-    monkeypatch.setattr(compiled, "cpus", lambda: 2)
-    with pytest.raises(RuntimeError, match="could not start"):
-        DigitMLPClassifier(hidden_layer_sizes=(200,), max_iter=1, batch_size=300).fit(X, y)
-
-
-@needs_numba
-def test_a_long_wait_for_the_second_thread_makes_the_fit_thread_work_alone():
-    """A wait that outlasts the spinning (the second thread's core taken, say by another
-    library's BLAS thread) makes the fit's thread compute the next jobs alone; a job
-    posted is one the second thread can take."""
-    flags = np.zeros(handover.N_FLAGS, np.int64)
-    shared = calls.post(flags, handover.FORWARD, 9)
-    assert shared.size and list(flags[[handover.POSTED, handover.JOB, handover.ROWS]]) == [
-        1, handover.FORWARD, 9]
-    flags[handover.DONE] = 1  # done at once: no long wait
-    calls.wait(shared)
-    assert flags[handover.ALONE] == 0
-    calls.post(flags, handover.GRADIENT, 9)
-    late = threading.Timer(0.05, lambda: flags.__setitem__(handover.DONE, 2))
-    late.start()
-    calls.wait(flags)
-    assert flags[handover.DONE] == 2 and flags[handover.ALONE] == handover.ALONE_JOBS
-    for left in range(handover.ALONE_JOBS - 1, -1, -1):
-        assert calls.post(flags, handover.FORWARD, 5).size == 0
-        assert flags[handover.ALONE] == left and flags[handover.POSTED] == 2
-    assert calls.post(flags, handover.FORWARD, 5).size and flags[handover.POSTED] == 3

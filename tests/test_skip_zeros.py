@@ -3,17 +3,12 @@
 and W, first layers of 1 to 100 units (one vector, part of one, several, a wide layer's
 tiles of four), rows read in place or through a shuffled order, any range of rows."""
 
-import threading
-import time
-
 import _calls as calls
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
 
 from skdigitnet._engine import compiled
-from skdigitnet._engine.compiled import NO_HELPER as ONE_THREAD
-from skdigitnet._engine.compiled import handover, skip_zeros
+from skdigitnet._engine.compiled import skip_zeros
 
 from _tolerance import assert_allclose_sums
 
@@ -39,31 +34,8 @@ def check(actual, want, bound, dtype, n_terms):
 def forward(X, order, lo, hi, W, Z):
     """``skip_zeros.forward``, with offsets of its own; returns them for ``gradient``."""
     offsets = np.full(hi - lo + skip_zeros.ROWS, -1, np.int64)
-    calls.forward(X, order, lo, hi, offsets, W, Z, pad(X, hi - lo, W.dtype), ONE_THREAD,
-                     np.int64(0))
+    calls.forward(X, order, lo, hi, offsets, W, Z, pad(X, hi - lo, W.dtype))
     return offsets
-
-
-def on_two_threads(product, args, rows, n_tiles):
-    """``product(*args, pad, flags, part)`` (``forward`` or ``gradient``, whose last
-    argument is what it computes) as a fit's two threads compute it: the fit's (part 0)
-    posts it, claims tiles and waits; the second (part 1) takes it once posted, claims
-    tiles and says when it is done; each with a pad of its own."""
-    flags = np.zeros(handover.N_FLAGS, np.int64)
-
-    def run(flags, part):
-        product(*args, pad(args[0], rows, args[-1].dtype), flags, part)
-
-    def second():
-        while flags[handover.POSTED] == 0:
-            time.sleep(1e-4)
-        run(flags, np.int64(1))
-        flags[handover.DONE] = 1
-    helper = threading.Thread(target=second)
-    helper.start()
-    run(flags, np.int64(0))
-    helper.join()
-    assert flags[handover.NEXT] == n_tiles + 2  # every tile claimed once, then one each
 
 
 def pad(X, rows, dtype):
@@ -97,21 +69,10 @@ def test_products_equal_numpy(W_dtype, X_dtype, units, n_features, rng):
         D = np.vstack([rng.normal(size=(hi - lo, units)).astype(W_dtype),
                        np.full((1, units), np.nan, W_dtype)])  # a row past the batch
         G = np.full((n_features, units), np.nan, W_dtype)  # every entry written
-        calls.gradient(X, offsets, hi - lo, D, G, pad(X, hi - lo, W_dtype), ONE_THREAD,
-                          np.int64(0))
+        calls.gradient(X, offsets, hi - lo, D, G, pad(X, hi - lo, W_dtype))
         D64 = D[: hi - lo].astype(np.float64)
         check(G, taken.T @ D64, np.abs(taken.T) @ np.abs(D64), W_dtype, hi - lo)
 
-        # shared between two threads, tile by tile: the same numbers to the last bit
-        Z2, G2 = np.full_like(Z, np.nan), np.full_like(G, np.nan)
-        n, tiles = hi - lo, skip_zeros.n_tiles(units)
-        on_two_threads(calls.forward, (X, rows, lo, hi, offsets, W, Z2), n, tiles)
-        on_two_threads(calls.gradient, (X, offsets, n, D, G2), n, tiles)
-        assert_array_equal(Z2, Z)
-        assert_array_equal(G2, G)
-        G2[...] = np.nan  # every tile as the second thread computes it
-        calls.gradient(X, offsets, n, D, G2, pad(X, n, W_dtype), ONE_THREAD, np.int64(1))
-        assert_array_equal(G2, G)
 
 
 def test_offsets_read_ahead_within_x(rng):
@@ -139,7 +100,7 @@ def test_sums_skip_only_exact_zeros_and_carry_nan_and_infinity(rng):
           np.float32, 70)
     G = np.empty((70, 16), np.float32)
     D = np.ones((9, 16), np.float32)
-    calls.gradient(X, offsets, 9, D, G, pad(X, 9, np.float32), ONE_THREAD, np.int64(0))
+    calls.gradient(X, offsets, 9, D, G, pad(X, 9, np.float32))
     assert np.isnan(G[3]).all() and np.isposinf(G[66]).all()
     assert np.isfinite(np.delete(G, [3, 66], axis=0)).all()
 

@@ -31,10 +31,9 @@ Two backends, one interface (``reference.NumpyBackend``'s methods):
 Who owns what: ``theta`` is the fit's, updated in place; an optimizer owns its state
 (moments, velocity, step count), which its compiled update rule (``kernels.update``)
 changes in place, as its own ``step`` does; buffers belong to one fit or prediction.
-A fit runs on the calling thread; with the compiled backend, a wide first layer's
-products are shared with a second thread, tile by tile (``compiled/handover.py``), and a
-large compiled prediction splits its rows between threads of its own, which take pieces
-of them in turn (``compiled.CompiledBackend._split``). The backends' own arithmetic
+A fit runs on the calling thread alone; a large compiled prediction splits its rows
+between threads of its own, which take pieces of them in turn
+(``compiled.CompiledBackend._split``). The backends' own arithmetic
 runs with BLAS on one thread and subnormal floats flushed to zero (``compute``); both
 are restored before control returns to the loop, so callbacks and validation scorers
 run with the caller's settings.

@@ -14,15 +14,13 @@ import functools
 import itertools
 import os
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import DTypeLike
 
 from skdigitnet._engine.compute import (
-    aligned_empty,
     blas_threads,
     flush_denormals,
     one_blas_thread,
@@ -32,7 +30,7 @@ from skdigitnet._neural_network.activations import ReLU
 from skdigitnet._neural_network.network import Architecture, parameter_vector
 from skdigitnet._neural_network.optimizers import SGD, Adam
 
-from . import handover, kernels, layout, skip_zeros
+from . import kernels, layout, skip_zeros
 from .elementwise import numba
 
 if TYPE_CHECKING:
@@ -50,12 +48,6 @@ PARALLEL_MIN = 1 << 28
 MAX_THREADS = 8
 #: Pieces of a prediction's rows for each of its threads (``_split``).
 PIECES = 4
-#: A fit shares its first layer's products with a second thread (``handover``) when a
-#: batch's product has at least this many multiplications and at least two tiles: on
-#: smaller batches the hand-over costs what the second thread saves (the speed guide).
-HANDOVER_MIN = 1 << 19
-#: The ``flags`` of a sweep with no second thread.
-NO_HELPER = np.empty(0, np.int64)
 
 
 def available() -> bool:
@@ -85,14 +77,7 @@ def prepare(X_dtype: DTypeLike, dtype: DTypeLike) -> None:
     work = layout.work(plan, 4, 4, dtype, False)
     data = layout.data(X, Y, None, np.arange(4), plan, dtype)
     kernels.sweep(data, net, work, layout.opt(Adam(arch.n_parameters, dtype)), 0.0, 2, 2,
-                  np.empty((0, 2), dtype), NO_HELPER)
-
-
-def cpus() -> int:
-    """The CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+                  np.empty((0, 2), dtype))
 
 
 @functools.cache
@@ -192,14 +177,12 @@ class CompiledBackend(NumpyBackend):
     def _train(self, data: layout.Data, net: layout.Net, work: layout.Work, opt: layout.Opt,
                alpha: float, batch_size: int) -> tuple[float, float]:
         """``kernels.sweep`` training (an epoch, or with no optimizer the gradient) with
-        BLAS on one thread, subnormals flushed, and the second thread when it pays
-        (``fit_threads``); returns the loss sum and the weight sum."""
-        threads = self.fit_threads(net, batch_size)  # (before BLAS's threads are limited)
-        with (one_blas_thread(), flush_denormals(),
-              self._second_thread(data, net, work, threads) as flags):
+        BLAS on one thread and subnormals flushed; returns the loss sum and the weight
+        sum."""
+        with one_blas_thread(), flush_denormals():
             total, weight_sum, _ = kernels.sweep(
                 data, net, work, opt, float(alpha), batch_size, len(self.plan.units) - 1,
-                np.empty((0, self.plan.units[-1]), net.theta.dtype), flags)
+                np.empty((0, self.plan.units[-1]), net.theta.dtype))
         return total, weight_sum
 
     def predict_into(self, coefs: Sequence[FloatArray], intercepts: Sequence[FloatArray],
@@ -232,7 +215,7 @@ class CompiledBackend(NumpyBackend):
                     hi = min(lo + piece, n)
                     data = layout.data(X[lo:hi], None, None, None, self.plan, out.dtype)
                     finite[thread] &= kernels.sweep(data, net, work, opt, 0.0, rows, layer,
-                                                    out[lo:hi], NO_HELPER)[2]
+                                                    out[lo:hi])[2]
             except BaseException as error:  # noqa: BLE001 - raised below, once all are done
                 failed.append(error)
         with one_blas_thread():  # the threads are ours (``_split``)
@@ -246,56 +229,6 @@ class CompiledBackend(NumpyBackend):
         if failed:  # rows of ``out`` were not computed
             raise failed[0]
         return all(finite)
-
-    def fit_threads(self, net: layout.Net, batch_size: int) -> int:
-        """Threads of an epoch or a gradient: two when the first layer's products skip
-        zeros in at least two tiles and have ``HANDOVER_MIN`` multiplications a batch,
-        and both BLAS (one thread in a worker of ``GridSearchCV(n_jobs=2)`` on two cores)
-        and the CPUs this process may run on allow two; on POSIX, where a waiting thread
-        can yield its core (``handover``)."""
-        units = self.plan.units
-        if not net.skip or os.name != "posix" or skip_zeros.n_tiles(int(units[1])) < 2:
-            return 1
-        if batch_size * int(units[0]) * int(units[1]) < HANDOVER_MIN:
-            return 1
-        return min(2, blas_threads(), cpus())
-
-    @staticmethod
-    @contextlib.contextmanager
-    def _second_thread(data: layout.Data, net: layout.Net, work: layout.Work,
-                       threads: int) -> Iterator[NDArray[np.int64]]:
-        """The ``flags`` of a sweep: for two ``threads`` (``fit_threads``), with a
-        second thread running ``kernels.assist`` on the same arrays, stopped when the
-        sweep returns; else ``NO_HELPER``."""
-        if threads < 2:
-            yield NO_HELPER
-            return
-        flags = np.zeros(handover.N_FLAGS, np.int64)
-        pad = aligned_empty(work.pad.shape[0], work.pad.dtype)
-        failed: list[BaseException] = []
-
-        def assist() -> None:
-            try:
-                with flush_denormals():
-                    kernels.assist(data, net, work, pad, flags)
-            except BaseException as error:  # noqa: BLE001 - raised again in the fit's thread
-                failed.append(error)
-        helper = threading.Thread(target=assist, daemon=True)
-        helper.start()
-        try:
-            # until the second thread runs its loop (a first fit compiles it here): a
-            # sweep would wait forever for one that could not start
-            while not flags[handover.READY] and helper.is_alive():
-                time.sleep(1e-4)
-            if failed:
-                raise failed[0]
-            if not flags[handover.READY]:  # pragma: no cover - assist returns after STOP only
-                raise RuntimeError("skdigitnet internal error: the fit's second thread "
-                                   "ended before it took a job")
-            yield flags
-        finally:
-            handover.stop(flags)
-            helper.join()
 
     def _split(self, n_rows: int) -> tuple[int, int]:
         """A prediction's threads and the rows each takes at a time: one thread for each

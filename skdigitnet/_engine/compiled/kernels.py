@@ -9,8 +9,7 @@ inputs instead (``skip_zeros``) when ``net.skip`` says so. Everything between th
 products (biases, activations, the output, the loss, the bias sums, the L2 term, the
 optimizer's update) is a loop here, one pass each, with no Python between batches.
 
-``sweep`` is the one compiled entry (with ``assist``, the loop of a fit's second thread
-for a wide first layer): for every batch, ``forward``; then, to train, ``backward`` and
+``sweep`` is the one compiled entry: for every batch, ``forward``; then, to train, ``backward`` and
 ``update`` (the optimizer's step, or for L-BFGS's full-batch gradient only the L2 term
 and the mean); to predict, the layer asked for is copied out. One entry
 for the three, with its phases compiled into it, because compile time is what a first
@@ -22,7 +21,7 @@ import math
 
 import numpy as np
 
-from . import handover, skip_zeros
+from . import skip_zeros
 from .elementwise import LOGISTIC, activate, exp, jit, numba, times_derivative
 
 if numba is not None:
@@ -104,12 +103,12 @@ if numba is not None:
 
 # --------------------------------------------------------------------------- a step
 @jit(inline=True)
-def forward(data, lo, hi, net, work, stop, flags):
+def forward(data, lo, hi, net, work, stop):
     """Layers 1 .. ``stop`` for rows ``lo .. hi - 1`` into work.acts (layer i's block
     from ``work.act_start[i]``, row-major): ``X[rows] @ W0`` (skipping zeros when
-    ``net.skip``; with the second thread, when ``flags`` has one: ``handover``), then
-    the later products, biases, activations, and the output activation when ``stop`` is
-    the output layer. Returns whether the first layer's sums were all finite."""
+    ``net.skip``), then the later products, biases, activations, and the output
+    activation when ``stop`` is the output layer. Returns whether the first layer's
+    sums were all finite."""
     L, n, theta, units = net.units.shape[0], hi - lo, net.theta, net.units
     finite = True
     for i in range(1, stop + 1):
@@ -117,8 +116,7 @@ def forward(data, lo, hi, net, work, stop, flags):
         W, Z = (matrix(theta, net.coef_start[i - 1], units[i - 1], u),
                 matrix(work.acts, start, n, u))
         if i == 1 and net.skip:
-            skip_zeros.forward(data.X, data.order, lo, hi, work.offsets, W, Z, work.pad, flags,
-                               np.int64(0))
+            skip_zeros.forward(data.X, data.order, lo, hi, work.offsets, W, Z, work.pad)
         else:  # one call for every layer: each call site of np.dot costs compile time
             below = (_rows(data.X, data.order, lo, hi, work.xb, True) if i == 1
                      else matrix(work.acts, work.act_start[i - 1], n, units[i - 1]))
@@ -163,7 +161,7 @@ def _softmax(a, n, u):
 
 
 @jit(inline=True)
-def backward(data, lo, hi, net, work, flags):
+def backward(data, lo, hi, net, work):
     """The loss of rows ``lo .. hi - 1`` from their outputs (``forward``), and its
     gradient, as sums over the rows (weighted), into work.grad; returns the loss sum and
     the weight sum. The output delta ``P - Y`` is exact for softmax with log loss and
@@ -223,7 +221,7 @@ def backward(data, lo, hi, net, work, flags):
         D = matrix(delta, 0, n, u)
         G = matrix(grad, net.coef_start[i - 1], fan_in, u)
         if i == 1 and net.skip:  # the row offsets of forward
-            skip_zeros.gradient(data.X, work.offsets, n, D, G, work.pad, flags, np.int64(0))
+            skip_zeros.gradient(data.X, work.offsets, n, D, G, work.pad)
             break
         A = (_rows(data.X, data.order, lo, hi, work.xb, False) if i == 1
              else matrix(work.acts, work.act_start[i - 1], n, fan_in))
@@ -292,7 +290,7 @@ def update(net, grad, opt, alpha, scale):
 
 # --------------------------------------------------------------------------- the loop
 @jit(entry=True)
-def sweep(data, net, work, opt, alpha, batch_size, stop, out, flags):
+def sweep(data, net, work, opt, alpha, batch_size, stop, out):
     """One pass over the rows of ``data`` (in ``data.order``, or as they are) in batches
     of ``batch_size``: ``forward`` to layer ``stop`` for each, then
 
@@ -300,9 +298,6 @@ def sweep(data, net, work, opt, alpha, batch_size, stop, out, flags):
       epoch; or with ``opt.kind`` ``GRADIENT`` and one batch of every row, the
       full-batch gradient left in work.grad, for L-BFGS);
     - else a prediction: layer ``stop`` of each batch into its rows of ``out``.
-
-    ``flags``: a second thread's (``handover``, ``assist``), which shares the first
-    layer's products, or none (a prediction's threads split the rows instead).
 
     Returns ``sum(loss_b * weight_b)`` over the batches (the regularised loss), the
     weight sum, and whether every first-layer sum was finite."""
@@ -312,7 +307,7 @@ def sweep(data, net, work, opt, alpha, batch_size, stop, out, flags):
     finite = True
     for lo in range(0, n, batch_size):
         hi = min(lo + batch_size, n)
-        finite &= forward(data, lo, hi, net, work, stop, flags)
+        finite &= forward(data, lo, hi, net, work, stop)
         if out.shape[0] > 0:  # out's rows lo .. hi - 1 are one run of values
             start, width = work.act_start[stop], net.units[stop]
             target = out_flat[lo * width: hi * width]
@@ -320,34 +315,9 @@ def sweep(data, net, work, opt, alpha, batch_size, stop, out, flags):
             for k in range(target.shape[0]):
                 target[k] = source[k]
             continue
-        loss, weight = backward(data, lo, hi, net, work, flags)
+        loss, weight = backward(data, lo, hi, net, work)
         squares = update(net, work.grad, opt, alpha, 1.0 / weight)
         total += loss + 0.5 * alpha * squares
         weight_sum += weight
     return total, weight_sum, finite
 
-
-@jit(entry=True)
-def assist(data, net, work, pad, flags):
-    """The second thread of a fit (``handover``): until ``STOP``, the other tiles of each
-    first-layer product the sweep on ``data``, ``net`` and ``work`` posts, with a ``pad``
-    of its own."""
-    L, k, u = net.units.shape[0], net.units[0], net.units[1]
-    W = matrix(net.theta, net.coef_start[0], k, u)
-    G = matrix(work.grad, net.coef_start[0], k, u)
-    seen = np.int64(0)
-    handover.ready(flags)
-    while True:
-        job = handover.take(flags, seen)
-        seen += 1
-        if job == handover.STOP:
-            return
-        n = flags[handover.ROWS]
-        if job == handover.FORWARD:
-            Z = matrix(work.acts, work.act_start[1], n, u)
-            skip_zeros.forward(data.X, data.order, 0, n, work.offsets, W, Z, pad, flags,
-                               np.int64(1))
-        else:  # backward's deltas alternate between two buffers, from the output down
-            D = matrix(work.delta if L % 2 == 0 else work.below, 0, n, u)
-            skip_zeros.gradient(data.X, work.offsets, n, D, G, pad, flags, np.int64(1))
-        handover.done(flags, seen)

@@ -8,8 +8,7 @@ each row's sums, kept in vector registers; ``X.T @ D`` likewise adds ``sum_r X[r
 D[r, tile]`` to row ``k`` of the gradient. A tile is one vector of 16 outputs; a wide
 layer's products go tile by tile (``WIDE_ROWS`` rows by ``WIDE_VECTORS`` vectors, as
 many as the CPU's vector registers hold), each tile of ``W0`` staying in cache while the
-rows pass; tiles are independent, so a fit's two threads share them (``handover``).
-The kernels read ``X`` where it is, through row offsets (a shuffled batch is
+rows pass. The kernels read ``X`` where it is, through row offsets (a shuffled batch is
 never gathered), in any integer or float dtype, and read the next block's rows ahead
 into the second-level cache (into the first, they would push out the tile of ``W0``).
 
@@ -26,7 +25,6 @@ weights that are not finite (``0 * inf`` is NaN there).
 
 import numpy as np
 
-from . import handover
 from .elementwise import jit, numba
 
 if numba is not None:
@@ -416,12 +414,6 @@ def _copy(A, a, B, b, width):
             B[i, b + j] = A[i, a + j]
 
 
-def n_tiles(units):
-    """How many tiles a layer of ``units`` outputs is computed in: wide ones, the last
-    maybe in part or one vector (``_tile``)."""
-    return -(-units // _WIDE)
-
-
 @jit(inline=True)
 def row_offsets(X, order, lo, hi, offsets):
     """Where the rows ``lo .. hi - 1`` of a batch start in X's data (row r is
@@ -435,25 +427,16 @@ def row_offsets(X, order, lo, hi, offsets):
 
 
 @jit
-def forward(X, order, lo, hi, offsets, W, Z, pad, flags, part):
-    """``Z[r] = x_r @ W`` for the rows ``lo .. hi - 1`` of a batch, skipping zeros.
-    Thread ``part`` 0 (the fit's) leaves in ``offsets`` where they start in X
-    (``row_offsets``), for ``gradient`` too, and shares the tiles with the second
-    thread, part 1, when ``flags`` has one (``handover``), which reads them; each
-    computes the tiles it claims (every tile, in turn, when ``flags`` is empty). X of any
-    integer or float dtype, its rows contiguous; W (k, u) and Z (>= n, u) C-ordered, in
-    one float dtype. ``pad``: a buffer of W's dtype and ``pad_size(X.shape[1], n)``
-    values at least, one for each thread. ``part``: an int64 value, not a constant,
-    which numba would compile the function for again."""
-    n, second = hi - lo, part > 0
-    if not second:
-        row_offsets(X, order, lo, hi, offsets)
-        flags = handover.post(flags, handover.FORWARD, n)
+def forward(X, order, lo, hi, offsets, W, Z, pad):
+    """``Z[r] = x_r @ W`` for the rows ``lo .. hi - 1`` of a batch, skipping zeros,
+    tile by tile; leaves in ``offsets`` where the rows start in X (``row_offsets``), for
+    ``gradient`` too. X of any integer or float dtype, its rows contiguous; W (k, u) and
+    Z (>= n, u) C-ordered, in one float dtype. ``pad``: a buffer of W's dtype and
+    ``pad_size(X.shape[1], n)`` values at least."""
+    n = hi - lo
+    row_offsets(X, order, lo, hi, offsets)
     n_cols, u = np.int64(X.shape[1]), np.int64(W.shape[1])
-    count = (u + _WIDE - 1) // _WIDE  # n_tiles
-    i = handover.claim(flags, count if second else -1, count, second)
-    while i >= 0:  # a wide layer: a tile of W at a time, all the rows through it
-        t = i * _WIDE
+    for t in range(0, u, _WIDE):  # a wide layer: a tile of W at a time, all the rows
         tile = _tile(u - t)
         Wt, Zt, t0, lw = W, Z, t, u
         if u - t < tile:  # the last tile, in part: as gradient's
@@ -475,37 +458,25 @@ def forward(X, order, lo, hi, offsets, W, Z, pad, flags, part):
                 _forward_row(X, offsets, Wt, Zt, (row, n_cols, v, lw, row * lw + v, lw))
         if u - t < tile:
             _copy(Zt, 0, Z[:n], t, u - t)
-        i = handover.claim(flags, i, count, second)
-    if not second:
-        handover.wait(flags)
 
 
 @jit
-def gradient(X, offsets, n, D, G, pad, flags, part):
+def gradient(X, offsets, n, D, G, pad):
     """``G = sum_r x_r.T D[r]`` over the ``n`` rows whose ``offsets`` ``forward`` left,
-    skipping zeros, shared between threads as ``forward`` (``part``, ``flags``); D (>=
-    n, u) and G (k, u) C-ordered, in one float dtype; ``pad`` as ``forward``'s."""
-    second = part > 0
-    if not second:  # G's zeros first: the second thread's tiles overwrite them
-        flat = G.reshape(G.size)  # loops from 0 over a 1-D array vectorise
-        for i in range(flat.shape[0]):
-            flat[i] = 0
-        flags = handover.post(flags, handover.GRADIENT, n)
+    skipping zeros, tile by tile; D (>= n, u) and G (k, u) C-ordered, in one float dtype;
+    ``pad`` as ``forward``'s."""
+    flat = G.reshape(G.size)  # loops from 0 over a 1-D array vectorise
+    for i in range(flat.shape[0]):
+        flat[i] = 0
     n_cols, u = np.int64(X.shape[1]), np.int64(G.shape[1])
-    count = (u + _WIDE - 1) // _WIDE  # n_tiles
-    i = handover.claim(flags, count if second else -1, count, second)
-    while i >= 0:
-        t = i * _WIDE
+    for t in range(0, u, _WIDE):
         tile = _tile(u - t)
         width = min(tile, u - t)
         Dt, Gt, t0, ld = D, G, t, u
         # the last tile, in part: on copies padded with zeros to a whole tile, which the
         # kernels update with plain vector loads and stores (masked stores are slow on
-        # AVX2, and NEON splits them lane by lane); and the second thread's tiles, so
-        # that it never writes G while the other thread does (lines both write, and
-        # their neighbours, which CPUs fetch ahead, would go back and forth between
-        # the cores: a layer of 64 on AVX2 took longer on two threads than on one)
-        padded = width < tile or second
+        # AVX2, and NEON splits them lane by lane)
+        padded = width < tile
         if padded:
             Dt = _zeros(pad, 0, n, tile)
             _copy(D[:n], t, Dt, 0, width)
@@ -525,7 +496,3 @@ def gradient(X, offsets, n, D, G, pad, flags, part):
                 _gradient_row(X, offsets, Dt, Gt, (row, n_cols, row * ld + v, ld, v, ld))
         if padded:
             _copy(Gt, 0, G, t, width)
-        i = handover.claim(flags, i, count, second)
-    if not second:
-        handover.wait(flags)
-
