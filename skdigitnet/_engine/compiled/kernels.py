@@ -271,20 +271,15 @@ def update(net, grad, opt, alpha, scale):
             grad[i] = (grad[i] + alpha * w) * scale
         return squares
     lr, mu = f(opt.hyper[0]), f(opt.hyper[1])
+    # momentum: theta += velocity; Nesterov's: theta += step + mu * velocity
+    a, b = (f(1), mu) if opt.kind == NESTEROV else (zero, f(1))
     velocity = opt.state_1
-    if opt.kind == NESTEROV:  # two loops, not a branch inside one: each vectorises
-        for i in range(theta.shape[0]):
-            w = theta[i] if i < n_weights else zero
-            squares += w * w
-            step = -lr * ((grad[i] + alpha * w) * scale)
-            velocity[i] = mu * velocity[i] + step
-            theta[i] += step + mu * velocity[i]
-    else:
-        for i in range(theta.shape[0]):
-            w = theta[i] if i < n_weights else zero
-            squares += w * w
-            velocity[i] = mu * velocity[i] - lr * ((grad[i] + alpha * w) * scale)
-            theta[i] += velocity[i]
+    for i in range(theta.shape[0]):
+        w = theta[i] if i < n_weights else zero
+        squares += w * w
+        step = -lr * ((grad[i] + alpha * w) * scale)
+        velocity[i] = mu * velocity[i] + step
+        theta[i] += a * step + b * velocity[i]
     return squares
 
 
