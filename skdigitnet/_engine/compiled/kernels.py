@@ -252,7 +252,7 @@ def update(net, grad, opt, alpha, scale):
     if opt.kind == ADAM:
         lr_init, b1, b2 = opt.hyper[0], opt.hyper[1], opt.hyper[2]
         opt.t[0] += 1
-        t = opt.t[0]
+        t = float(opt.t[0])  # b ** t as Python's (C's pow), the reference's
         lr = f(lr_init * math.sqrt(1 - b2 ** t) / (1 - b1 ** t))
         c1, c2, eps = f(1 - b1), f(1 - b2), f(opt.hyper[3])
         m, v = opt.state_1, opt.state_2
