@@ -9,9 +9,9 @@ inputs instead (``skip_zeros``) when ``net.skip`` says so. Everything between th
 products (biases, activations, the output, the loss, the bias sums, the L2 term, the
 optimizer's update) is a loop here, one pass each, with no Python between batches.
 
-``sweep`` is the one compiled entry: for every batch, ``forward``; then, to train, ``backward`` and
-``update`` (the optimizer's step, or for L-BFGS's full-batch gradient only the L2 term
-and the mean); to predict, the layer asked for is copied out. One entry
+``sweep`` is the one compiled entry: for every batch, ``forward``; then, to train,
+``backward`` and ``update`` (the optimizer's step, or for L-BFGS's full-batch gradient
+only the L2 term and the mean); to predict, the layer asked for is copied out. One entry
 for the three, with its phases compiled into it, because compile time is what a first
 use waits for: numba optimizes a compiled function again inside each caller, and each
 entry of its own compiled everything it calls once more.
