@@ -78,7 +78,7 @@ class WeightImagesDisplay:
     >>> matplotlib.use("Agg")
     >>> from skdigitnet import DigitMLPClassifier, WeightImagesDisplay, load_digits
     >>> X, y = load_digits(return_X_y=True)
-    >>> clf = DigitMLPClassifier(max_iter=5, random_state=0).fit(X[:300], y[:300])
+    >>> clf = DigitMLPClassifier(max_iter=300, random_state=0).fit(X[:300], y[:300])
     >>> disp = WeightImagesDisplay.from_estimator(clf)
     >>> len(disp.images_), disp.images_[0].get_array().shape
     (16, (28, 28))
