@@ -7,11 +7,11 @@ from sklearn.utils.estimator_checks import (
     check_set_output_transform_pandas,
     check_transformer_get_feature_names_out,
     check_transformer_get_feature_names_out_pandas,
-    parametrize_with_checks,
 )
 
 from skdigitnet import DigitMLPClassifier
 
+from _checks import parametrize_with_checks
 from _custom import Squareplus, balanced_accuracy_scorer
 
 # The checks train on small problems with each configuration's max_iter, and some

@@ -11,7 +11,6 @@ import time
 import tracemalloc
 import warnings
 
-import _calls as calls
 import numpy as np
 import pytest
 from scipy import sparse
@@ -39,6 +38,7 @@ from skdigitnet._neural_network.network import (
 )
 from skdigitnet._neural_network.optimizers import SGD, Adam
 
+import _calls as calls
 from _custom import Squareplus
 from _tolerance import assert_allclose_sums, assert_close_scalar
 

@@ -17,13 +17,14 @@ from sklearn.utils.estimator_checks import (
     check_set_output_transform_pandas,
     check_transformer_get_feature_names_out,
     check_transformer_get_feature_names_out_pandas,
-    parametrize_with_checks,
 )
 
 import skdigitnet
 from skdigitnet import DigitMLPClassifier, DigitNormalizer, normalize_images
 from skdigitnet._images.ink import BLANK, CLEAN, OTHER, clean_ink, extract_ink, stroke_width
 from skdigitnet._images.normalizer import centre_of_mass, normalize_image, resample_matrix
+
+from _checks import parametrize_with_checks
 
 
 def bar_image(h=40, w=30, top=5, left=8, height=20, width=6, ink=200, paper=30):

@@ -3,13 +3,13 @@
 and W, first layers of 1 to 100 units (one vector, part of one, several, a wide layer's
 tiles of four), rows read in place or through a shuffled order, any range of rows."""
 
-import _calls as calls
 import numpy as np
 import pytest
 
 from skdigitnet._engine import compiled
 from skdigitnet._engine.compiled import skip_zeros
 
+import _calls as calls
 from _tolerance import assert_allclose_sums
 
 pytestmark = pytest.mark.skipif(not compiled.available(), reason="numba is not installed")
