@@ -11,7 +11,7 @@ from sklearn.utils.estimator_checks import (
 
 from skdigitnet import DigitMLPClassifier
 
-from _checks import parametrize_with_checks
+from _checks import parametrize_with_checks, stable_id
 from _custom import Squareplus, balanced_accuracy_scorer
 
 # The checks train on small problems with each configuration's max_iter, and some
@@ -51,7 +51,7 @@ EXTRA_CHECKS = [
 ]
 
 
-@pytest.mark.parametrize("estimator", CONFIGURATIONS, ids=repr)
+@pytest.mark.parametrize("estimator", CONFIGURATIONS, ids=stable_id)
 @pytest.mark.parametrize("check", EXTRA_CHECKS, ids=lambda c: c.__name__)
 def test_checks_outside_check_estimator(estimator, check):
     check(type(estimator).__name__, estimator)
