@@ -71,7 +71,9 @@ def remove_printing(image: FloatArray) -> FloatArray:
     its printed lines divided out; ``image`` itself when none are found."""
     out = image
     for axis in (0, 1):
-        view = out if axis == 0 else np.swapaxes(out, 0, 1)
+        # (lines down: the lines across of the transposed image, made contiguous, which
+        # every step after reads several times)
+        view = out if axis == 0 else np.ascontiguousarray(np.swapaxes(out, 0, 1))
         darkest = view if view.ndim == 2 else view.min(axis=2)
         found = find_lines(darkest)
         if found is not None:
@@ -162,10 +164,7 @@ def erase_lines(view: FloatArray, darkest: FloatArray, slope: float,
         o = u - centres[pick]
     band = np.abs(o) <= HALF + 0.5
     centre = band & (np.abs(o) <= 0.75)
-    level = np.zeros(len(centres))
-    for i in range(len(centres)):  # each line: printing only if light enough
-        on = centre & (pick == i)
-        level[i] = float(np.median(grey[on])) if on.any() else 0.0
+    level = _medians(grey[centre], pick[centre], len(centres))  # each line's; 0 if none
     cut = LIGHTEST_LINE
     if len(centres) >= 3 and np.median(level) >= LIGHTEST_LINE:
         cut = max(DARKEST_LINE, min(cut, float(np.median(level)) - LATTICE_SPREAD))
@@ -175,10 +174,9 @@ def erase_lines(view: FloatArray, darkest: FloatArray, slope: float,
         return None
     bins = np.rint(o[band] * 4).astype(np.intp) + 4 * HALF + 2
     paper = ndimage.grey_closing(colour, size=(CLOSING, 1, 1))  # thin dark lines filled
-    values = (colour / np.maximum(paper, 1e-9))[band]
-    profile = np.ones((8 * HALF + 5, colour.shape[2]))
-    for b in np.unique(bins):
-        profile[b] = np.median(values[bins == b], axis=0)
+    values = colour[band] / np.maximum(paper[band], 1e-9)
+    profile = _medians(values, bins, 8 * HALF + 5)
+    profile[np.bincount(bins, minlength=len(profile)) == 0] = 1.0  # no pixel that far out
     profile = np.clip(profile, 0.05, 1.0)
     profile[np.all(profile > 0.97, axis=1)] = 1.0
     out = colour.copy()
@@ -186,6 +184,21 @@ def erase_lines(view: FloatArray, darkest: FloatArray, slope: float,
     top = np.max(colour, axis=(0, 1))
     np.minimum(out, top, out=out)
     return out if view.ndim == 3 else out[:, :, 0]
+
+
+def _medians(values: FloatArray, groups: NDArray[Any], n: int) -> FloatArray:
+    """The median of the ``values`` (or of the rows of ``values``) in each group ``0 ..
+    n - 1`` (``groups``: each value's group), 0 for a group with none: each group's
+    values taken together once, by a stable sort, rather than picked out of all of them
+    for each group."""
+    order = np.argsort(groups, kind="stable")
+    ends = np.cumsum(np.bincount(groups, minlength=n))
+    medians = np.zeros((n, *values.shape[1:]))
+    for group in range(n):
+        start = ends[group - 1] if group else 0
+        if ends[group] > start:
+            medians[group] = np.median(values[order[start: ends[group]]], axis=0)
+    return medians
 
 
 def strip_printing(image: NDArray[Any], grey: FloatArray, polarity: str) -> NDArray[Any]:
