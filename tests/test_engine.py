@@ -370,7 +370,8 @@ def test_aligned_arrays_start_on_a_cache_line(shape, dtype):
     if compiled.available():
         work = layout.work(layout.plan(arch), 200, 784, dtype, False)
         hot += [work.acts, work.delta, work.below, work.xb, work.grad]
-        hot.append(layout.work(layout.plan(arch), 200, 784, dtype, True).pad)
+        wide = Architecture((784, 64, 10), (get_activation("relu"),), "softmax", "log_loss")
+        hot.append(layout.work(layout.plan(wide), 200, 784, dtype, True).pad)  # tiles' room
     assert all(h.ctypes.data % ALIGN == 0 for h in hot)
 
 
@@ -699,17 +700,23 @@ def test_kernel_arrays_are_checked(rng):
 @pytest.mark.parametrize("X_dtype", [np.uint8, np.float32, np.float64])
 def test_prepare_compiles_what_any_fit_and_prediction_on_that_dtype_use(X_dtype, rng,
                                                                         monkeypatch):
-    """What a compiled call is compiled for depends on the dtypes only (an architecture,
-    a batch size, an optimizer are data to it): after ``prepare``, fits (L-BFGS's too)
-    and predictions of other networks on X of that dtype compile nothing more."""
+    """What a compiled call is compiled for depends on the dtypes and on whether the
+    first hidden layer is one vector wide only (an architecture, a batch size, an
+    optimizer are otherwise data to it): after ``prepare`` for both kinds of first
+    layer, fits (L-BFGS's too) and predictions of other networks on X of that dtype
+    compile nothing more."""
     monkeypatch.setenv("SKDIGITNET_NUMBA", "1")
     dtype = np.float64 if X_dtype == np.float64 else np.float32
-    compiled.prepare(X_dtype, dtype)
+    start = len(kernels.sweep.signatures)
+    compiled.prepare(X_dtype, dtype)  # a first layer of 16, the seed network's
+    compiled.prepare(X_dtype, dtype, first_layer=40)  # any other
     before = len(kernels.sweep.signatures)
+    assert before <= start + 2
     X = (rng.uniform(size=(60, 12)) * (rng.uniform(size=(60, 12)) < 0.3) * 9).astype(X_dtype)
     y = rng.randint(0, 3, size=60)
     for params in (dict(hidden_layer_sizes=(5, 4), activation="tanh", solver="sgd"),
-                   dict(hidden_layer_sizes=(40,), batch_size=7), dict(solver="lbfgs")):
+                   dict(hidden_layer_sizes=(40,), batch_size=7), dict(solver="lbfgs"),
+                   dict(hidden_layer_sizes=(16, 8), activation="logistic")):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             clf = DigitMLPClassifier(max_iter=2, **params).fit(X, y)

@@ -1,7 +1,8 @@
 """The first-layer products that skip zero inputs
 (``skdigitnet._engine.compiled.skip_zeros``), against numpy in float64: every dtype of X
 and W, first layers of 1 to 100 units (one vector, part of one, several, a wide layer's
-tiles of four), rows read in place or through a shuffled order, any range of rows."""
+tiles of four; one vector without tiles, as the seed network's first layer runs), rows
+read in place or through a shuffled order, any range of rows."""
 
 import numpy as np
 import pytest
@@ -72,6 +73,15 @@ def test_products_equal_numpy(W_dtype, X_dtype, units, n_features, rng):
         calls.gradient(X, offsets, hi - lo, D, G, pad(X, hi - lo, W_dtype))
         D64 = D[: hi - lo].astype(np.float64)
         check(G, taken.T @ D64, np.abs(taken.T) @ np.abs(D64), W_dtype, hi - lo)
+
+        if units == skip_zeros.LANES:  # one vector, with no pad: no tiles, the same sums
+            Z_one, G_one = np.full_like(Z, np.nan), np.full_like(G, np.nan)
+            one = np.full_like(offsets, -1)
+            calls.forward(X, rows, lo, hi, one, W, Z_one, None)
+            calls.gradient(X, one, hi - lo, D, G_one, None)
+            np.testing.assert_array_equal(one, offsets)
+            np.testing.assert_array_equal(Z_one, Z)  # (NaN past the batch, as Z)
+            np.testing.assert_array_equal(G_one, G)
 
 
 

@@ -195,9 +195,10 @@ def _watch(clf: DigitMLPClassifier, quiet: bool) -> DigitMLPClassifier:
     return clf.set_params(verbose=True)
 
 
-def _prepare(X: Any, quiet: bool) -> None:
-    """Compile (once per machine) or load the compiled kernels a fit on ``X`` and its
-    predictions will use, saying so: compiling takes seconds, once."""
+def _prepare(X: Any, first_layer: int, quiet: bool) -> None:
+    """Compile (once per machine) or load the compiled kernels a fit on ``X`` of a
+    network whose first hidden layer has ``first_layer`` units, and its predictions,
+    will use, saying so: compiling takes seconds, once."""
     from skdigitnet._engine import compiled, compiled_enabled, input_values
     from skdigitnet._neural_network.fit_input import model_dtype
     if not compiled_enabled(input_values(X)):
@@ -206,7 +207,7 @@ def _prepare(X: Any, quiet: bool) -> None:
         _say("preparing the compiled fast path (the first time on this machine, it "
              "compiles: some seconds, once) ...")
     tic = time.perf_counter()
-    compiled.prepare(X.dtype, model_dtype(X.dtype))
+    compiled.prepare(X.dtype, model_dtype(X.dtype), first_layer)
     if not quiet:
         _say(f"fast path ready in {time.perf_counter() - tic:.1f} s")
 
@@ -226,7 +227,7 @@ def _fit_network(args: argparse.Namespace, X: Any, y: Any) -> DigitMLPClassifier
     what ``train`` and ``serve --train`` both do."""
     clf = DigitMLPClassifier(args.hidden, args.activation, max_iter=args.max_iter,
                              random_state=args.random_state)
-    _prepare(X, args.quiet)
+    _prepare(X, args.hidden[0], args.quiet)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         _watch(clf, args.quiet).fit(X, y)

@@ -61,12 +61,15 @@ def covers(arch: Architecture) -> bool:
     return available() and layout.plan(arch) is not None
 
 
-def prepare(X_dtype: DTypeLike, dtype: DTypeLike) -> None:
+def prepare(X_dtype: DTypeLike, dtype: DTypeLike, first_layer: int = skip_zeros.LANES) -> None:
     """Compile, or load from numba's cache, the epoch of a fit on X of ``X_dtype`` with
-    parameters of ``dtype``, and with it what predictions use: what a compiled call is
-    compiled for depends on these dtypes only (an architecture is data to it), so a tiny
-    network does."""
-    arch = Architecture((4, 3, 2), (ReLU(),), "softmax", "log_loss")
+    parameters of ``dtype`` and a first hidden layer of ``first_layer`` units (the seed
+    network's 16 by default), and with it what predictions use. What a compiled call is
+    compiled for depends on these dtypes, and on whether that layer is one vector wide
+    (``skip_zeros.LANES`` units: its products need no tiles, ``layout.work``), only: an
+    architecture is otherwise data to it, so a tiny network does."""
+    width = skip_zeros.LANES if first_layer == skip_zeros.LANES else 3
+    arch = Architecture((4, width, 2), (ReLU(),), "softmax", "log_loss")
     plan = layout.plan(arch)
     if plan is None:  # pragma: no cover - the kernels cover ReLU, softmax and log loss
         return

@@ -55,8 +55,9 @@ class Work(NamedTuple):
     values after the input, layer i (n, units[i]) from ``act_start[i]``; ``delta`` and
     ``below`` two deltas, as wide as the widest layer; ``xb`` gathered input rows ((0,
     features) when the products skip zeros and read X in place); ``offsets`` where the
-    rows start in X, and ``pad`` a tile's room, for ``skip_zeros``; ``grad`` a gradient
-    (n_parameters,)."""
+    rows start in X, and ``pad`` a tile's room, for ``skip_zeros`` (None for a first
+    layer of one vector, which has no tiles: numba then compiles the products without
+    them); ``grad`` a gradient (n_parameters,)."""
 
     acts: FloatArray
     act_start: IntArray
@@ -64,7 +65,7 @@ class Work(NamedTuple):
     below: FloatArray
     xb: FloatArray
     offsets: IntArray
-    pad: FloatArray
+    pad: FloatArray | None
     grad: FloatArray
 
 
@@ -129,7 +130,8 @@ def work(plan: Plan, rows: int, n_features: int, dtype: DTypeLike, skip: bool,
                 aligned_empty(width, dtype),
                 aligned_empty((0 if skip else rows, n_features), dtype),
                 np.empty(rows + skip_zeros.ROWS, np.int64),
-                aligned_empty(skip_zeros.pad_size(n_features, rows) if skip else 0, dtype),
+                None if units[1] == skip_zeros.LANES else aligned_empty(
+                    skip_zeros.pad_size(n_features, rows) if skip else 0, dtype),
                 aligned_empty(plan.n_parameters if train else 0, dtype))
 
 

@@ -8,9 +8,13 @@ each row's sums, kept in vector registers; ``X.T @ D`` likewise adds ``sum_r X[r
 D[r, tile]`` to row ``k`` of the gradient. A tile is one vector of 16 outputs; a wide
 layer's products go tile by tile (``WIDE_ROWS`` rows by ``WIDE_VECTORS`` vectors, as
 many as the CPU's vector registers hold), each tile of ``W0`` staying in cache while the
-rows pass. The kernels read ``X`` where it is, through row offsets (a shuffled batch is
-never gathered), in any integer or float dtype, and read the next block's rows ahead
-into the second-level cache (into the first, they would push out the tile of ``W0``).
+rows pass. A layer of exactly one vector (the seed network's 16 units) has no tiles:
+``forward`` and ``gradient`` are two variants each, chosen when numba compiles them by
+the type of their ``pad`` (None: one vector), so that a fit of the seed network compiles
+no tiles (a first use's compiling takes seconds less). The kernels read ``X`` where it
+is, through row offsets (a shuffled batch is never gathered), in any integer or float
+dtype, and read the next block's rows ahead into the second-level cache (into the
+first, they would push out the tile of ``W0``).
 
 Vector code is written as LLVM IR (``llvmlite.ir``) inside numba intrinsics: numba has
 no vector types, and its loops keep sums in memory, not in registers. Tiles are read and
@@ -25,13 +29,13 @@ weights that are not finite (``0 * inf`` is NaN there).
 
 import numpy as np
 
-from .elementwise import jit, numba
+from .elementwise import _FASTMATH, jit, numba
 
 if numba is not None:
     import llvmlite.binding as llvm
     from llvmlite import ir
     from numba.core import cgutils
-    from numba.extending import intrinsic
+    from numba.extending import intrinsic, overload
 
 #: Outputs per vector register.
 LANES = 16
@@ -426,13 +430,24 @@ def row_offsets(X, order, lo, hi, offsets):
         offsets[i] = (order[min(r, hi - 1)] if order.shape[0] > 0 else min(r, last)) * ld
 
 
-@jit
 def forward(X, order, lo, hi, offsets, W, Z, pad):
-    """``Z[r] = x_r @ W`` for the rows ``lo .. hi - 1`` of a batch, skipping zeros,
-    tile by tile; leaves in ``offsets`` where the rows start in X (``row_offsets``), for
-    ``gradient`` too. X of any integer or float dtype, its rows contiguous; W (k, u) and
-    Z (>= n, u) C-ordered, in one float dtype. ``pad``: a buffer of W's dtype and
-    ``pad_size(X.shape[1], n)`` values at least."""
+    """``Z[r] = x_r @ W`` for the rows ``lo .. hi - 1`` of a batch, skipping zeros;
+    leaves in ``offsets`` where the rows start in X (``row_offsets``), for ``gradient``
+    too. X of any integer or float dtype, its rows contiguous; W (k, u) and Z (>= n, u)
+    C-ordered, in one float dtype. ``pad``: None when W is one vector wide (``u`` is
+    ``LANES``, the seed network's first layer: blocks of rows, no tiles), else a buffer
+    of W's dtype and ``pad_size(X.shape[1], n)`` values at least, for tiles
+    (``_forward_tiles``). Callable from compiled code only."""
+
+
+def gradient(X, offsets, n, D, G, pad):
+    """``G = sum_r x_r.T D[r]`` over the ``n`` rows whose ``offsets`` ``forward`` left,
+    skipping zeros; D (>= n, u) and G (k, u) C-ordered, in one float dtype; ``pad`` as
+    ``forward``'s. Callable from compiled code only."""
+
+
+def _forward_tiles(X, order, lo, hi, offsets, W, Z, pad):
+    """``forward`` tile by tile, for any ``u``."""
     n = hi - lo
     row_offsets(X, order, lo, hi, offsets)
     n_cols, u = np.int64(X.shape[1]), np.int64(W.shape[1])
@@ -460,11 +475,8 @@ def forward(X, order, lo, hi, offsets, W, Z, pad):
             _copy(Zt, 0, Z[:n], t, u - t)
 
 
-@jit
-def gradient(X, offsets, n, D, G, pad):
-    """``G = sum_r x_r.T D[r]`` over the ``n`` rows whose ``offsets`` ``forward`` left,
-    skipping zeros, tile by tile; D (>= n, u) and G (k, u) C-ordered, in one float dtype;
-    ``pad`` as ``forward``'s."""
+def _gradient_tiles(X, offsets, n, D, G, pad):
+    """``gradient`` tile by tile, for any ``u``."""
     flat = G.reshape(G.size)  # loops from 0 over a 1-D array vectorise
     for i in range(flat.shape[0]):
         flat[i] = 0
@@ -496,3 +508,43 @@ def gradient(X, offsets, n, D, G, pad):
                 _gradient_row(X, offsets, Dt, Gt, (row, n_cols, row * ld + v, ld, v, ld))
         if padded:
             _copy(Gt, 0, G, t, width)
+
+
+def _forward_vector(X, order, lo, hi, offsets, W, Z, pad):
+    """``forward`` for W one vector wide: blocks of ``ROWS`` rows, then the last rows
+    one by one; no tiles, no padding."""
+    n, n_cols = hi - lo, np.int64(X.shape[1])
+    row_offsets(X, order, lo, hi, offsets)
+    r = 0
+    while r + ROWS <= n:
+        _forward_block(X, offsets, W, Z, (r, n_cols, 0, LANES, r * LANES, LANES))
+        r += ROWS
+    for row in range(r, n):
+        _forward_row(X, offsets, W, Z, (row, n_cols, 0, LANES, row * LANES, LANES))
+
+
+def _gradient_vector(X, offsets, n, D, G, pad):
+    """``gradient`` for G one vector wide, as ``_forward_vector``."""
+    flat = G.reshape(G.size)
+    for i in range(flat.shape[0]):
+        flat[i] = 0
+    n_cols = np.int64(X.shape[1])
+    r = 0
+    while r + ROWS <= n:
+        _gradient_block(X, offsets, D, G, (r, n_cols, r * LANES, LANES, 0, LANES))
+        r += ROWS
+    for row in range(r, n):
+        _gradient_row(X, offsets, D, G, (row, n_cols, row * LANES, LANES, 0, LANES))
+
+
+if numba is not None:
+    # numba compiles only the variant the type of ``pad`` names
+    _OPTIONS = {"fastmath": _FASTMATH, "error_model": "numpy"}
+
+    @overload(forward, jit_options=_OPTIONS)
+    def _forward_typed(X, order, lo, hi, offsets, W, Z, pad):
+        return _forward_vector if isinstance(pad, numba.types.NoneType) else _forward_tiles
+
+    @overload(gradient, jit_options=_OPTIONS)
+    def _gradient_typed(X, offsets, n, D, G, pad):
+        return _gradient_vector if isinstance(pad, numba.types.NoneType) else _gradient_tiles
