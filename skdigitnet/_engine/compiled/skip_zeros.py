@@ -29,7 +29,7 @@ weights that are not finite (``0 * inf`` is NaN there).
 
 import numpy as np
 
-from .elementwise import _FASTMATH, jit, numba
+from .elementwise import jit, numba
 
 if numba is not None:
     import llvmlite.binding as llvm
@@ -539,12 +539,10 @@ def _gradient_vector(X, offsets, n, D, G, pad):
 
 if numba is not None:
     # numba compiles only the variant the type of ``pad`` names
-    _OPTIONS = {"fastmath": _FASTMATH, "error_model": "numpy"}
-
-    @overload(forward, jit_options=_OPTIONS)
+    @overload(forward)
     def _forward_typed(X, order, lo, hi, offsets, W, Z, pad):
         return _forward_vector if isinstance(pad, numba.types.NoneType) else _forward_tiles
 
-    @overload(gradient, jit_options=_OPTIONS)
+    @overload(gradient)
     def _gradient_typed(X, offsets, n, D, G, pad):
         return _gradient_vector if isinstance(pad, numba.types.NoneType) else _gradient_tiles
