@@ -13,9 +13,9 @@ one trick taken out:
 - ``vector exp``: the output's and logistic's exp by libm, a value at a time, instead of
   the vectorised polynomial (``compiled/elementwise.py``);
 - ``prediction threads``: a prediction's rows on one thread, not split between threads
-  (``compiled.CompiledBackend._split``); the seed network's 10,000 rows are too few to
-  be split, so two more columns time ``predict_proba`` of a (800,) network, back to back and right
-  after a multithreaded numpy product (another estimator's work).
+  (``compiled.CompiledBackend._split``); two more columns time ``predict_proba`` of a
+  (800,) network, back to back and right after a multithreaded numpy product (another
+  estimator's work: the seed network's 10,000 rows then stay on one thread).
 
 A trick that is taken out by editing the source runs from a copy of the package with a
 numba cache of its own. Each variant runs in ``--repeats`` processes (the variants'

@@ -736,6 +736,7 @@ def test_prediction_threads_split_the_rows_and_change_nothing(rng, monkeypatch):
         np.float32)
     backend = compiled.CompiledBackend(arch)
     monkeypatch.setattr(compiled, "PARALLEL_MIN", 1000)
+    monkeypatch.setattr(compiled, "idle_cpus", lambda: 1)
     monkeypatch.setattr(compiled, "blas_threads", lambda: 1)
     assert backend._split(3001) == (1, 3001)  # a GridSearchCV worker: one thread
     one = predict_layer(arch, coefs, intercepts, X, 2, backend=backend)
@@ -745,6 +746,16 @@ def test_prediction_threads_split_the_rows_and_change_nothing(rng, monkeypatch):
     monkeypatch.setattr(compiled, "PARALLEL_MIN", 30 * 20 * 40)
     assert backend._split(60) == (1, 60)  # too little work for a second thread
     assert backend._split(80) == (2, kernels.CHUNK)
+    # no CPU idle (another library's BLAS threads spinning): a thread for each
+    # BUSY_PARALLEL_MIN multiplications only
+    monkeypatch.setattr(compiled, "BUSY_PARALLEL_MIN", 30 * 20 * 1000)
+    assert backend._split(1999) == (3, kernels.CHUNK)  # (a CPU is idle)
+    monkeypatch.setattr(compiled, "idle_cpus", lambda: 0)
+    assert backend._split(1999) == (1, 1999)
+    assert backend._split(3001) == (3, kernels.CHUNK)
+    assert backend._split(2000) == (2, kernels.CHUNK)
+    monkeypatch.setattr(compiled, "idle_cpus", lambda: None)  # not known: as if idle
+    assert backend._split(1999) == (3, kernels.CHUNK)
     two = predict_layer(arch, coefs, intercepts, X, 2, backend=backend)
     np.testing.assert_array_equal(two, one)
     X[2700, 3] = np.nan  # in the eleventh piece
@@ -759,8 +770,37 @@ def _two_thread_prediction(chunks, rng, monkeypatch):
     coefs, intercepts = unpack(init_parameters(arch, rng, np.float32), arch.units)
     X = rng.uniform(size=(chunks * kernels.CHUNK, 30)).astype(np.float32)
     monkeypatch.setattr(compiled, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(compiled, "BUSY_PARALLEL_MIN", 1)
     monkeypatch.setattr(compiled, "blas_threads", lambda: 2)
     return arch, coefs, intercepts, X, compiled.CompiledBackend(arch)
+
+
+@pytest.mark.parametrize("text, cpus, idle", [
+    (b"0.20 0.18 0.12 1/80 11206\n", 2, 1), (b"1.93 1.10 0.52 2/80 11206\n", 2, 0),
+    (b"3.00 3.00 3.00 5/90 11206\n", 4, 0), (b"0.00 0.00 0.00 1/3 7\n", 8, 7),
+    (b"", 2, None), (b"not loadavg at all\n", 2, None)])
+def test_idle_cpus_reads_the_running_threads(text, cpus, idle, monkeypatch):
+    """/proc/loadavg's fourth field counts the threads running right now, the caller
+    included; what is not that file's text is not a count."""
+    monkeypatch.setattr(compiled, "_loadavg", lambda: 3)
+    monkeypatch.setattr(compiled.os, "pread", lambda fd, n, at: text if fd == 3 else b"")
+    monkeypatch.setattr(compiled.os, "cpu_count", lambda: cpus)
+    assert compiled.idle_cpus() == idle
+
+
+def test_idle_cpus_where_the_count_cannot_be_read(monkeypatch):
+    """Without /proc/loadavg (macOS, Windows) or when reading it fails: not known."""
+    monkeypatch.setattr(compiled, "_loadavg", lambda: None)
+    assert compiled.idle_cpus() is None
+    monkeypatch.setattr(compiled, "_loadavg", lambda: 3)
+
+    def fails(*args):
+        raise OSError(9, "Bad file descriptor")
+    monkeypatch.setattr(compiled.os, "pread", fails)
+    assert compiled.idle_cpus() is None
+    if os.path.exists("/proc/loadavg"):  # the real file, read through the real call
+        monkeypatch.undo()
+        assert 0 <= compiled.idle_cpus() < (os.cpu_count() or 1)
 
 
 @needs_numba

@@ -39,11 +39,14 @@ if TYPE_CHECKING:
     from skdigitnet._typing import FloatArray, IntArray, Matrix, NDArray
 
 
-#: A prediction with at least this many multiplications in its first layer splits its
-#: rows between threads (a second of the seed network's 10,000 MNIST test digits came
-#: out slower on two threads, right after another estimator's multithreaded BLAS work,
-#: whose threads still spin; a wider layer's work pays for that).
-PARALLEL_MIN = 1 << 28
+#: A prediction takes a second thread (a third, ...) for each this many multiplications
+#: in its first layer, while a CPU is idle (``idle_cpus``): the seed network's from
+#: 5,350 rows on, where its threads start to pay (the speed guide has the timings).
+PARALLEL_MIN = 1 << 25
+#: ... and for each this many while every other CPU is busy: a thread that shares its
+#: core with another library's spinning BLAS thread waits milliseconds for it, which
+#: only a long prediction (a wider network's) makes up for.
+BUSY_PARALLEL_MIN = 1 << 28
 #: Threads of a prediction at most.
 MAX_THREADS = 8
 #: Pieces of a prediction's rows for each of its threads (``_split``).
@@ -100,21 +103,51 @@ def current_cpu() -> int | None:
     return None if getcpu is None else int(getcpu())
 
 
-def keep_off(cpu: int | None) -> None:
-    """Keep the calling thread (a prediction's own, which ends with it) off ``cpu``,
-    the CPU of the thread that started it, when it may run elsewhere.
+@functools.cache
+def _loadavg() -> int | None:
+    """A descriptor of Linux's /proc/loadavg, opened once: a read at its start is one
+    system call (opening it each time takes three times as long right after another
+    library's BLAS work); None where there is no such file."""
+    try:
+        return os.open("/proc/loadavg", os.O_RDONLY)
+    except (OSError, AttributeError):
+        return None
+
+
+def idle_cpus() -> int | None:
+    """The machine's CPUs with no thread running on them right now, the calling one
+    counted as running (/proc/loadavg, "0.20 0.18 0.12 2/80 11206": 2 of 80 threads
+    running); None where that cannot be read. Right after another library's
+    multithreaded BLAS work, its threads spin for a tenth of a second and take the
+    other CPUs."""
+    descriptor = _loadavg()
+    if descriptor is None or not hasattr(os, "pread"):
+        return None
+    try:
+        running = int(os.pread(descriptor, 128, 0).split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0, (os.cpu_count() or 1) - running)
+
+
+def keep_off(thread: threading.Thread, cpu: int | None) -> None:
+    """Keep ``thread`` (a prediction's own, just started, which ends with it) off
+    ``cpu``, the CPU of the thread that started it, when it may run elsewhere.
 
     When every CPU is busy, Linux starts a new thread on the CPU of its creator: right
     after another library's BLAS call, whose threads spin on the other cores for a
     while, a prediction's two threads would share one core (and take as long as one).
     Elsewhere, the thread can take its pieces of the rows (``PIECES``) alongside the
-    spinning thread, and the prediction's own thread takes the others."""
-    if cpu is None:
+    spinning thread, and the prediction's own thread takes the others. The starting
+    thread moves the new one while it waits to begin, which the kernel does at once; a
+    thread moving itself holds the GIL until it runs on the other CPU, in turn behind
+    the spinning thread, and the starting thread waits as long (milliseconds)."""
+    if cpu is None or thread.native_id is None:
         return
     with contextlib.suppress(OSError):  # (the CPUs allowed changed meanwhile: stay put)
         elsewhere = os.sched_getaffinity(0) - {cpu}
         if elsewhere:
-            os.sched_setaffinity(0, elsewhere)
+            os.sched_setaffinity(thread.native_id, elsewhere)
 
 
 class CompiledBackend(NumpyBackend):
@@ -207,12 +240,12 @@ class CompiledBackend(NumpyBackend):
         rows, opt = min(kernels.CHUNK, piece), layout.opt(None, out.dtype)
         here = current_cpu() if threads > 1 else None
         claims = itertools.count()  # the pieces' numbers (next() is atomic: one C call)
-        finite, failed = [True] * threads, []
+        finite, failed, placed = [True] * threads, [], threading.Event()
 
         def predict(thread: int) -> None:
             try:
                 if thread:
-                    keep_off(here)
+                    placed.wait()  # (off the starting thread's CPU: ``keep_off``)
                 work = layout.work(self.plan, rows, X.shape[1], out.dtype, skip, train=False)
                 while (lo := next(claims) * piece) < n:
                     hi = min(lo + piece, n)
@@ -226,6 +259,8 @@ class CompiledBackend(NumpyBackend):
                        for thread in range(1, threads)]
             for helper in helpers:
                 helper.start()
+                keep_off(helper, here)
+            placed.set()
             predict(0)
             for helper in helpers:
                 helper.join()
@@ -237,10 +272,13 @@ class CompiledBackend(NumpyBackend):
         """A prediction's threads and the rows each takes at a time: one thread for each
         BLAS may use (``blas_threads``, so one in a worker of ``GridSearchCV(n_jobs=2)``
         on two cores), at most one for each ``PARALLEL_MIN`` multiplications of the first
-        layer. The threads take ``PIECES`` pieces each in turn, whole chunks, rather than
-        a fixed share each: a thread that shares its core takes fewer."""
+        layer, or ``BUSY_PARALLEL_MIN`` when no CPU is idle. The threads take ``PIECES``
+        pieces each in turn, whole chunks, rather than a fixed share each: a thread that
+        shares its core takes fewer."""
         work = n_rows * int(self.plan.units[0]) * int(self.plan.units[1])
         threads = max(1, min(blas_threads(), MAX_THREADS, work // PARALLEL_MIN, n_rows))
+        if threads > work // BUSY_PARALLEL_MIN and idle_cpus() == 0:
+            threads = max(1, work // BUSY_PARALLEL_MIN)
         if threads == 1:
             return 1, n_rows
         piece = -(-n_rows // (threads * PIECES))
