@@ -257,10 +257,12 @@ class CompiledBackend(NumpyBackend):
         with one_blas_thread():  # the threads are ours (``_split``)
             helpers = [threading.Thread(target=predict, args=(thread,), daemon=True)
                        for thread in range(1, threads)]
-            for helper in helpers:
-                helper.start()
-                keep_off(helper, here)
-            placed.set()
+            try:
+                for helper in helpers:
+                    helper.start()
+                    keep_off(helper, here)
+            finally:  # (should a thread fail to start, the ones started still end)
+                placed.set()
             predict(0)
             for helper in helpers:
                 helper.join()
